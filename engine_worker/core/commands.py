@@ -1,0 +1,79 @@
+"""Commands the engine applies. Built at the edge, immutable, integers only.
+
+Every command carries the ``request_id`` that its reply is routed by and ``ts``, the
+time (epoch milliseconds) the edge stamped on it: the core never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .rules import MarketRules
+from .types import MarketStatus, OrderType, Side, TimeInForce
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    request_id: str
+    ts: int
+    user_id: int
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price: int  # ticks; 0 for a market order
+    quantity: int  # lots
+    post_only: bool = False
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    request_id: str
+    ts: int
+    user_id: int
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    request_id: str
+    ts: int
+    user_id: int
+    symbol: str | None = None  # None: every market
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    request_id: str
+    ts: int
+    user_id: int
+    asset: str
+    amount: int  # asset units
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    request_id: str
+    ts: int
+    user_id: int
+    asset: str
+    amount: int  # asset units
+
+
+@dataclass(frozen=True, slots=True)
+class AddMarket:
+    request_id: str
+    ts: int
+    rules: MarketRules
+
+
+@dataclass(frozen=True, slots=True)
+class SetMarketStatus:
+    request_id: str
+    ts: int
+    symbol: str
+    status: MarketStatus
+
+
+Command = PlaceOrder | CancelOrder | CancelAll | Deposit | Withdraw | AddMarket | SetMarketStatus

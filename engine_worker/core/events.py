@@ -1,0 +1,172 @@
+"""Events the engine emits. Every event carries ``seq``, the shard sequence number of
+the command that produced it (one number per command, rejected commands included).
+
+Events are ``slots`` dataclasses but not ``frozen``: a frozen dataclass costs about
+five times as much to build (object.__setattr__ per field), and the hot path builds
+several events per command. Treat them as immutable all the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .rules import MarketRules
+from .types import OrderStatus, OrderType, RejectReason, Side, TimeInForce
+
+
+@dataclass(slots=True)
+class OrderAccepted:
+    """An order entered the engine (before any matching). Full order state."""
+
+    seq: int
+    order_id: int
+    user_id: int
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    post_only: bool
+    price: int  # ticks; 0 for a market order
+    quantity: int  # lots
+    filled_quantity: int  # lots
+    filled_quote: int  # quote units traded so far (gross), for the average price
+    status: OrderStatus
+    client_order_id: str | None
+    created_ts: int
+    updated_ts: int
+
+
+@dataclass(slots=True)
+class OrderUpdated:
+    """An order changed: fill, partial fill, cancel or expiry. Full order state."""
+
+    seq: int
+    order_id: int
+    user_id: int
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    post_only: bool
+    price: int
+    quantity: int
+    filled_quantity: int
+    filled_quote: int
+    status: OrderStatus
+    client_order_id: str | None
+    created_ts: int
+    updated_ts: int
+
+
+@dataclass(slots=True)
+class OrderRejected:
+    """A PlaceOrder was refused; nothing changed."""
+
+    seq: int
+    user_id: int
+    symbol: str
+    client_order_id: str | None
+    reason: RejectReason
+
+
+@dataclass(slots=True)
+class CommandRejected:
+    """Any other command was refused (cancel, deposit, withdraw, market admin)."""
+
+    seq: int
+    user_id: int  # 0 when the command has no user
+    reason: RejectReason
+
+
+@dataclass(slots=True)
+class Trade:
+    """One fill between a resting maker and an incoming taker, at the maker's price.
+
+    Each side's fee is taken from what that side receives: the buyer's in the base
+    asset, the seller's in the quote asset, ``gross * bps // 10_000`` (rounded down),
+    and credited to the fee account.
+    """
+
+    seq: int
+    trade_id: int
+    symbol: str
+    price: int  # ticks
+    quantity: int  # lots
+    quote_amount: int  # quote units, price * quantity * quote_per_tick_lot
+    taker_side: Side
+    maker_order_id: int
+    taker_order_id: int
+    maker_user_id: int
+    taker_user_id: int
+    maker_fee: int  # units of maker_fee_asset
+    maker_fee_asset: str
+    taker_fee: int  # units of taker_fee_asset
+    taker_fee_asset: str
+    ts: int
+
+
+@dataclass(slots=True)
+class BalanceChanged:
+    """The new balance of one account in one asset (absolute values, not deltas).
+
+    At most one per (user, asset) per command, in order of first change."""
+
+    seq: int
+    user_id: int
+    asset: str
+    available: int
+    locked: int
+
+
+@dataclass(slots=True)
+class DepthChanged:
+    """The new total quantity resting at one price level (0: the level is gone).
+
+    At most one per (symbol, side, price) per command. ``depth_seq`` counts, per
+    market, the commands that changed its book: consecutive numbers, so a consumer
+    of one market's depth can detect a gap."""
+
+    seq: int
+    symbol: str
+    side: Side
+    price: int
+    quantity: int
+    depth_seq: int
+
+
+@dataclass(slots=True)
+class Deposited:
+    seq: int
+    user_id: int
+    asset: str
+    amount: int
+
+
+@dataclass(slots=True)
+class Withdrawn:
+    seq: int
+    user_id: int
+    asset: str
+    amount: int
+
+
+@dataclass(slots=True)
+class MarketChanged:
+    """A market was added or its status changed; carries the full rules."""
+
+    seq: int
+    rules: MarketRules
+
+
+Event = (
+    OrderAccepted
+    | OrderUpdated
+    | OrderRejected
+    | CommandRejected
+    | Trade
+    | BalanceChanged
+    | DepthChanged
+    | Deposited
+    | Withdrawn
+    | MarketChanged
+)
