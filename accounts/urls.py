@@ -1,0 +1,10 @@
+from django.urls import path
+
+from accounts import api
+
+urlpatterns = [
+    path("auth/register", api.UserRegisterApi.as_view(), name="auth-register"),
+    path("auth/token", api.TokenObtainApi.as_view(), name="auth-token"),
+    path("auth/logout", api.LogoutApi.as_view(), name="auth-logout"),
+    path("balances", api.BalanceListApi.as_view(), name="balances"),
+]

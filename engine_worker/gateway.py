@@ -1,0 +1,192 @@
+"""The order gateway: how a web (or support) process talks to the engine.
+
+One gateway per process. It batches commands into RQ jobs adaptively (DESIGN.md 2.1):
+the first command of a quiet moment is enqueued at once; commands that arrive while a
+job of the same shard is in flight wait for its reply and then leave together as the
+next job. All replies come back on one Pub/Sub channel per gateway and are handed to the
+waiting caller by request_id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import redis
+from django.conf import settings
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from engine_worker import keys
+from exchange_site.errors import EngineTimeout, EngineUnavailable
+
+logger = logging.getLogger(__name__)
+
+JOB_FUNCTION = "engine_worker.jobs.apply_batch"
+ALIVE_CACHE_SECONDS = 1.0
+
+
+def shard_of(symbol: str | None) -> int:
+    if symbol is None:
+        return settings.ENGINE_DEFAULT_SHARD
+    return settings.ENGINE_SHARDS.get(symbol, settings.ENGINE_DEFAULT_SHARD)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class OrderGateway:
+    def __init__(self, redis_url: str, *, reply_timeout: float) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.channel = keys.reply_channel(self.id)
+        self.reply_timeout = reply_timeout
+        self._redis = redis.Redis.from_url(redis_url)
+        self._queues: dict[int, Queue] = {}
+        self._lock = threading.Lock()
+        self._waiting: dict[str, Future[dict[str, Any]]] = {}
+        self._pending: dict[int, list[dict[str, Any]]] = {}
+        self._in_flight: dict[int, float] = {}  # shard -> deadline of its job's reply
+        self._alive: dict[int, float] = {}  # shard -> until when we believe it is alive
+        self._counter = itertools.count(1)
+        self._subscribed = threading.Event()
+        self._listener = threading.Thread(
+            target=self._listen, name=f"gateway-{self.id}", daemon=True
+        )
+        self._listener.start()
+        if not self._subscribed.wait(5):
+            raise EngineUnavailable("Cannot subscribe to the engine's replies (Redis down?).")
+
+    def new_request_id(self) -> str:
+        return f"{self.id}-{next(self._counter)}"
+
+    # -- calling the engine ------------------------------------------------------------
+
+    def call(self, shard: int, command: dict[str, Any], timeout: float | None = None) -> dict:
+        """Send one command and wait for its reply (EngineTimeout after ``timeout``)."""
+        future = self.submit(shard, command)
+        try:
+            return future.result(timeout or self.reply_timeout)
+        except FutureTimeout:
+            with self._lock:
+                self._waiting.pop(command["request_id"], None)
+                pending = self._pending.get(shard, [])
+                if command in pending:  # never sent: drop it so it cannot apply later
+                    pending.remove(command)
+            logger.warning("request %s: no engine reply in time", command["request_id"])
+            raise EngineTimeout(
+                "The engine did not answer in time; the command may still be applied. "
+                "Look the order up by its client_order_id.",
+                details={"request_id": command["request_id"]},
+            ) from None
+
+    def submit(self, shard: int, command: dict[str, Any]) -> Future[dict[str, Any]]:
+        self.check_alive(shard)
+        future: Future[dict[str, Any]] = Future()
+        now = time.monotonic()
+        with self._lock:
+            self._waiting[command["request_id"]] = future
+            self._pending.setdefault(shard, []).append(command)
+            if self._in_flight.get(shard, 0.0) > now:
+                return future  # joins the next job, sent when this one's reply arrives
+            batch = self._pending.pop(shard)
+            self._in_flight[shard] = now + self.reply_timeout
+        self._enqueue(shard, batch)
+        return future
+
+    def check_alive(self, shard: int) -> None:
+        if self._alive.get(shard, 0.0) > time.monotonic():
+            return
+        try:
+            alive = self._redis.exists(keys.alive(shard))
+        except redis.RedisError as exc:
+            raise EngineUnavailable("Redis is unreachable.") from exc
+        if not alive:
+            raise EngineUnavailable(f"Engine shard {shard} is not running.")
+        self._alive[shard] = time.monotonic() + ALIVE_CACHE_SECONDS
+
+    def _queue(self, shard: int) -> Queue:
+        queue = self._queues.get(shard)
+        if queue is None:
+            queue = Queue(keys.queue(shard), connection=self._redis, serializer=JSONSerializer)
+            self._queues[shard] = queue
+        return queue
+
+    def _enqueue(self, shard: int, batch: list[dict[str, Any]]) -> None:
+        try:
+            self._queue(shard).enqueue_call(
+                JOB_FUNCTION,
+                args=(batch, self.channel, shard),
+                timeout=-1,  # no alarm may interrupt a match
+                result_ttl=0,
+                failure_ttl=7 * 24 * 3600,
+            )
+        except redis.RedisError:
+            logger.exception("could not enqueue a batch of %d on shard %d", len(batch), shard)
+            with self._lock:
+                self._in_flight.pop(shard, None)
+                failed = [self._waiting.pop(c["request_id"], None) for c in batch]
+            for future in failed:
+                if future is not None:
+                    future.set_exception(EngineUnavailable("Redis is unreachable."))
+
+    # -- replies -----------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
+                pubsub.subscribe(self.channel)
+                for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self._subscribed.set()
+                    elif message["type"] == "message":
+                        self._dispatch(json.loads(message["data"]))
+            except redis.RedisError:
+                logger.warning("gateway %s lost its reply subscription; retrying", self.id)
+                time.sleep(0.5)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        shard = message["shard"]
+        with self._lock:
+            futures = [(self._waiting.pop(r["request_id"], None), r) for r in message["replies"]]
+            self._in_flight.pop(shard, None)
+            batch = self._pending.pop(shard, None)
+            if batch:
+                self._in_flight[shard] = time.monotonic() + self.reply_timeout
+        if batch:
+            self._enqueue(shard, batch)
+        for future, reply in futures:
+            if future is not None:
+                future.set_result(reply)
+
+
+_gateway: OrderGateway | None = None
+_gateway_lock = threading.Lock()
+
+
+def get_gateway() -> OrderGateway:
+    """This process's gateway, created on first use."""
+    global _gateway
+    if _gateway is None:
+        with _gateway_lock:
+            if _gateway is None:
+                _gateway = OrderGateway(
+                    settings.REDIS_URL, reply_timeout=settings.ENGINE_REPLY_TIMEOUT
+                )
+    return _gateway
+
+
+def engine_call(command: dict[str, Any], *, symbol: str | None = None) -> dict[str, Any]:
+    """Stamp, send and wait for one command: the one entry point services use."""
+    gateway = get_gateway()
+    command.setdefault("request_id", gateway.new_request_id())
+    command.setdefault("ts", now_ms())
+    return gateway.call(shard_of(symbol), command)

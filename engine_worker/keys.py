@@ -1,0 +1,63 @@
+"""Names of every Redis key, list, stream and channel the engine shares with others."""
+
+from __future__ import annotations
+
+
+def queue(shard: int) -> str:
+    """The RQ queue one engine shard works on."""
+    return f"engine.{shard}"
+
+
+def events_stream(shard: int) -> str:
+    """The shard's durable command log (and, for the DB processor, its events)."""
+    return f"engine.events.{shard}"
+
+
+def alive(shard: int) -> str:
+    """Heartbeat key the engine worker refreshes while it takes jobs."""
+    return f"engine.alive.{shard}"
+
+
+def reply_channel(gateway_id: str) -> str:
+    return f"engine.reply.{gateway_id}"
+
+
+def md_channel(kind: str, symbol: str) -> str:
+    return f"md.{kind}.{symbol}"
+
+
+def user_channel(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+# Read model (DESIGN.md 2.5): written by the engine in the same MULTI as its replies.
+def rm_balances(user_id: int) -> str:
+    return f"rm:bal:{user_id}"
+
+
+def rm_order(order_id: int) -> str:
+    return f"rm:order:{order_id}"
+
+
+def rm_open_orders(user_id: int) -> str:
+    return f"rm:open:{user_id}"
+
+
+def rm_closed_orders(user_id: int) -> str:
+    return f"rm:closed:{user_id}"
+
+
+def rm_client_order_ids(user_id: int) -> str:
+    return f"rm:coid:{user_id}"
+
+
+def rm_fills(user_id: int) -> str:
+    return f"rm:fills:{user_id}"
+
+
+def rm_depth(symbol: str) -> str:
+    return f"rm:depth:{symbol}"
+
+
+def rm_trades(symbol: str) -> str:
+    return f"rm:trades:{symbol}"

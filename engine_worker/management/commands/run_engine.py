@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from accounts.selectors import fee_account_id
+from engine_worker.worker import run_engine
+from marketdata.selectors import market_units_list
+
+
+class Command(BaseCommand):
+    help = (
+        "Run one engine shard: a non-forking RQ worker on queue engine.<shard> that keeps "
+        "the shard's order books and balances in memory (replayed from its command log)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--shard", type=int, default=settings.ENGINE_DEFAULT_SHARD)
+        parser.add_argument(
+            "--burst", action="store_true", help="Stop when the queue is empty (tests)."
+        )
+
+    def handle(self, *args: object, shard: int, burst: bool, **options: object) -> None:
+        run_engine(
+            shard=shard,
+            redis_url=settings.REDIS_URL,
+            fee_account=fee_account_id(),
+            markets=market_units_list(shard=shard),
+            burst=burst,
+        )

@@ -1,0 +1,108 @@
+"""Writes to the market catalogue. The database is the catalogue's source of truth; the
+engine is told at once, and an engine that was down learns it at its next start-up."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+
+from engine_worker import wire
+from engine_worker.core.types import MarketStatus, RejectReason
+from engine_worker.gateway import engine_call
+from exchange_site.errors import EngineRejected, InvalidInput
+from marketdata.models import Asset, Market
+from marketdata.selectors import market_units_of
+from marketdata.units import MarketUnits, NotAMultiple
+
+logger = logging.getLogger(__name__)
+
+
+def asset_get_or_create(*, symbol: str, decimals: int = 8) -> Asset:
+    asset, _ = Asset.objects.get_or_create(symbol=symbol.upper(), defaults={"decimals": decimals})
+    return asset
+
+
+def market_validate(units: MarketUnits) -> None:
+    """Refuse sizes the engine cannot count in whole units."""
+    for name in ("tick_size", "lot_size"):
+        if getattr(units, name) <= 0:
+            raise InvalidInput(f"{name} must be positive.", details={"field": name})
+    try:
+        units.rules()
+    except NotAMultiple as exc:
+        raise InvalidInput(
+            "lot_size must be a whole number of base units and tick_size * lot_size a whole "
+            "number of quote units (raise the assets' decimals or coarsen the sizes).",
+            details={"value": str(exc)},
+        ) from exc
+
+
+def market_create(
+    *,
+    symbol: str,
+    base: str,
+    quote: str,
+    tick_size: Decimal,
+    lot_size: Decimal,
+    min_quantity: Decimal = Decimal(0),
+    max_quantity: Decimal = Decimal(1_000_000),
+    min_notional: Decimal = Decimal(0),
+    maker_fee_bps: int = 10,
+    taker_fee_bps: int = 20,
+    base_decimals: int = 8,
+    quote_decimals: int = 8,
+    shard: int = 0,
+    notify_engine: bool = True,
+) -> Market:
+    """Create the market (and its missing assets); it trades at once."""
+    with transaction.atomic():
+        base_asset = asset_get_or_create(symbol=base, decimals=base_decimals)
+        quote_asset = asset_get_or_create(symbol=quote, decimals=quote_decimals)
+        market = Market(
+            symbol=symbol.upper(),
+            base=base_asset,
+            quote=quote_asset,
+            tick_size=tick_size,
+            lot_size=lot_size,
+            min_quantity=min_quantity,
+            max_quantity=max_quantity,
+            min_notional=min_notional,
+            maker_fee_bps=maker_fee_bps,
+            taker_fee_bps=taker_fee_bps,
+            shard=shard,
+        )
+        market_validate(market_units_of(market))
+        if Market.objects.filter(symbol=market.symbol).exists():
+            raise InvalidInput(f"Market {market.symbol} already exists.", code="market_exists")
+        market.save()
+    if notify_engine:
+        market_engine_sync(market=market)
+    logger.info("market %s created", market.symbol)
+    return market
+
+
+def market_engine_sync(*, market: Market) -> None:
+    """Tell the engine about a market (idempotent)."""
+    units = market_units_of(market)
+    reply = engine_call(
+        {"kind": "AddMarket", "market": wire.market_units_to_wire(units)}, symbol=market.symbol
+    )
+    if not reply["ok"] and reply["code"] != RejectReason.MARKET_EXISTS:
+        raise EngineRejected(reply["message"], code=reply["code"])
+
+
+def market_set_status(*, market: Market, status: MarketStatus) -> Market:
+    Market.objects.filter(pk=market.pk).update(status=status)
+    market.status = status
+    reply = engine_call(
+        {"kind": "SetMarketStatus", "symbol": market.symbol, "status": status.value},
+        symbol=market.symbol,
+    )
+    if not reply["ok"]:
+        raise EngineRejected(reply["message"], code=reply["code"])
+    logger.info("market %s is now %s", market.symbol, status.value)
+    return market
+
+

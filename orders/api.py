@@ -1,0 +1,148 @@
+"""Orders and fills endpoints: thin views over orders.services and selectors."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange_site.errors import InvalidInput
+from exchange_site.fields import DecimalString
+from orders import selectors, services
+
+
+class OrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    client_order_id = serializers.CharField(allow_null=True)
+    symbol = serializers.CharField()
+    side = serializers.CharField()
+    type = serializers.CharField()
+    time_in_force = serializers.CharField()
+    post_only = serializers.BooleanField()
+    price = serializers.CharField(allow_null=True)
+    quantity = serializers.CharField()
+    filled_quantity = serializers.CharField()
+    average_price = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class FillSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    trade_id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    symbol = serializers.CharField()
+    side = serializers.CharField()
+    role = serializers.CharField()
+    price = serializers.CharField()
+    quantity = serializers.CharField()
+    fee = serializers.CharField()
+    fee_asset = serializers.CharField()
+    time = serializers.CharField()
+
+
+class OrderPlacedSerializer(serializers.Serializer):
+    order = OrderSerializer()
+    fills = FillSerializer(many=True)
+
+
+class ListPagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+def _paginated(view: APIView, request: Request, items: list) -> Response:
+    paginator = ListPagination()
+    page = paginator.paginate_queryset(items, request, view=view)
+    return paginator.get_paginated_response(page)
+
+
+class OrderCollectionApi(APIView):
+    """POST places an order, GET lists the caller's orders, DELETE cancels them all."""
+
+    class PlaceSerializer(serializers.Serializer):
+        symbol = serializers.CharField(max_length=32)
+        side = serializers.ChoiceField(choices=["buy", "sell"])
+        type = serializers.ChoiceField(choices=["limit", "market"])
+        quantity = DecimalString()
+        price = DecimalString(required=False, allow_null=True, default=None)
+        time_in_force = serializers.ChoiceField(choices=["GTC", "IOC", "FOK"], default="GTC")
+        post_only = serializers.BooleanField(default=False)
+        client_order_id = serializers.RegexField(
+            r"^[A-Za-z0-9_.:-]{1,64}$", required=False, allow_null=True, default=None
+        )
+
+        def validate(self, attrs: dict) -> dict:
+            if attrs["type"] == "limit" and attrs.get("price") is None:
+                raise serializers.ValidationError({"price": ["A limit order needs a price."]})
+            if attrs["type"] == "market" and attrs.get("post_only"):
+                raise serializers.ValidationError({"post_only": ["Market orders always take."]})
+            return attrs
+
+    class ListFilter(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["open", "closed", "all"], default="open")
+        symbol = serializers.CharField(required=False, max_length=32)
+        client_order_id = serializers.CharField(required=False, max_length=64)
+
+    @extend_schema(request=PlaceSerializer, responses={201: OrderPlacedSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.PlaceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        placed = services.order_place(user_id=request.user.pk, **data.validated_data)
+        return Response(placed, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[ListFilter], responses={200: OrderSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        query = self.ListFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        if "client_order_id" in params:
+            order = selectors.order_get_by_client_id(
+                user_id=request.user.pk, client_order_id=params["client_order_id"]
+            )
+            return _paginated(self, request, [order])
+        orders = selectors.order_list(
+            user_id=request.user.pk, status=params["status"], symbol=params.get("symbol")
+        )
+        return _paginated(self, request, orders)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("symbol", str, required=False)],
+        responses={200: OrderSerializer(many=True)},
+    )
+    def delete(self, request: Request) -> Response:
+        symbol = request.query_params.get("symbol") or None
+        return Response(services.order_cancel_all(user_id=request.user.pk, symbol=symbol))
+
+
+class OrderDetailApi(APIView):
+    """GET one of the caller's orders, DELETE cancels it."""
+
+    @extend_schema(responses={200: OrderSerializer})
+    def get(self, request: Request, order_id: int) -> Response:
+        return Response(selectors.order_get(user_id=request.user.pk, order_id=order_id))
+
+    @extend_schema(responses={200: OrderSerializer})
+    def delete(self, request: Request, order_id: int) -> Response:
+        order = selectors.order_get(user_id=request.user.pk, order_id=order_id)
+        if order["status"] not in ("new", "partially_filled"):
+            raise InvalidInput("The order is no longer open.", code="order_not_open")
+        return Response(
+            services.order_cancel(
+                user_id=request.user.pk, order_id=order_id, symbol=order["symbol"]
+            )
+        )
+
+
+class FillListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("symbol", str, required=False)],
+        responses={200: FillSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        symbol = request.query_params.get("symbol") or None
+        return _paginated(self, request, selectors.fill_list(user_id=request.user.pk, symbol=symbol))

@@ -1,0 +1,108 @@
+"""Order operations, each one command through the engine."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from engine_worker.core.types import OrderType, RejectReason
+from engine_worker.gateway import engine_call
+from exchange_site.errors import Conflict, EngineRejected, InvalidInput, NotFound
+from marketdata.selectors import market_units_get
+from marketdata.units import NotAMultiple
+
+logger = logging.getLogger(__name__)
+
+
+def engine_error(reply: dict[str, Any]) -> Exception:
+    """The API error for an engine rejection."""
+    code, message = reply["code"], reply["message"]
+    if code == RejectReason.DUPLICATE_CLIENT_ORDER_ID:
+        return Conflict(message, code=code)
+    if code == RejectReason.UNKNOWN_ORDER:
+        return NotFound(message, code=code)
+    if code == RejectReason.UNKNOWN_MARKET:
+        return NotFound(message, code=code)
+    return EngineRejected(message, code=code, details={"request_id": reply["request_id"]})
+
+
+def order_place(
+    *,
+    user_id: int,
+    symbol: str,
+    side: str,
+    type: str,  # noqa: A002 - the contract's field name
+    quantity: Decimal,
+    price: Decimal | None = None,
+    time_in_force: str = "GTC",
+    post_only: bool = False,
+    client_order_id: str | None = None,
+) -> dict[str, Any]:
+    """Place an order; returns ``{"order", "fills"}`` as the engine applied it."""
+    units = market_units_get(symbol)
+    try:
+        lots = units.quantity_to_lots(quantity)
+    except NotAMultiple:
+        raise InvalidInput(
+            f"quantity must be a multiple of the lot size {units.lot_size}.",
+            code="invalid_quantity",
+            details={"quantity": str(quantity), "lot_size": str(units.lot_size)},
+        ) from None
+    ticks = 0
+    if type == OrderType.LIMIT:
+        if price is None:
+            raise InvalidInput("A limit order needs a price.", code="invalid_price")
+        try:
+            ticks = units.price_to_ticks(price)
+        except NotAMultiple:
+            raise InvalidInput(
+                f"price must be a multiple of the tick size {units.tick_size}.",
+                code="invalid_price",
+                details={"price": str(price), "tick_size": str(units.tick_size)},
+            ) from None
+    reply = engine_call(
+        {
+            "kind": "PlaceOrder",
+            "user_id": user_id,
+            "symbol": units.symbol,
+            "side": side,
+            "type": type,
+            "time_in_force": time_in_force,
+            "price": ticks,
+            "quantity": lots,
+            "post_only": post_only,
+            "client_order_id": client_order_id,
+        },
+        symbol=units.symbol,
+    )
+    if not reply["ok"]:
+        raise engine_error(reply)
+    order = reply["order"]
+    logger.info(
+        "request %s: order %s %s %s %s -> %s",
+        reply["request_id"], order["id"], symbol, side, quantity, order["status"],
+    )
+    return {"order": order, "fills": reply["fills"]}
+
+
+def order_cancel(*, user_id: int, order_id: int, symbol: str | None = None) -> dict[str, Any]:
+    """Cancel one open order of the user; returns it as cancelled."""
+    reply = engine_call(
+        {"kind": "CancelOrder", "user_id": user_id, "order_id": order_id}, symbol=symbol
+    )
+    if not reply["ok"]:
+        raise engine_error(reply)
+    logger.info("request %s: order %d cancelled", reply["request_id"], order_id)
+    return reply["order"]
+
+
+def order_cancel_all(*, user_id: int, symbol: str | None = None) -> list[dict[str, Any]]:
+    """Cancel every open order of the user (in one market); returns them."""
+    if symbol is not None:
+        symbol = market_units_get(symbol).symbol
+    reply = engine_call({"kind": "CancelAll", "user_id": user_id, "symbol": symbol}, symbol=symbol)
+    if not reply["ok"]:
+        raise engine_error(reply)
+    logger.info("request %s: %d orders cancelled", reply["request_id"], len(reply["orders"]))
+    return reply["orders"]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from orders import api
+
+urlpatterns = [
+    path("orders", api.OrderCollectionApi.as_view(), name="orders"),
+    path("orders/<int:order_id>", api.OrderDetailApi.as_view(), name="order-detail"),
+    path("trades", api.FillListApi.as_view(), name="fills"),
+]
