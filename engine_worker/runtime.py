@@ -270,7 +270,7 @@ class EngineRuntime:
                 "asks": {},
             }
         update["sequence"] = event.depth_seq
-        side = "bids" if event.side.value == "buy" else "asks"
+        side = "bids" if event.side == "buy" else "asks"
         update[side][event.price] = event.quantity
 
     # -- one MULTI/EXEC per batch ------------------------------------------------------

@@ -1,0 +1,97 @@
+"""Fixtures shared by the whole suite.
+
+Integration tests run against the real PostgreSQL (pytest-django's test database) and
+the real Redis, on a Redis database of their own (REDIS_TEST_URL, default db 15, flushed
+at the start), with the engine worker running as its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before Django reads its settings: the tests never touch the development Redis database.
+os.environ["REDIS_URL"] = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SIGNUP_DEMO_FUNDS", "USDT=10000,BTC=1,ETH=10")
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _database_url(settings_dict: dict) -> str:
+    user = settings_dict.get("USER") or "postgres"
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{password}" if password else user
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+
+
+class EngineProcess:
+    """An engine worker (`manage.py run_engine`) in a subprocess of its own."""
+
+    def __init__(self, env: dict[str, str], shard: int = 0) -> None:
+        self.env = env
+        self.shard = shard
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        import redis
+        from django.conf import settings
+
+        from engine_worker import keys
+
+        connection = redis.Redis.from_url(settings.REDIS_URL)
+        connection.delete(keys.alive(self.shard))
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "manage.py", "run_engine", "--shard", str(self.shard)],
+            cwd=ROOT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + timeout
+        while not connection.exists(keys.alive(self.shard)):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"engine exited with {self.proc.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("engine did not come up")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def engine(django_db_setup, django_db_blocker) -> Iterator[EngineProcess]:
+    """The demo markets in the test database and an engine worker trading them."""
+    import redis
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    with django_db_blocker.unblock():
+        call_command("seed_demo", verbosity=0)
+        env = dict(os.environ)
+        env["DATABASE_URL"] = _database_url(connection.settings_dict)
+        env["REDIS_URL"] = settings.REDIS_URL
+        env["SERVICE_NAME"] = "test-engine"
+    process = EngineProcess(env)
+    process.start()
+    yield process
+    process.stop()
