@@ -1,8 +1,9 @@
 """Fixtures shared by the whole suite.
 
 Integration tests run against the real PostgreSQL (pytest-django's test database) and
-the real Redis, on a Redis database of their own (REDIS_TEST_URL, default db 15, flushed
-at the start), with the engine worker running as its own process.
+the real Redis, on a Redis database of their own (exchange_site/settings_test.py; flushed
+at the start), with the engine worker running as its own process (it inherits the test
+settings through DJANGO_SETTINGS_MODULE).
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from pathlib import Path
 
 import pytest
 
-# Before Django reads its settings: the tests never touch the development Redis database.
-os.environ["REDIS_URL"] = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("SIGNUP_DEMO_FUNDS", "USDT=10000,BTC=1,ETH=10")
 
 ROOT = Path(__file__).resolve().parent
 
@@ -89,7 +87,6 @@ def engine(django_db_setup, django_db_blocker) -> Iterator[EngineProcess]:
         call_command("seed_demo", verbosity=0)
         env = dict(os.environ)
         env["DATABASE_URL"] = _database_url(connection.settings_dict)
-        env["REDIS_URL"] = settings.REDIS_URL
         env["SERVICE_NAME"] = "test-engine"
     process = EngineProcess(env)
     process.start()

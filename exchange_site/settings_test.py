@@ -1,0 +1,13 @@
+"""Settings for the test suite: the real services, but a Redis database of its own so a
+test run never touches a running exchange's queues and read model."""
+
+import os
+
+from exchange_site.settings import *  # noqa: F403
+from exchange_site.settings import CACHES, CHANNEL_LAYERS
+
+REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+CACHES["default"]["LOCATION"] = REDIS_URL
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast sign-ups
+SIGNUP_DEMO_FUNDS = {"USDT": Decimal("10000"), "BTC": Decimal("1"), "ETH": Decimal("10")}  # noqa: F405
