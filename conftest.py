@@ -8,14 +8,19 @@ settings through DJANGO_SETTINGS_MODULE).
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from rest_framework.test import APIClient
 
 
 ROOT = Path(__file__).resolve().parent
@@ -92,3 +97,52 @@ def engine(django_db_setup, django_db_blocker) -> Iterator[EngineProcess]:
     process.start()
     yield process
     process.stop()
+
+
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def make_trader(engine, db):
+    """Sign up a new user through the API (demo funds included) and return a client
+    authenticated with its token, as a bot would be."""
+
+    from rest_framework.test import APIClient
+
+    def make() -> APIClient:
+        client = APIClient()
+        name = f"trader{os.getpid()}x{next(_names)}"
+        response = client.post(
+            "/api/v1/auth/register", {"username": name, "password": "correct-horse-9"}, format="json"
+        )
+        assert response.status_code == 201, response.content
+        client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+        client.user_id = response.json()["user_id"]
+        return client
+
+    return make
+
+
+_markets = itertools.count(1)
+
+
+@pytest.fixture
+def market(engine, db) -> str:
+    """A fresh BTC/USDT-like market of this test's own, added while the engine runs (so
+    no test sees another's orders): tick 0.01, lot 0.00001, fees 10/20 bps."""
+    from decimal import Decimal
+
+    from marketdata.services import market_create
+
+    symbol = f"BTC{os.getpid()}T{next(_markets)}_USDT"
+    market_create(
+        symbol=symbol,
+        base="BTC",
+        quote="USDT",
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal("0.00001"),
+        min_notional=Decimal("1"),
+        maker_fee_bps=10,
+        taker_fee_bps=20,
+    )
+    return symbol

@@ -193,7 +193,11 @@ class EngineRuntime:
 
     def _collect(self, command: c.Command, events: list[Any], batch: _Batch) -> dict[str, Any]:
         """Fold one command's events into the batch and build its reply."""
-        reply: dict[str, Any] = {"request_id": command.request_id, "ok": True}
+        reply: dict[str, Any] = {
+            "request_id": command.request_id,
+            "ok": True,
+            "sequence": self.engine.next_seq - 1,
+        }
         fills: list[dict[str, Any]] = []
         touched_orders: list[int] = []
         for event in events:
@@ -230,7 +234,7 @@ class EngineRuntime:
             elif kind is e.DepthChanged:
                 self._fold_depth(batch, event)
             elif kind is e.OrderRejected or kind is e.CommandRejected:
-                return rejection(command.request_id, event.reason)
+                return {**rejection(command.request_id, event.reason), "sequence": event.seq}
             elif kind is e.MarketChanged:
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
         for order_id in dict.fromkeys(touched_orders):

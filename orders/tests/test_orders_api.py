@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orders.tests.conftest import balances, place
+from orders.tests.helpers import balances, place
 
 pytestmark = pytest.mark.django_db
 
