@@ -113,7 +113,9 @@ def make_trader(engine, db):
         client = APIClient()
         name = f"trader{os.getpid()}x{next(_names)}"
         response = client.post(
-            "/api/v1/auth/register", {"username": name, "password": "correct-horse-9"}, format="json"
+            "/api/v1/auth/register",
+            {"username": name, "password": "correct-horse-9"},
+            format="json",
         )
         assert response.status_code == 201, response.content
         client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")

@@ -80,8 +80,9 @@ def _move(kind: str, *, user_id: int, asset: str, amount: Decimal) -> dict[str, 
     )
     if not reply["ok"]:
         raise EngineRejected(reply["message"], code=reply["code"])
-    logger.info("request %s: %s %s %s for user %d", reply["request_id"], kind, amount, asset,
-                user_id)
+    logger.info(
+        "request %s: %s %s %s for user %d", reply["request_id"], kind, amount, asset, user_id
+    )
     return reply["balance"]
 
 

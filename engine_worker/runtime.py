@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 DEPTH_LEVELS = 100  # levels kept in the read model's depth snapshot
 RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
 CLOSED_ORDER_TTL = 7 * 24 * 3600
+DEFAULT_DECIMALS = 8
 OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 REASON_MESSAGES = {
@@ -67,18 +68,36 @@ def rejection(request_id: str, reason: RejectReason | str, message: str | None =
 
 
 class _Batch:
-    """What one batch changed, collected while its commands are applied."""
+    """What one batch changed, collected while its commands are applied. Every order,
+    fill and balance is rendered to its wire shape once, here, and reused for the reply,
+    the user's channel and the read model."""
 
     def __init__(self) -> None:
         self.logged: list[dict[str, Any]] = []  # wire commands the engine applied
         self.replies: list[dict[str, Any]] = []
-        self.orders: dict[int, e.OrderAccepted | e.OrderUpdated] = {}
+        self.orders: dict[int, tuple[int, bool, dict[str, Any]]] = {}  # id: user, open, body
         self.new_client_ids: list[tuple[int, str, int]] = []
-        self.balances: dict[tuple[int, str], e.BalanceChanged] = {}
-        self.fills: list[tuple[int, dict[str, Any]]] = []  # (user_id, fill)
+        self.balances: dict[tuple[int, str], dict[str, str]] = {}
+        self.fills: dict[int, list[dict[str, Any]]] = {}  # user -> fills, oldest first
         self.trades: dict[str, list[dict[str, Any]]] = {}
         self.depth: dict[str, dict[str, Any]] = {}  # symbol -> coalesced update
-        self.user_events: dict[int, list[dict[str, Any]]] = {}
+        self.user_events: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+
+
+# Applies a batch's read-model writes and publications inside Redis: one round trip and
+# one atomic step, however many keys the batch touched. ARGV is a flat run of commands,
+# each preceded by its number of words: 3 SET k v 2 DEL k ...
+APPLY_OPS = """
+local i = 1
+local n = #ARGV
+while i <= n do
+  local count = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + count))
+  i = i + count + 1
+end
+return n
+"""
+MAX_VALUES_PER_OP = 1000  # Lua's unpack() has a stack limit
 
 
 class EngineRuntime:
@@ -89,6 +108,7 @@ class EngineRuntime:
         self.units: dict[str, MarketUnits] = {}
         self.asset_decimals: dict[str, int] = {}
         self.stream = keys.events_stream(shard)
+        self._apply_ops = connection.register_script(APPLY_OPS)
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -199,12 +219,15 @@ class EngineRuntime:
             "sequence": self.engine.next_seq - 1,
         }
         fills: list[dict[str, Any]] = []
-        touched_orders: list[int] = []
+        orders: dict[int, dict[str, Any]] = {}  # this command's orders, last state wins
+        user_events = batch.user_events
         for event in events:
             kind = type(event)
             if kind is e.OrderAccepted or kind is e.OrderUpdated:
-                batch.orders[event.order_id] = event
-                touched_orders.append(event.order_id)
+                body = wire.order_json(event, self.units[event.symbol])
+                orders[event.order_id] = body
+                is_open = event.status in OPEN_STATUSES
+                batch.orders[event.order_id] = (event.user_id, is_open, body)
                 if kind is e.OrderAccepted and event.client_order_id:
                     batch.new_client_ids.append(
                         (event.user_id, event.client_order_id, event.order_id)
@@ -213,55 +236,48 @@ class EngineRuntime:
                 units = self.units[event.symbol]
                 maker = wire.fill_json(event, units, maker=True)
                 taker = wire.fill_json(event, units, maker=False)
-                batch.fills.append((event.maker_user_id, maker))
-                batch.fills.append((event.taker_user_id, taker))
-                batch.user_events.setdefault(event.maker_user_id, []).append(
-                    {"event": "fill", **maker}
-                )
-                batch.user_events.setdefault(event.taker_user_id, []).append(
-                    {"event": "fill", **taker}
-                )
+                batch.fills.setdefault(event.maker_user_id, []).append(maker)
+                batch.fills.setdefault(event.taker_user_id, []).append(taker)
+                user_events.setdefault(event.maker_user_id, []).append(("fill", maker))
+                user_events.setdefault(event.taker_user_id, []).append(("fill", taker))
                 batch.trades.setdefault(event.symbol, []).append(
                     wire.public_trade_json(event, units)
                 )
-                if isinstance(command, c.PlaceOrder):
-                    fills.append(taker)
+                fills.append(taker)
             elif kind is e.BalanceChanged:
-                batch.balances[(event.user_id, event.asset)] = event
-                batch.user_events.setdefault(event.user_id, []).append(
-                    {"event": "balance", **self._balance_json(event)}
+                body = wire.balance_json(
+                    event.asset,
+                    event.available,
+                    event.locked,
+                    self.asset_decimals.get(event.asset, DEFAULT_DECIMALS),
                 )
+                batch.balances[(event.user_id, event.asset)] = body
+                user_events.setdefault(event.user_id, []).append(("balance", body))
             elif kind is e.DepthChanged:
                 self._fold_depth(batch, event)
             elif kind is e.OrderRejected or kind is e.CommandRejected:
                 return {**rejection(command.request_id, event.reason), "sequence": event.seq}
             elif kind is e.MarketChanged:
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
-        for order_id in dict.fromkeys(touched_orders):
-            order = batch.orders[order_id]
-            batch.user_events.setdefault(order.user_id, []).append(
-                {"event": "order", **self._order_json(order)}
-            )
+        for body in orders.values():
+            user_events.setdefault(body["user_id"], []).append(("order", body))
         if isinstance(command, c.PlaceOrder):
-            reply["order"] = self._order_json(batch.orders[touched_orders[0]])
+            reply["order"] = next(iter(orders.values()))  # the new order's first event...
+            reply["order"] = orders[reply["order"]["id"]]  # ...in its final state
             reply["fills"] = fills
         elif isinstance(command, c.CancelOrder):
-            reply["order"] = self._order_json(batch.orders[command.order_id])
+            reply["order"] = orders[command.order_id]
         elif isinstance(command, c.CancelAll):
-            reply["orders"] = [self._order_json(batch.orders[i]) for i in touched_orders]
+            reply["orders"] = list(orders.values())
         elif isinstance(command, c.Deposit | c.Withdraw):
             available, locked = self.engine.balance(command.user_id, command.asset)
             reply["balance"] = wire.balance_json(
-                command.asset, available, locked, self.asset_decimals.get(command.asset, 8)
+                command.asset,
+                available,
+                locked,
+                self.asset_decimals.get(command.asset, DEFAULT_DECIMALS),
             )
         return reply
-
-    def _order_json(self, order: e.OrderAccepted | e.OrderUpdated) -> dict[str, Any]:
-        return wire.order_json(order, self.units[order.symbol])
-
-    def _balance_json(self, event: e.BalanceChanged) -> dict[str, str]:
-        decimals = self.asset_decimals.get(event.asset, 8)
-        return wire.balance_json(event.asset, event.available, event.locked, decimals)
 
     def _fold_depth(self, batch: _Batch, event: e.DepthChanged) -> None:
         update = batch.depth.get(event.symbol)
@@ -277,65 +293,92 @@ class EngineRuntime:
         side = "bids" if event.side == "buy" else "asks"
         update[side][event.price] = event.quantity
 
-    # -- one MULTI/EXEC per batch ------------------------------------------------------
+    # -- one atomic write per batch ---------------------------------------------------
 
     def _commit(self, batch: _Batch, reply_to: str | None, first: int, last: int) -> None:
-        pipe = self.redis.pipeline(transaction=True)
+        """Everything the batch did, in one MULTI/EXEC around one script call. Each order,
+        fill and balance is encoded to JSON once; the user events reuse that text."""
+        words: list[str] = []
+        dumps = json.dumps
+        texts: dict[int, str] = {}  # id(body) -> its JSON
+
+        def text(body: dict[str, Any]) -> str:
+            found = texts.get(id(body))
+            if found is None:
+                found = texts[id(body)] = dumps(body)
+            return found
+
+        def op(*args: str) -> None:
+            words.append(str(len(args)))
+            words.extend(args)
+
         if batch.logged:
-            pipe.xadd(
+            op(
+                "XADD",
                 self.stream,
-                {"first_seq": first, "last_seq": last, "commands": json.dumps(batch.logged)},
+                "*",
+                "first_seq",
+                str(first),
+                "last_seq",
+                str(last),
+                "commands",
+                dumps(batch.logged),
             )
         if reply_to:
-            pipe.publish(
-                reply_to, json.dumps({"shard": self.shard, "replies": batch.replies})
-            )
-        for order_id, order in batch.orders.items():
-            body = json.dumps(self._order_json(order))
-            if order.status in OPEN_STATUSES:
-                pipe.set(keys.rm_order(order_id), body)
-                pipe.zadd(keys.rm_open_orders(order.user_id), {str(order_id): order_id})
+            op("PUBLISH", reply_to, dumps({"shard": self.shard, "replies": batch.replies}))
+        opened: dict[int, list[str]] = {}
+        closed: dict[int, list[str]] = {}
+        for order_id, (user_id, is_open, body) in batch.orders.items():
+            if is_open:
+                op("SET", keys.rm_order(order_id), text(body))
+                opened.setdefault(user_id, []).extend((str(order_id), str(order_id)))
             else:
-                pipe.set(keys.rm_order(order_id), body, ex=CLOSED_ORDER_TTL)
-                pipe.zrem(keys.rm_open_orders(order.user_id), str(order_id))
-                pipe.lpush(keys.rm_closed_orders(order.user_id), order_id)
-                pipe.ltrim(keys.rm_closed_orders(order.user_id), 0, RECENT_ITEMS - 1)
+                op("SET", keys.rm_order(order_id), text(body), "EX", str(CLOSED_ORDER_TTL))
+                closed.setdefault(user_id, []).append(str(order_id))
+        for user_id, pairs in opened.items():
+            op("ZADD", keys.rm_open_orders(user_id), *pairs)
+        for user_id, ids in closed.items():
+            op("ZREM", keys.rm_open_orders(user_id), *ids)
+            op("LPUSH", keys.rm_closed_orders(user_id), *ids)
+            op("LTRIM", keys.rm_closed_orders(user_id), "0", str(RECENT_ITEMS - 1))
         for user_id, client_order_id, order_id in batch.new_client_ids:
-            pipe.hset(keys.rm_client_order_ids(user_id), client_order_id, order_id)
-        for (user_id, asset), balance in batch.balances.items():
-            pipe.hset(keys.rm_balances(user_id), asset, json.dumps(self._balance_json(balance)))
-        for user_id, fill in batch.fills:
-            pipe.lpush(keys.rm_fills(user_id), json.dumps(fill))
-        for user_id in {u for u, _ in batch.fills}:
-            pipe.ltrim(keys.rm_fills(user_id), 0, RECENT_ITEMS - 1)
+            op("HSET", keys.rm_client_order_ids(user_id), client_order_id, str(order_id))
+        by_user: dict[int, list[str]] = {}
+        for (user_id, asset), body in batch.balances.items():
+            by_user.setdefault(user_id, []).extend((asset, text(body)))
+        for user_id, pairs in by_user.items():
+            op("HSET", keys.rm_balances(user_id), *pairs)
+        for user_id, fills in batch.fills.items():
+            op("LPUSH", keys.rm_fills(user_id), *(text(f) for f in fills[-RECENT_ITEMS:]))
+            op("LTRIM", keys.rm_fills(user_id), "0", str(RECENT_ITEMS - 1))
         for symbol, trades in batch.trades.items():
-            pipe.lpush(keys.rm_trades(symbol), *(json.dumps(t) for t in trades))
-            pipe.ltrim(keys.rm_trades(symbol), 0, RECENT_ITEMS - 1)
-            pipe.publish(keys.md_channel("trades", symbol), json.dumps(trades))
+            encoded = [text(t) for t in trades]
+            op("LPUSH", keys.rm_trades(symbol), *encoded[-RECENT_ITEMS:])
+            op("LTRIM", keys.rm_trades(symbol), "0", str(RECENT_ITEMS - 1))
+            op("PUBLISH", keys.md_channel("trades", symbol), "[" + ",".join(encoded) + "]")
         for symbol, update in batch.depth.items():
             units = self.units[symbol]
-            update["bids"] = [
-                [units.ticks_to_price(p), units.lots_to_quantity(q)]
-                for p, q in update["bids"].items()
-            ]
-            update["asks"] = [
-                [units.ticks_to_price(p), units.lots_to_quantity(q)]
-                for p, q in update["asks"].items()
-            ]
-            pipe.publish(keys.md_channel("depth", symbol), json.dumps(update))
-        self._queue_depth(pipe, batch.depth)
+            price, qty = units.ticks_to_price, units.lots_to_quantity
+            update["bids"] = [[price(p), qty(q)] for p, q in update["bids"].items()]
+            update["asks"] = [[price(p), qty(q)] for p, q in update["asks"].items()]
+            op("PUBLISH", keys.md_channel("depth", symbol), dumps(update))
+            op("SET", keys.rm_depth(symbol), dumps(self._depth_body(symbol)))
         for user_id, events in batch.user_events.items():
-            pipe.publish(keys.user_channel(user_id), json.dumps(events))
+            # {"event": kind, ...body}: spliced from the body's JSON, not encoded again
+            parts = [f'{{"event":"{kind}",{text(body)[1:]}' for kind, body in events]
+            op("PUBLISH", keys.user_channel(user_id), "[" + ",".join(parts) + "]")
+        pipe = self.redis.pipeline(transaction=True)
+        self._apply_ops(args=words, client=pipe)
         pipe.execute()
 
-    def _queue_depth(self, pipe: Any, symbols: Iterable[str]) -> None:
-        for symbol in symbols:
-            bids, asks, depth_seq = self.engine.depth_snapshot(symbol, DEPTH_LEVELS)
-            body = {"symbol": symbol, "sequence": depth_seq}
-            body.update(wire.depth_json(self.units[symbol], bids, asks))
-            pipe.set(keys.rm_depth(symbol), json.dumps(body))
+    def _depth_body(self, symbol: str) -> dict[str, Any]:
+        bids, asks, depth_seq = self.engine.depth_snapshot(symbol, DEPTH_LEVELS)
+        body: dict[str, Any] = {"symbol": symbol, "sequence": depth_seq}
+        body.update(wire.depth_json(self.units[symbol], bids, asks))
+        return body
 
     def write_depth(self, symbols: Iterable[str]) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        self._queue_depth(pipe, list(symbols))
+        for symbol in symbols:
+            pipe.set(keys.rm_depth(symbol), json.dumps(self._depth_body(symbol)))
         pipe.execute()

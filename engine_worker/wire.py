@@ -16,7 +16,7 @@ from typing import Any
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.types import MarketStatus, OrderType, Side, TimeInForce
-from marketdata.units import MarketUnits, format_units
+from marketdata.units import MarketUnits, format_scaled
 
 
 class MalformedCommand(ValueError):
@@ -129,10 +129,13 @@ def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
 # --- presenters: engine integers -> the REST contract's shapes -------------------------
 
 
-def iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+def iso(ts_ms: int, _last: list[Any] = [None, ""]) -> str:  # noqa: B006 - a one-entry memo
+    """Epoch milliseconds as ISO 8601 UTC. A batch's commands share a few timestamps, so
+    the last one is remembered."""
+    if _last[0] != ts_ms:
+        text = datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds")
+        _last[0], _last[1] = ts_ms, text.replace("+00:00", "Z")
+    return _last[1]
 
 
 def order_json(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> dict[str, Any]:
@@ -172,7 +175,7 @@ def fill_json(trade: e.Trade, units: MarketUnits, *, maker: bool) -> dict[str, A
     side = (Side.SELL if taker_side is Side.BUY else Side.BUY) if maker else taker_side
     fee = trade.maker_fee if maker else trade.taker_fee
     fee_asset = trade.maker_fee_asset if maker else trade.taker_fee_asset
-    fee_unit = units.base_unit if fee_asset == units.base else units.quote_unit
+    fee_decimals = units.base_decimals if fee_asset == units.base else units.quote_decimals
     return {
         "id": trade.trade_id * 2 + (0 if maker else 1),
         "trade_id": trade.trade_id,
@@ -184,7 +187,7 @@ def fill_json(trade: e.Trade, units: MarketUnits, *, maker: bool) -> dict[str, A
         "price": units.ticks_to_price(trade.price),
         "quantity": units.lots_to_quantity(trade.quantity),
         "quote_quantity": units.quote_units_to_amount(trade.quote_amount),
-        "fee": format_units(fee, fee_unit),
+        "fee": format_scaled(fee, fee_decimals),
         "fee_asset": fee_asset,
         "time": iso(trade.ts),
         "time_ms": trade.ts,
@@ -205,8 +208,11 @@ def public_trade_json(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
 
 
 def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, str]:
-    unit = Decimal(1).scaleb(-decimals)
-    return {"asset": asset, "available": format_units(available, unit), "locked": format_units(locked, unit)}
+    return {
+        "asset": asset,
+        "available": format_scaled(available, decimals),
+        "locked": format_scaled(locked, decimals),
+    }
 
 
 def depth_json(

@@ -15,7 +15,7 @@ class DecimalString(serializers.Field):
     more than 18 decimals, so absurd input is a 400, never an overflow."""
 
     default_error_messages = {
-        "invalid": "Must be a decimal number given as a string, such as \"0.01\".",
+        "invalid": 'Must be a decimal number given as a string, such as "0.01".',
         "positive": "Must be greater than zero.",
         "range": "Out of range.",
     }

@@ -104,5 +104,3 @@ def market_set_status(*, market: Market, status: MarketStatus) -> Market:
         raise EngineRejected(reply["message"], code=reply["code"])
     logger.info("market %s is now %s", market.symbol, status.value)
     return market
-
-

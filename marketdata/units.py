@@ -7,7 +7,7 @@ meet; they never round: a value that is not an exact multiple is an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from engine_worker.core.rules import MarketRules
@@ -33,9 +33,28 @@ def exact_units(value: Decimal, unit: Decimal) -> int:
 
 def format_units(units: int, unit: Decimal) -> str:
     """``units * unit`` as a plain decimal string without exponent or trailing zeros."""
-    value = Decimal(units) * unit
-    text = format(value.normalize(), "f") if value else "0"
-    return text
+    mantissa, exponent = scale_of(unit)
+    return format_scaled(units * mantissa, exponent)
+
+
+def scale_of(unit: Decimal) -> tuple[int, int]:
+    """``unit`` as ``(m, k)`` with ``unit == m * 10**-k``, m an integer."""
+    sign, digits, exponent = unit.normalize().as_tuple()
+    mantissa = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    if exponent >= 0:  # type: ignore[operator]
+        return mantissa * 10**exponent, 0  # type: ignore[operator]
+    return mantissa, -exponent  # type: ignore[operator]
+
+
+def format_scaled(n: int, k: int) -> str:
+    """``n * 10**-k`` as a plain decimal string, by integer and string operations only
+    (the engine worker formats every amount it publishes: Decimal is 5x slower here)."""
+    if k == 0 or n == 0:
+        return str(n)
+    digits = str(-n if n < 0 else n).rjust(k + 1, "0")
+    head, tail = digits[:-k], digits[-k:].rstrip("0")
+    text = f"{head}.{tail}" if tail else head
+    return "-" + text if n < 0 else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +75,12 @@ class MarketUnits:
     taker_fee_bps: int
     status: str
     shard: int
+    _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
+    _lot: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tick", scale_of(self.tick_size))
+        object.__setattr__(self, "_lot", scale_of(self.lot_size))
 
     @property
     def base_unit(self) -> Decimal:
@@ -72,16 +97,18 @@ class MarketUnits:
         return exact_units(quantity, self.lot_size)
 
     def ticks_to_price(self, ticks: int) -> str:
-        return format_units(ticks, self.tick_size)
+        mantissa, exponent = self._tick
+        return format_scaled(ticks * mantissa, exponent)
 
     def lots_to_quantity(self, lots: int) -> str:
-        return format_units(lots, self.lot_size)
+        mantissa, exponent = self._lot
+        return format_scaled(lots * mantissa, exponent)
 
     def base_units_to_amount(self, units: int) -> str:
-        return format_units(units, self.base_unit)
+        return format_scaled(units, self.base_decimals)
 
     def quote_units_to_amount(self, units: int) -> str:
-        return format_units(units, self.quote_unit)
+        return format_scaled(units, self.quote_decimals)
 
     def rules(self) -> MarketRules:
         """The engine's integer rules; raises NotAMultiple if the sizes do not fit the

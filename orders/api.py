@@ -145,4 +145,6 @@ class FillListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol") or None
-        return _paginated(self, request, selectors.fill_list(user_id=request.user.pk, symbol=symbol))
+        return _paginated(
+            self, request, selectors.fill_list(user_id=request.user.pk, symbol=symbol)
+        )

@@ -81,7 +81,12 @@ def order_place(
     order = reply["order"]
     logger.info(
         "request %s: order %s %s %s %s -> %s",
-        reply["request_id"], order["id"], symbol, side, quantity, order["status"],
+        reply["request_id"],
+        order["id"],
+        symbol,
+        side,
+        quantity,
+        order["status"],
     )
     return {"order": order, "fills": reply["fills"]}
 

@@ -4,7 +4,6 @@ commands, timeouts and restart recovery."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -75,10 +74,12 @@ def test_malformed_commands_get_rejections_and_the_worker_carries_on(engine, mar
     replies = [f.result(5) for f in futures]
     assert [(r["ok"], r["code"]) for r in replies] == [(False, "malformed_command")] * 4
     # A job that is not even a list of commands, enqueued behind the gateway's back.
-    queue = Queue(keys.queue(0), connection=redis.Redis.from_url(settings.REDIS_URL),
-                  serializer=JSONSerializer)
-    queue.enqueue_call("engine_worker.jobs.apply_batch", args=("garbage", "nowhere", 0),
-                       timeout=-1)
+    queue = Queue(
+        keys.queue(0),
+        connection=redis.Redis.from_url(settings.REDIS_URL),
+        serializer=JSONSerializer,
+    )
+    queue.enqueue_call("engine_worker.jobs.apply_batch", args=("garbage", "nowhere", 0), timeout=-1)
     assert deposit(900_001)["ok"] is True  # still alive and answering
 
 
@@ -98,8 +99,14 @@ def test_engine_timeout_is_a_504_with_the_request_id(engine):
     conn = redis.Redis.from_url(settings.REDIS_URL)
     conn.set(keys.alive(7), "1", ex=30)
     gateway = OrderGateway(settings.REDIS_URL, reply_timeout=0.3)
-    command = {"kind": "Deposit", "request_id": gateway.new_request_id(), "ts": now_ms(),
-               "user_id": 1, "asset": "USDT", "amount": 1}
+    command = {
+        "kind": "Deposit",
+        "request_id": gateway.new_request_id(),
+        "ts": now_ms(),
+        "user_id": 1,
+        "asset": "USDT",
+        "amount": 1,
+    }
     with pytest.raises(EngineTimeout) as raised:
         gateway.call(7, command)
     assert raised.value.http_status == 504
@@ -109,8 +116,14 @@ def test_engine_timeout_is_a_504_with_the_request_id(engine):
 
 def test_engine_down_is_a_503(engine):
     gateway = OrderGateway(settings.REDIS_URL, reply_timeout=0.3)
-    command = {"kind": "Deposit", "request_id": gateway.new_request_id(), "ts": now_ms(),
-               "user_id": 1, "asset": "USDT", "amount": 1}
+    command = {
+        "kind": "Deposit",
+        "request_id": gateway.new_request_id(),
+        "ts": now_ms(),
+        "user_id": 1,
+        "asset": "USDT",
+        "amount": 1,
+    }
     with pytest.raises(EngineUnavailable) as raised:
         gateway.call(8, command)
     assert raised.value.http_status == 503

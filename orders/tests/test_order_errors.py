@@ -56,8 +56,9 @@ def test_malformed_json_is_a_400(make_trader):
 )
 def test_wrong_types_and_values_are_400(make_trader, market, field, value):
     trader = make_trader()
-    error = assert_error(post(trader, {**LIMIT, "symbol": market, field: value}), 400,
-                         "invalid_input")
+    error = assert_error(
+        post(trader, {**LIMIT, "symbol": market, field: value}), 400, "invalid_input"
+    )
     assert field in error["details"]
     assert balances(trader)["USDT"] == ("10000", "0")
 
@@ -68,8 +69,9 @@ def test_limit_without_price_is_400(make_trader, market):
 
 
 def test_price_off_the_tick_is_400(make_trader, market):
-    error = assert_error(post(make_trader(), {**LIMIT, "symbol": market, "price": "100.001"}),
-                         400, "invalid_price")
+    error = assert_error(
+        post(make_trader(), {**LIMIT, "symbol": market, "price": "100.001"}), 400, "invalid_price"
+    )
     assert error["details"]["tick_size"] == "0.01"
 
 

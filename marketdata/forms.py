@@ -1,0 +1,90 @@
+"""Admin forms for the market catalogue (marketdata/admin.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from engine_worker.gateway import shard_of
+from exchange_site.errors import InvalidInput
+from marketdata.models import Asset, Market
+from marketdata.selectors import market_units_of
+from marketdata.services import market_validate
+
+asset_symbol = RegexValidator(r"^[A-Z0-9]+$", "Letters and digits only, such as BTC.")
+market_symbol = RegexValidator(
+    r"^[A-Z0-9]+(_[A-Z0-9]+)*$", "Letters, digits and underscores, such as BTC_USDT."
+)
+
+
+class AssetForm(forms.ModelForm):
+    class Meta:
+        model = Asset
+        fields = ["symbol", "decimals"]
+
+    def clean_symbol(self) -> str:
+        symbol = self.cleaned_data["symbol"].strip().upper()
+        asset_symbol(symbol)
+        return symbol
+
+
+class MarketAddForm(forms.ModelForm):
+    """A new market, checked as marketdata.services.market_create would check it (sizes
+    that fit the assets' decimals), so that the admin's save cannot be refused."""
+
+    class Meta:
+        model = Market
+        fields = [
+            "symbol",
+            "base",
+            "quote",
+            "tick_size",
+            "lot_size",
+            "min_quantity",
+            "max_quantity",
+            "min_notional",
+            "maker_fee_bps",
+            "taker_fee_bps",
+            "shard",
+        ]
+
+    def clean_symbol(self) -> str:
+        symbol = self.cleaned_data["symbol"].strip().upper()
+        market_symbol(symbol)
+        return symbol
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        needed = (
+            "symbol",
+            "base",
+            "quote",
+            "tick_size",
+            "lot_size",
+            "min_quantity",
+            "max_quantity",
+            "min_notional",
+            "maker_fee_bps",
+            "taker_fee_bps",
+        )
+        if any(cleaned.get(name) is None for name in needed):
+            return cleaned  # a field error is shown already
+        if cleaned["base"] == cleaned["quote"]:
+            self.add_error("quote", "The quote asset must differ from the base asset.")
+            return cleaned
+        if cleaned["min_quantity"] > cleaned["max_quantity"]:
+            self.add_error("max_quantity", "The maximum must not be below the minimum.")
+            return cleaned
+        routed = shard_of(cleaned["symbol"])
+        if cleaned.get("shard") is not None and cleaned["shard"] != routed:
+            # The gateway routes a symbol's commands by settings.ENGINE_SHARDS.
+            self.add_error("shard", f"ENGINE_SHARDS routes {cleaned['symbol']} to shard {routed}.")
+            return cleaned
+        candidate = Market(**{name: cleaned[name] for name in needed})
+        try:
+            market_validate(market_units_of(candidate))
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
+        return cleaned
