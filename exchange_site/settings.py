@@ -175,8 +175,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "service": {
-            "format": f"%(asctime)s %(levelname)s {SERVICE_NAME + ' ' if SERVICE_NAME else ''}"
-            "%(name)s: %(message)s",
+            # "[engine] ...": the same prefix scripts/prefix.py gives raw output under make run
+            "format": f"{'[' + SERVICE_NAME + '] ' if SERVICE_NAME else ''}"
+            "%(asctime)s %(levelname)s %(name)s: %(message)s",
         }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "service"}},

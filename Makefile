@@ -1,0 +1,64 @@
+# Run and test tooling. `make help` lists the targets.
+# Configuration from the environment: HOST, PORT (web service), DATABASE_URL,
+# TIMESERIES_DATABASE_URL, REDIS_URL (see scripts/ensure_services.py for the defaults),
+# PYTHON (interpreter used to create .venv).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+.PHONY: help venv services migrate seed frontend run test lint bench status clean
+
+help: ## List the targets
+	@echo "Usage: make <target>   (HOST=$(HOST) PORT=$(PORT))"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: ## Create .venv if missing and pip install requirements.txt (skipped when unchanged)
+	@scripts/ensure_venv.sh
+
+services: venv ## Ensure PostgreSQL and Redis answer (start/install locally) and the database exists
+	@$(PY) scripts/ensure_services.py
+
+migrate: services ## Apply database migrations
+	@echo "==> migrate"
+	$(PY) manage.py migrate --noinput
+
+seed: migrate ## Load the demo data (idempotent: manage.py seed_demo)
+	@echo "==> seed_demo"
+	$(PY) manage.py seed_demo
+
+frontend: venv ## Build the web app if frontend/package.json has a build script (placeholder now)
+	@scripts/frontend_build.sh
+
+run: seed frontend ## Set everything up, then run all services in the foreground (Ctrl-C stops)
+	@exec scripts/run.sh
+
+lint: venv ## Lint the Python code with ruff (and mypy on the engine core when installed)
+	@echo "==> lint: ruff check"
+	$(VENV)/bin/ruff check .
+	@if [ -x $(VENV)/bin/mypy ]; then echo "==> lint: mypy engine_worker/core"; \
+		$(VENV)/bin/mypy --strict engine_worker/core; fi
+
+test: venv services lint ## Lint, then run the test suite with pytest (needs PostgreSQL and Redis)
+	@echo "==> pytest"
+	$(VENV)/bin/pytest
+
+bench: venv ## Run the benchmarks (bench/engine_core.py, then bench/e2e_orders.py if present)
+	@if [ ! -f bench/engine_core.py ]; then echo "error: bench/engine_core.py not found" >&2; exit 1; fi
+	@echo "==> bench: engine core"
+	$(PY) bench/engine_core.py
+	@if [ -f bench/e2e_orders.py ]; then echo "==> bench: end to end orders"; \
+		$(PY) bench/e2e_orders.py; fi
+
+status: ## Show the state of the services of a running `make run`
+	@$(VENV)/bin/supervisorctl -c deploy/supervisord.conf status
+
+clean: ## Remove var/ (supervisord socket, pid and logs, local redis files)
+	rm -rf var
