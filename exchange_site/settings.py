@@ -130,7 +130,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exchange API",
-    "DESCRIPTION": "Public REST contract of the exchange (see docs/api.md).",
+    "DESCRIPTION": "Public REST contract of the exchange: decimals as strings, errors as "
+    '{"error": {"code", "message", "details"}}.',
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
