@@ -148,3 +148,12 @@ def market(engine, db) -> str:
         taker_fee_bps=20,
     )
     return symbol
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Rate limits count per client address and every test client is 127.0.0.1: each
+    test starts with fresh counts (they live in the process-local "throttle" cache)."""
+    from django.core.cache import caches
+
+    caches["throttle"].clear()

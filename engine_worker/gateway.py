@@ -34,9 +34,13 @@ ALIVE_CACHE_SECONDS = 1.0
 
 
 def shard_of(symbol: str | None) -> int:
+    """The engine shard trading ``symbol`` (as stored with the market), or the default
+    shard, which also holds the balances, for commands of no market."""
     if symbol is None:
         return settings.ENGINE_DEFAULT_SHARD
-    return settings.ENGINE_SHARDS.get(symbol, settings.ENGINE_DEFAULT_SHARD)
+    from marketdata.selectors import market_units_get
+
+    return market_units_get(symbol).shard
 
 
 def now_ms() -> int:

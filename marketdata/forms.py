@@ -7,7 +7,6 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from engine_worker.gateway import shard_of
 from exchange_site.errors import InvalidInput
 from marketdata.models import Asset, Market
 from marketdata.selectors import market_units_of
@@ -77,14 +76,9 @@ class MarketAddForm(forms.ModelForm):
         if cleaned["min_quantity"] > cleaned["max_quantity"]:
             self.add_error("max_quantity", "The maximum must not be below the minimum.")
             return cleaned
-        routed = shard_of(cleaned["symbol"])
-        if cleaned.get("shard") is not None and cleaned["shard"] != routed:
-            # The gateway routes a symbol's commands by settings.ENGINE_SHARDS.
-            self.add_error("shard", f"ENGINE_SHARDS routes {cleaned['symbol']} to shard {routed}.")
-            return cleaned
         candidate = Market(**{name: cleaned[name] for name in needed})
         try:
             market_validate(market_units_of(candidate))
         except InvalidInput as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from exc
+            self.add_error(exc.details.get("field"), exc.message)
         return cleaned

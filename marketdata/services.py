@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 
 from engine_worker import wire
@@ -20,15 +21,35 @@ logger = logging.getLogger(__name__)
 
 
 def asset_get_or_create(*, symbol: str, decimals: int = 8) -> Asset:
-    asset, _ = Asset.objects.get_or_create(symbol=symbol.upper(), defaults={"decimals": decimals})
+    """The asset, created with ``decimals`` if missing; an existing asset must agree."""
+    if not 0 <= decimals <= 18:
+        raise InvalidInput("decimals must be within 0..18.", details={"field": "decimals"})
+    asset, created = Asset.objects.get_or_create(
+        symbol=symbol.upper(), defaults={"decimals": decimals}
+    )
+    if not created and asset.decimals != decimals:
+        raise InvalidInput(
+            f"{asset.symbol} exists with {asset.decimals} decimals, not {decimals}.",
+            code="asset_decimals_mismatch",
+        )
     return asset
 
 
 def market_validate(units: MarketUnits) -> None:
-    """Refuse sizes the engine cannot count in whole units."""
+    """Refuse rules the engine cannot apply: sizes it cannot count in whole units, fees
+    outside 0..10000 bps, a minimum above the maximum, a negative shard."""
     for name in ("tick_size", "lot_size"):
         if getattr(units, name) <= 0:
             raise InvalidInput(f"{name} must be positive.", details={"field": name})
+    for name in ("maker_fee_bps", "taker_fee_bps"):
+        if not 0 <= getattr(units, name) <= 10_000:
+            raise InvalidInput(f"{name} must be within 0..10000.", details={"field": name})
+    if units.min_quantity > units.max_quantity:
+        raise InvalidInput("min_quantity is above max_quantity.", details={"field": "min_quantity"})
+    if units.shard < 0:
+        raise InvalidInput("shard must not be negative.", details={"field": "shard"})
+    if units.base == units.quote:
+        raise InvalidInput("base and quote must differ.", details={"field": "quote"})
     try:
         units.rules()
     except NotAMultiple as exc:
@@ -53,7 +74,7 @@ def market_create(
     taker_fee_bps: int = 20,
     base_decimals: int = 8,
     quote_decimals: int = 8,
-    shard: int = 0,
+    shard: int | None = None,
     notify_engine: bool = True,
 ) -> Market:
     """Create the market (and its missing assets); it trades at once."""
@@ -71,7 +92,9 @@ def market_create(
             min_notional=min_notional,
             maker_fee_bps=maker_fee_bps,
             taker_fee_bps=taker_fee_bps,
-            shard=shard,
+            shard=settings.ENGINE_SHARDS.get(symbol.upper(), settings.ENGINE_DEFAULT_SHARD)
+            if shard is None
+            else shard,
         )
         market_validate(market_units_of(market))
         if Market.objects.filter(symbol=market.symbol).exists():
@@ -94,13 +117,14 @@ def market_engine_sync(*, market: Market) -> None:
 
 
 def market_set_status(*, market: Market, status: MarketStatus) -> Market:
-    Market.objects.filter(pk=market.pk).update(status=status)
-    market.status = status
+    """The engine first: if it refuses or is down, the catalogue keeps the old status."""
     reply = engine_call(
         {"kind": "SetMarketStatus", "symbol": market.symbol, "status": status.value},
         symbol=market.symbol,
     )
     if not reply["ok"]:
         raise EngineRejected(reply["message"], code=reply["code"])
+    Market.objects.filter(pk=market.pk).update(status=status)
+    market.status = status
     logger.info("market %s is now %s", market.symbol, status.value)
     return market

@@ -34,7 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--taker-fee-bps", type=int, default=20)
         parser.add_argument("--base-decimals", type=int, default=8)
         parser.add_argument("--quote-decimals", type=int, default=8)
-        parser.add_argument("--shard", type=int, default=0)
+        parser.add_argument(
+            "--shard", type=int, default=None, help="Engine shard (default: ENGINE_SHARDS, else 0)."
+        )
 
     def handle(self, *args: object, **o: object) -> None:
         try:

@@ -9,14 +9,24 @@ from marketdata.services import market_create
 
 DEMO_MARKETS = [
     {
-        "symbol": "BTC_USDT", "base": "BTC", "quote": "USDT",
-        "tick_size": Decimal("0.01"), "lot_size": Decimal("0.00001"),
-        "min_notional": Decimal("1"), "base_decimals": 8, "quote_decimals": 8,
+        "symbol": "BTC_USDT",
+        "base": "BTC",
+        "quote": "USDT",
+        "tick_size": Decimal("0.01"),
+        "lot_size": Decimal("0.00001"),
+        "min_notional": Decimal("1"),
+        "base_decimals": 8,
+        "quote_decimals": 8,
     },
     {
-        "symbol": "ETH_USDT", "base": "ETH", "quote": "USDT",
-        "tick_size": Decimal("0.01"), "lot_size": Decimal("0.0001"),
-        "min_notional": Decimal("1"), "base_decimals": 8, "quote_decimals": 8,
+        "symbol": "ETH_USDT",
+        "base": "ETH",
+        "quote": "USDT",
+        "tick_size": Decimal("0.01"),
+        "lot_size": Decimal("0.0001"),
+        "min_notional": Decimal("1"),
+        "base_decimals": 8,
+        "quote_decimals": 8,
     },
 ]
 
