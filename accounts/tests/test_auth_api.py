@@ -121,8 +121,9 @@ def test_sign_up_attempts_are_rate_limited_with_a_429(client, engine, monkeypatc
 
     monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"anon_auth": "2/minute"})
     body = {"username": "", "password": "x"}  # invalid on purpose: only the count matters
-    statuses = [client.post("/api/v1/auth/token", body, content_type="application/json")
-                for _ in range(3)]
+    statuses = [
+        client.post("/api/v1/auth/token", body, content_type="application/json") for _ in range(3)
+    ]
     assert [r.status_code for r in statuses] == [400, 400, 429]
     error = statuses[2].json()["error"]
     assert error["code"] == "throttled"
