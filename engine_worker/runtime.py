@@ -13,9 +13,11 @@ the worker had before it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +28,8 @@ from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OrderStatus, RejectReason
-from marketdata.units import MarketUnits
+from engine_worker.recovery import Snapshot, engine_restore
+from marketdata.units import MarketUnits, format_scaled
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ DEPTH_LEVELS = 100  # levels kept in the read model's depth snapshot
 RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
 CLOSED_ORDER_TTL = 7 * 24 * 3600
 DEFAULT_DECIMALS = 8
+RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
+DUMP_TTL = 3600  # seconds a state dump (the "Dump" command, for reconcile) is kept
 OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 REASON_MESSAGES = {
@@ -54,6 +59,7 @@ REASON_MESSAGES = {
     RejectReason.DUPLICATE_CLIENT_ORDER_ID: "An open order already has this client_order_id.",
     RejectReason.MARKET_EXISTS: "The market already exists.",
     RejectReason.MALFORMED_COMMAND: "Malformed command.",
+    "duplicate_request": "This request_id was applied already; look the order up instead.",
 }
 
 
@@ -65,6 +71,11 @@ def rejection(request_id: str, reason: RejectReason | str, message: str | None =
         "code": str(code),
         "message": message or REASON_MESSAGES.get(code, str(code)),  # type: ignore[call-overload]
     }
+
+
+def dump_key(shard: int) -> str:
+    """Where the "Dump" command writes the engine's state (see EngineRuntime.dump)."""
+    return f"engine.dump.{shard}"
 
 
 class _Batch:
@@ -82,6 +93,7 @@ class _Batch:
         self.trades: dict[str, list[dict[str, Any]]] = {}
         self.depth: dict[str, dict[str, Any]] = {}  # symbol -> coalesced update
         self.user_events: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
 
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
@@ -109,34 +121,67 @@ class EngineRuntime:
         self.asset_decimals: dict[str, int] = {}
         self.stream = keys.events_stream(shard)
         self._apply_ops = connection.register_script(APPLY_OPS)
+        # request ids of recently applied commands: a resend is refused, never applied twice
+        self.recent_requests: OrderedDict[str, None] = OrderedDict()
 
     # -- start-up ----------------------------------------------------------------------
 
-    def recover(self, *, progress_every: int = 100_000) -> int:
-        """Replay the shard's command log; returns how many commands were applied."""
+    def recover(self, snapshot: Snapshot, *, progress_every: int = 100_000) -> int:
+        """Restore the database snapshot, then replay the stream after it; returns how
+        many commands were replayed. Also refills the recent request ids from the stream,
+        so a client's resend after a restart is still refused."""
         started = time.monotonic()
+        if snapshot.state:
+            self.units.update(engine_restore(self.engine, snapshot))
+            self.asset_decimals.update(
+                {a: int(d) for a, d in snapshot.state.get("assets", {}).items()}
+            )
         applied = 0
+        entries_read = 0
+        for fields in self._stream_entries():
+            entries_read += 1
+            commands = json.loads(fields[b"commands"])
+            if int(fields[b"last_seq"]) <= snapshot.last_seq:
+                self._remember(c.get("request_id") for c in commands)  # already in the DB
+                continue
+            for command_wire in commands:
+                self.engine.apply(self._decode(command_wire))
+                self._remember((command_wire.get("request_id"),))
+                applied += 1
+                if applied % progress_every == 0:
+                    logger.info("recovery: %d commands replayed", applied)
+        logger.info(
+            "recovery: %d open orders and %d balances from the database (sequence %d), "
+            "%d commands replayed from %d stream entries in %.2fs; next sequence %d",
+            len(snapshot.orders),
+            len(snapshot.balances),
+            snapshot.last_seq,
+            applied,
+            entries_read,
+            time.monotonic() - started,
+            self.engine.next_seq,
+        )
+        return applied
+
+    def _stream_entries(self) -> Iterable[dict[bytes, bytes]]:
         last_id = "-"
         while True:
             entries = self.redis.xrange(self.stream, min=last_id, count=1000)
             if last_id != "-":
                 entries = [x for x in entries if x[0] != last_id]
             if not entries:
-                break
+                return
             for entry_id, fields in entries:
-                for command_wire in json.loads(fields[b"commands"]):
-                    self.engine.apply(self._decode(command_wire))
-                    applied += 1
-                    if applied % progress_every == 0:
-                        logger.info("recovery: %d commands replayed", applied)
+                yield fields
                 last_id = entry_id
-        logger.info(
-            "recovery: replayed %d commands in %.2fs; next sequence %d",
-            applied,
-            time.monotonic() - started,
-            self.engine.next_seq,
-        )
-        return applied
+
+    def _remember(self, request_ids: Iterable[str | None]) -> None:
+        recent = self.recent_requests
+        for request_id in request_ids:
+            if request_id:
+                recent[request_id] = None
+        while len(recent) > RECENT_REQUESTS:
+            recent.popitem(last=False)
 
     def sync_markets(self, markets: Iterable[MarketUnits]) -> None:
         """Bring the engine's markets in line with the catalogue (the database): add the
@@ -201,14 +246,20 @@ class EngineRuntime:
         return command
 
     def _apply_one(self, command_wire: Any, batch: _Batch) -> dict[str, Any]:
+        if isinstance(command_wire, dict) and command_wire.get("kind") == "Dump":
+            return self.dump(str(command_wire.get("request_id")))  # a read: not logged
         try:
             command = self._decode(command_wire)
         except wire.MalformedCommand as exc:
             request_id = command_wire.get("request_id") if isinstance(command_wire, dict) else None
             logger.warning("request %s: malformed command: %s", request_id, exc)
             return rejection(str(request_id), RejectReason.MALFORMED_COMMAND, str(exc))
+        if command.request_id in self.recent_requests:
+            logger.warning("request %s: already applied, refused", command.request_id)
+            return rejection(command.request_id, "duplicate_request")
         events = self.engine.apply(command)
         batch.logged.append(command_wire)
+        self._remember((command.request_id,))
         return self._collect(command, events, batch)
 
     def _collect(self, command: c.Command, events: list[Any], batch: _Batch) -> dict[str, Any]:
@@ -221,6 +272,13 @@ class EngineRuntime:
         fills: list[dict[str, Any]] = []
         orders: dict[int, dict[str, Any]] = {}  # this command's orders, last state wins
         user_events = batch.user_events
+        record: dict[str, Any] = {  # what the DB processor persists (docs/event-stream.md)
+            "seq": reply["sequence"],
+            "kind": type(command).__name__,
+            "ts": command.ts,
+            "request_id": command.request_id,
+        }
+        batch.records.append(record)
         for event in events:
             kind = type(event)
             if kind is e.OrderAccepted or kind is e.OrderUpdated:
@@ -243,6 +301,7 @@ class EngineRuntime:
                 batch.trades.setdefault(event.symbol, []).append(
                     wire.public_trade_json(event, units)
                 )
+                record.setdefault("trades", []).append(wire.trade_record(event, units))
                 fills.append(taker)
             elif kind is e.BalanceChanged:
                 body = wire.balance_json(
@@ -253,14 +312,28 @@ class EngineRuntime:
                 )
                 batch.balances[(event.user_id, event.asset)] = body
                 user_events.setdefault(event.user_id, []).append(("balance", body))
+                record.setdefault("balances", []).append({"user_id": event.user_id, **body})
             elif kind is e.DepthChanged:
                 self._fold_depth(batch, event)
+            elif kind is e.Deposited or kind is e.Withdrawn:
+                decimals = self.asset_decimals.get(event.asset, DEFAULT_DECIMALS)
+                record.setdefault("transfers", []).append(
+                    {
+                        "user_id": event.user_id,
+                        "asset": event.asset,
+                        "kind": "deposit" if kind is e.Deposited else "withdrawal",
+                        "amount": format_scaled(event.amount, decimals),
+                    }
+                )
             elif kind is e.OrderRejected or kind is e.CommandRejected:
+                record["rejected"] = event.reason.value
                 return {**rejection(command.request_id, event.reason), "sequence": event.seq}
             elif kind is e.MarketChanged:
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
         for body in orders.values():
             user_events.setdefault(body["user_id"], []).append(("order", body))
+        if orders:
+            record["orders"] = list(orders.values())
         if isinstance(command, c.PlaceOrder):
             reply["order"] = next(iter(orders.values()))  # the new order's first event...
             reply["order"] = orders[reply["order"]["id"]]  # ...in its final state
@@ -293,6 +366,53 @@ class EngineRuntime:
         side = "bids" if event.side == "buy" else "asks"
         update[side][event.price] = event.quantity
 
+    # -- a live state dump, for reconcile ----------------------------------------------
+
+    def dump(self, request_id: str) -> dict[str, Any]:
+        """Write the engine's balances and open orders, as they are after sequence S (the
+        last command applied), to ``dump_key(shard)`` and reply ``{ok, sequence: S,
+        key}``. Not a core command: nothing changes, nothing is logged, no seq is used."""
+        engine = self.engine
+        sequence = engine.next_seq - 1
+        decimals = self.asset_decimals
+        balances = [
+            [user_id, asset, *map(str, (available, locked)), decimals.get(asset, DEFAULT_DECIMALS)]
+            for user_id, asset, available, locked in engine.iter_balances()
+        ]
+        orders = []
+        for o in engine.iter_open_orders():
+            units = self.units[o.symbol]
+            orders.append(
+                {
+                    "id": o.order_id,
+                    "user_id": o.user_id,
+                    "symbol": o.symbol,
+                    "side": o.side.value,
+                    "price": units.ticks_to_price(o.price) if o.price else None,
+                    "quantity": units.lots_to_quantity(o.quantity),
+                    "filled_quantity": units.lots_to_quantity(o.filled_quantity),
+                    "status": o.status.value,
+                }
+            )
+        body = {
+            "shard": self.shard,
+            "sequence": sequence,
+            "balances": balances,  # [user_id, asset, available units, locked units, decimals]
+            "orders": orders,
+            "net_deposits": {a: str(n) for a, n in engine.net_deposits.items()},
+        }
+        key = dump_key(self.shard)
+        self.redis.set(key, json.dumps(body), ex=DUMP_TTL)
+        logger.info(
+            "request %s: dumped %d balances and %d open orders at sequence %d to %s",
+            request_id,
+            len(balances),
+            len(orders),
+            sequence,
+            key,
+        )
+        return {"request_id": request_id, "ok": True, "sequence": sequence, "key": key}
+
     # -- one atomic write per batch ---------------------------------------------------
 
     def _commit(self, batch: _Batch, reply_to: str | None, first: int, last: int) -> None:
@@ -323,6 +443,10 @@ class EngineRuntime:
                 str(last),
                 "commands",
                 dumps(batch.logged),
+                "records",
+                dumps(batch.records),
+                "state",
+                dumps(self._state()),
             )
         if reply_to:
             op("PUBLISH", reply_to, dumps({"shard": self.shard, "replies": batch.replies}))
@@ -370,6 +494,24 @@ class EngineRuntime:
         pipe = self.redis.pipeline(transaction=True)
         self._apply_ops(args=words, client=pipe)
         pipe.execute()
+
+    def _state(self) -> dict[str, Any]:
+        """The engine's counters and catalogue after this batch (docs/event-stream.md)."""
+        engine = self.engine
+        return {
+            "next_seq": engine.next_seq,
+            "next_order_id": engine.next_order_id,
+            "next_trade_id": engine.next_trade_id,
+            "depth_seq": {symbol: engine.depth_seq(symbol) for symbol in engine.markets},
+            "markets": {
+                symbol: wire.market_units_to_wire(
+                    dataclasses.replace(units, status=engine.markets[symbol].status.value)
+                )
+                for symbol, units in self.units.items()
+                if symbol in engine.markets
+            },
+            "assets": self.asset_decimals,
+        }
 
     def _depth_body(self, symbol: str) -> dict[str, Any]:
         bids, asks, depth_seq = self.engine.depth_snapshot(symbol, DEPTH_LEVELS)

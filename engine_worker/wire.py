@@ -159,6 +159,7 @@ def order_json(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> d
         "price": units.ticks_to_price(order.price) if order.type is OrderType.LIMIT else None,
         "quantity": units.lots_to_quantity(order.quantity),
         "filled_quantity": units.lots_to_quantity(filled),
+        "filled_quote_quantity": units.quote_units_to_amount(order.filled_quote),
         "average_price": average,
         "status": order.status.value,
         "created_at": iso(order.created_ts),
@@ -191,6 +192,31 @@ def fill_json(trade: e.Trade, units: MarketUnits, *, maker: bool) -> dict[str, A
         "fee_asset": fee_asset,
         "time": iso(trade.ts),
         "time_ms": trade.ts,
+    }
+
+
+def trade_record(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
+    """Both sides of a trade, as the DB processor stores it."""
+    base, quote = units.base_decimals, units.quote_decimals
+    maker_decimals = base if trade.maker_fee_asset == units.base else quote
+    taker_decimals = base if trade.taker_fee_asset == units.base else quote
+    return {
+        "id": trade.trade_id,
+        "symbol": trade.symbol,
+        "price": units.ticks_to_price(trade.price),
+        "quantity": units.lots_to_quantity(trade.quantity),
+        "quote_quantity": units.quote_units_to_amount(trade.quote_amount),
+        "taker_side": trade.taker_side.value,
+        "maker_order_id": trade.maker_order_id,
+        "taker_order_id": trade.taker_order_id,
+        "maker_user_id": trade.maker_user_id,
+        "taker_user_id": trade.taker_user_id,
+        "maker_fee": format_scaled(trade.maker_fee, maker_decimals),
+        "maker_fee_asset": trade.maker_fee_asset,
+        "taker_fee": format_scaled(trade.taker_fee, taker_decimals),
+        "taker_fee_asset": trade.taker_fee_asset,
+        "time_ms": trade.ts,
+        "sequence": trade.seq,
     }
 
 

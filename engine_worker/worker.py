@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from engine_worker import jobs, keys
+from engine_worker.recovery import Snapshot
 from engine_worker.runtime import EngineRuntime
 from marketdata.units import MarketUnits
 
@@ -33,14 +38,56 @@ def _heartbeat(connection: redis.Redis, shard: int, stop: threading.Event) -> No
         stop.wait(HEARTBEAT_SECONDS)
 
 
+def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
+    """Jobs a dead worker of this shard had taken but not finished. A job's commands are
+    committed all together or not at all, and RQ must not run them again (engine jobs
+    never retry): log what became of each, then move them to the failed registry. Only
+    one worker serves a shard, so at start-up every started job is abandoned."""
+    started = StartedJobRegistry(queue=queue)
+    failed = FailedJobRegistry(queue=queue)
+    connection = queue.connection
+    entries = connection.zrange(started.key, 0, -1)
+    with connection.pipeline() as pipe:
+        for job_id in dict.fromkeys(started.parse_job_id(entry) for entry in entries):
+            try:
+                job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+            except NoSuchJobError:
+                continue
+            commands = job.args[0] if job.args and isinstance(job.args[0], list) else []
+            ids = [c.get("request_id") for c in commands if isinstance(c, dict)]
+            applied = sum(1 for i in ids if i in runtime.recent_requests)
+            logger.warning(
+                "abandoned job %s (its worker died mid-job): %d of %d commands had been "
+                "applied (request ids %s); none will run again",
+                job_id,
+                applied,
+                len(ids),
+                ", ".join(str(i) for i in ids[:20]) + (" ..." if len(ids) > 20 else ""),
+            )
+            job.set_status(JobStatus.FAILED, pipeline=pipe)
+            failed.add(job, exc_string="abandoned: its engine worker died mid-job", pipeline=pipe)
+        if entries:
+            pipe.zrem(started.key, *entries)
+        pipe.execute()
+
+
 def run_engine(
-    *, shard: int, redis_url: str, fee_account: int, markets: list[MarketUnits], burst: bool
+    *,
+    shard: int,
+    redis_url: str,
+    fee_account: int,
+    markets: list[MarketUnits],
+    snapshot: Snapshot,
+    burst: bool,
 ) -> None:
     connection = redis.Redis.from_url(redis_url)
+    queue = Queue(keys.queue(shard), connection=connection, serializer=JSONSerializer)
     runtime = EngineRuntime(shard, fee_account=fee_account, connection=connection)
-    runtime.recover()
+    runtime.recover(snapshot)
+    fail_abandoned_jobs(runtime, queue)
     runtime.sync_markets(markets)
     jobs.RUNTIME = runtime
+    gc.freeze()  # the recovered books are long-lived: keep them out of collections
     logger.info(
         "engine shard %d ready: %d markets, next sequence %d",
         shard,
@@ -50,7 +97,6 @@ def run_engine(
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop), daemon=True)
     beat.start()
-    queue = Queue(keys.queue(shard), connection=connection, serializer=JSONSerializer)
     worker = EngineWorker([queue], connection=connection, serializer=JSONSerializer)
     try:
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")

@@ -12,9 +12,14 @@ filled or expired), then ``BalanceChanged`` (one per account touched, final valu
 order of first touch), then ``DepthChanged`` (one per price level touched, final
 totals, order of first touch, all with the book's next ``depth_seq``).
 
-The place/match path is written for speed (see bench/engine_core.py): locals instead of
-attribute lookups, no helper calls per fill, balances reached through references kept
-on each order. The rest favours plainness.
+The place/match/cancel paths are written for speed (see bench/engine_core.py): locals
+instead of attribute lookups, no helper calls per fill, balances reached through
+references kept on each order and, per market, on the book (user -> (base, quote)),
+rules copied onto the book as plain ints, enum members compared by identity (``==``
+only as a fallback for plain strings), events built with ``object.__new__`` plus slot
+stores instead of the dataclass ``__init__``, the taker's and fee account's balance
+deltas applied once per command rather than per fill where nothing reads them
+meanwhile. The rest favours plainness.
 """
 
 from __future__ import annotations
@@ -180,12 +185,14 @@ class Engine:
 
     # ---------------------------------------------------------------- recovery
 
-    def restore_market(self, rules: MarketRules) -> None:
-        """Install (or replace) a market without an event or a seq."""
+    def restore_market(self, rules: MarketRules, depth_seq: int = 0) -> None:
+        """Install (or replace) a market without an event or a seq; a new book starts at
+        ``depth_seq``."""
         self.markets[rules.symbol] = rules
         book = self._books.get(rules.symbol)
         if book is None:
-            self._books[rules.symbol] = Book(rules)
+            book = self._books[rules.symbol] = Book(rules)
+            book.depth_seq = depth_seq
         else:
             book.set_rules(rules)
 
@@ -315,7 +322,8 @@ class Engine:
         if q > book.max_quantity:
             return [OrderRejected(seq, uid, sym, coid, _R.MAX_QUANTITY)]
         qpt = book.quote_per_tick_lot
-        if not is_market and price * q * qpt < book.min_notional:
+        min_notional = book.min_notional
+        if min_notional and not is_market and price * q * qpt < min_notional:
             return [OrderRejected(seq, uid, sym, coid, _R.MIN_NOTIONAL)]
         if coid is not None and (uid, coid) in self._coids:
             return [OrderRejected(seq, uid, sym, coid, _R.DUPLICATE_CLIENT_ORDER_ID)]
@@ -324,10 +332,10 @@ class Engine:
         # would it take? (crossing the opposite best)
         if is_buy:
             okeys = book.ask_keys
-            crosses = bool(okeys) and (is_market or -okeys[-1] <= price)
+            crosses = (is_market or -okeys[-1] <= price) if okeys else False
         else:
             okeys = book.bid_keys
-            crosses = bool(okeys) and (is_market or okeys[-1] >= price)
+            crosses = (is_market or okeys[-1] >= price) if okeys else False
         post_only = c.post_only
         if crosses and post_only:
             return [OrderRejected(seq, uid, sym, coid, _R.POST_ONLY_WOULD_TAKE)]
@@ -360,11 +368,14 @@ class Engine:
             if avail < lock:
                 return [OrderRejected(seq, uid, sym, coid, _R.INSUFFICIENT_BALANCE)]
         tif = c.time_in_force
-        if (tif is _FOK or (tif is not _GTC and tif is not _IOC and tif == _FOK)) and (
-            not self._fok_fills(book, is_buy, is_market, price, q, uid, avail)
-        ):
-            return [OrderRejected(seq, uid, sym, coid, _R.FOK_NOT_FILLED)]
-        rests = not is_market and (tif is _GTC or (tif is not _IOC and tif == _GTC))
+        if tif is _GTC:
+            rests = not is_market
+        elif tif is _IOC:
+            rests = False
+        else:
+            if tif == _FOK and not self._fok_fills(book, is_buy, is_market, price, q, uid, avail):
+                return [OrderRejected(seq, uid, sym, coid, _R.FOK_NOT_FILLED)]
+            rests = not is_market and tif == _GTC
 
         # ---- accepted
         if bb is None or qb is None:

@@ -170,3 +170,77 @@ def test_restart_replays_the_log_to_the_same_state(engine, market, client):
     # Trading goes on from the recovered book: the 0.03 BTC bid left is still there.
     taken = order(600_002, market, "sell", 100_00, 3000, time_in_force="IOC")
     assert taken["order"]["status"] == "filled"
+
+
+def test_a_resent_request_id_is_refused_not_applied_twice(engine):
+    gateway = get_gateway()
+    command = {
+        "kind": "Deposit",
+        "request_id": gateway.new_request_id(),
+        "ts": now_ms(),
+        "user_id": 500_001,
+        "asset": "USDT",
+        "amount": 5 * 10**8,
+        "decimals": 8,
+    }
+    first = gateway.call(0, dict(command))
+    again = gateway.call(0, dict(command))
+    assert first["ok"] and first["balance"]["available"] == "5"
+    assert (again["ok"], again["code"]) == (False, "duplicate_request")
+    assert deposit(500_001, amount=10**8)["balance"]["available"] == "6"
+
+
+def test_resends_are_refused_after_a_restart_too(engine):
+    gateway = get_gateway()
+    command = {
+        "kind": "Deposit",
+        "request_id": gateway.new_request_id(),
+        "ts": now_ms(),
+        "user_id": 500_002,
+        "asset": "USDT",
+        "amount": 10**8,
+        "decimals": 8,
+    }
+    assert gateway.call(0, dict(command))["ok"]
+    engine.kill()
+    engine.start()
+    assert gateway.call(0, dict(command))["code"] == "duplicate_request"
+
+
+def test_a_job_abandoned_by_a_dead_worker_is_failed_not_rerun(engine):
+    """A job left in the started registry (its worker was killed mid-job) is moved to the
+    failed registry at the next start, and its commands are not applied."""
+    from rq.executions import Execution
+    from rq.job import Job, JobStatus
+    from rq.registry import StartedJobRegistry
+
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    queue = Queue(keys.queue(0), connection=conn, serializer=JSONSerializer)
+    command = {
+        "kind": "Deposit",
+        "request_id": "abandoned-1",
+        "ts": now_ms(),
+        "user_id": 500_003,
+        "asset": "USDT",
+        "amount": 10**8,
+        "decimals": 8,
+    }
+    engine.kill()
+    job = Job.create(
+        "engine_worker.jobs.apply_batch",
+        args=([command], "nowhere", 0),
+        connection=conn,
+        serializer=JSONSerializer,
+        timeout=-1,
+        origin=queue.name,
+    )
+    job.save()
+    registry = StartedJobRegistry(queue=queue)
+    with conn.pipeline() as pipe:  # what a worker does when it takes a job
+        Execution.create(job, ttl=-1, pipeline=pipe)
+        pipe.execute()
+    assert job.id in registry.get_job_ids(cleanup=False)
+    engine.start()
+    assert job.id not in registry.get_job_ids(cleanup=False)
+    assert job.get_status(refresh=True) == JobStatus.FAILED
+    assert deposit(500_003, amount=10**8)["balance"]["available"] == "1"  # not 2

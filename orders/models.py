@@ -1,0 +1,87 @@
+"""Orders and trades as the DB processor persisted them from the engine's event stream.
+
+Ids are the engine's own. User references carry no database constraint (see
+accounts/models.py)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from engine_worker.core.types import OrderStatus
+
+AMOUNT = {"max_digits": 38, "decimal_places": 18}
+
+
+def _user(related_name: str = "+") -> models.ForeignKey:
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name=related_name,
+    )
+
+
+class Order(models.Model):
+    Status = models.TextChoices("Status", [(s.name, s.value) for s in OrderStatus])
+
+    id = models.BigIntegerField(primary_key=True)
+    user = _user()
+    client_order_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - the API says null, and "" is not an id
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    type = models.CharField(max_length=8)
+    time_in_force = models.CharField(max_length=3)
+    post_only = models.BooleanField(default=False)
+    price = models.DecimalField(**AMOUNT, null=True, blank=True)
+    quantity = models.DecimalField(**AMOUNT)
+    filled_quantity = models.DecimalField(**AMOUNT)
+    filled_quote_quantity = models.DecimalField(**AMOUNT, default=0)
+    average_price = models.DecimalField(**AMOUNT, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    sequence = models.BigIntegerField(help_text="Engine sequence number of the last change.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-id"], name="order_user_id"),
+            models.Index(fields=["user", "status"], name="order_user_status"),
+            models.Index(fields=["status", "symbol"], name="order_status_symbol"),
+        ]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"order {self.id} {self.symbol} {self.side} {self.status}"
+
+
+class Trade(models.Model):
+    """One trade, both sides."""
+
+    id = models.BigIntegerField(primary_key=True)
+    symbol = models.CharField(max_length=32)
+    price = models.DecimalField(**AMOUNT)
+    quantity = models.DecimalField(**AMOUNT)
+    quote_quantity = models.DecimalField(**AMOUNT)
+    taker_side = models.CharField(max_length=4)
+    maker_order_id = models.BigIntegerField()
+    taker_order_id = models.BigIntegerField()
+    maker_user = _user()
+    taker_user = _user()
+    maker_fee = models.DecimalField(**AMOUNT)
+    maker_fee_asset = models.CharField(max_length=16)
+    taker_fee = models.DecimalField(**AMOUNT)
+    taker_fee_asset = models.CharField(max_length=16)
+    time = models.DateTimeField()
+    sequence = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["symbol", "-id"], name="trade_symbol_id"),
+            models.Index(fields=["maker_user", "-id"], name="trade_maker_id"),
+            models.Index(fields=["taker_user", "-id"], name="trade_taker_id"),
+        ]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"trade {self.id} {self.symbol} {self.quantity}@{self.price}"
