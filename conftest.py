@@ -38,9 +38,12 @@ def _database_url(settings_dict: dict) -> str:
 class EngineProcess:
     """An engine worker (`manage.py run_engine`) in a subprocess of its own."""
 
-    def __init__(self, env: dict[str, str], shard: int = 0) -> None:
-        self.env = env
+    def __init__(self, env: dict[str, str], shard: int = 0, redis_url: str | None = None) -> None:
+        self.env = dict(env)
         self.shard = shard
+        self.redis_url = redis_url
+        if redis_url:  # settings_test reads it
+            self.env["REDIS_TEST_URL"] = redis_url
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
@@ -49,7 +52,7 @@ class EngineProcess:
 
         from engine_worker import keys
 
-        connection = redis.Redis.from_url(settings.REDIS_URL)
+        connection = redis.Redis.from_url(self.redis_url or settings.REDIS_URL)
         connection.delete(keys.alive(self.shard))
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "manage.py", "run_engine", "--shard", str(self.shard)],

@@ -153,6 +153,38 @@ def run(
     return eng, elapsed, {"events": n_events, "trades": n_trades, "rejected": n_rej}
 
 
+def event_floor(cmds: list[Command], n: int) -> float:
+    """Commands/s of a loop that does nothing but build the events the engine emitted for
+    the first ``n`` commands, the way the engine builds them (``object.__new__`` and one
+    slot store per field, no matching, no balances): a ceiling for this stream on this
+    machine and Python."""
+    eng = Engine(fee_account=0)
+    for c in setup_commands():
+        eng.apply(c)
+    recorded = [eng.apply(c) for c in cmds[:n]]
+    kinds = {type(e) for evs in recorded for e in evs}
+    src = []
+    for k in kinds:
+        stores = "".join(f"    e.{f} = v[{i}]\n" for i, f in enumerate(k.__slots__))
+        src.append(f"def make_{k.__name__}(v, new=new, K=K_{k.__name__}):\n"
+                   f"    e = new(K)\n{stores}    return e\n")  # fmt: skip
+    ns: dict = {"new": object.__new__, **{f"K_{k.__name__}": k for k in kinds}}
+    exec("".join(src), ns)  # noqa: S102 - straight-line builders, like the engine's
+    plan = [
+        [(ns[f"make_{type(e).__name__}"], tuple(getattr(e, f) for f in type(e).__slots__))
+         for e in evs]
+        for evs in recorded
+    ]  # fmt: skip
+    del recorded, eng
+    gc.disable()
+    t = time.perf_counter()
+    out = [[make(v) for make, v in evs] for evs in plan]
+    elapsed = time.perf_counter() - t
+    gc.enable()
+    del out
+    return len(plan) / elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commands", type=int, default=1_000_000)
@@ -160,6 +192,8 @@ def main() -> None:
     ap.add_argument("--mem-commands", type=int, default=200_000)
     ap.add_argument("--check", action="store_true", help="check_invariants at the end")
     ap.add_argument("--keep-gc", action="store_true", help="leave the cyclic GC on while timing")
+    ap.add_argument("--floor-commands", type=int, default=100_000,
+                    help="commands for the event-building floor (0: skip)")  # fmt: skip
     args = ap.parse_args()
 
     print(__doc__.split("\n\nPrinted:")[0].strip())
@@ -178,6 +212,13 @@ def main() -> None:
     print(f"trades            {counts['trades']:,}")
     print(f"rejected          {counts['rejected']:,}")
     print(f"resting orders    {resting:,}  (best bid {b[:1]}, best ask {a[:1]})")
+    if args.floor_commands:
+        m = min(args.floor_commands, n)
+        floor = event_floor(cmds, m)
+        print(
+            f"events-only floor {floor:,.0f} commands/s (only building the same events, first "
+            f"{m:,} commands); engine at {n / elapsed / floor:.0%} of it"
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS          {rss / 1024:,.0f} MiB (whole process, command list included)")
 

@@ -331,7 +331,7 @@ class Book:
                 assert lvl.head is not None, f"{sym} {name} {price}: empty level"
                 total = 0
                 prev = None
-                o = lvl.head
+                o: Order | None = lvl.head
                 while o is not None:
                     assert o.prev is prev, f"{sym} {name} {price}: broken prev link at {o}"
                     assert o.price == price, f"{sym} {name} {price}: {o} at the wrong level"

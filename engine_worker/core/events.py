@@ -4,6 +4,11 @@ the command that produced it (one number per command, rejected commands included
 Events are ``slots`` dataclasses but not ``frozen``: a frozen dataclass costs about
 five times as much to build (object.__setattr__ per field), and the hot path builds
 several events per command. Treat them as immutable all the same.
+
+On its hot paths the engine does not call these ``__init__`` methods: it builds events
+with ``object.__new__(cls)`` and one slot store per field (about half the cost of the
+dataclass call). A field added here must be set there too (engine.py, ``_new(...)``);
+the property tests check that every emitted event has all its fields set.
 """
 
 from __future__ import annotations

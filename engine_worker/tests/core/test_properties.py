@@ -14,6 +14,7 @@ cancel-all, deposits, withdrawals and market status changes.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from hypothesis import HealthCheck, given, settings
@@ -148,6 +149,11 @@ def _run(eng: Engine, cmd: Command, depth_seqs: dict[str, int]) -> list[Event]:
     events = eng.apply(cmd)
     assert eng.next_seq == seq + 1
     assert all(e.seq == seq for e in events)
+    for e in events:
+        # the engine builds hot events without __init__ (object.__new__ + slot stores):
+        # every field must be set, and the event must equal one built the public way
+        values = [getattr(e, f.name) for f in dataclasses.fields(e)]
+        assert type(e)(*values) == e
     eng.check_invariants()
     # events describe the state they leave behind
     seen_bal = set()
