@@ -964,9 +964,9 @@ class Engine:
         else:
             b = o.base_bal
             amt = o.remaining * rules.base_per_lot
-        b.locked -= amt  # type: ignore[union-attr]
-        b.available += amt  # type: ignore[union-attr]
-        return b  # type: ignore[return-value]
+        b.locked -= amt
+        b.available += amt
+        return b
 
     def _cancel(self, c: CancelOrder, seq: int) -> list[Event]:
         uid = c.user_id
