@@ -13,7 +13,12 @@ from marketdata.selectors import read_model
 
 
 def fee_account_id() -> int:
-    return get_user_model().objects.get(username=settings.FEE_ACCOUNT_USERNAME).pk
+    """The user id fees are credited to. The migration creates the account; should it be
+    missing (a flushed database), it is created again rather than stopping the engine."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=settings.FEE_ACCOUNT_USERNAME, defaults={"is_active": False, "password": "!"}
+    )
+    return user.pk
 
 
 def balance_list(*, user_id: int) -> list[dict[str, Any]]:

@@ -20,10 +20,10 @@ from conftest import EngineProcess
 from engine_worker import keys
 from engine_worker.core.engine import Engine
 from engine_worker.gateway import OrderGateway, now_ms
-from engine_worker.wire import command_from_wire
+from engine_worker.wire import command_from_wire, market_units_to_wire
 from exchange_site.errors import ExchangeError
 from marketdata.selectors import market_units_get
-from marketdata.units import format_scaled
+from marketdata.units import MarketUnits, format_scaled
 from orders.selectors import order_get
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +182,7 @@ def test_engine_killed_under_load_loses_nothing_acknowledged(engine, market):
         {"kind": "Deposit", "user_id": users[0], "asset": "ETH", "amount": 1, "decimals": 8},
     )
     replayed = replay(settings.REDIS_URL)
-    assert_engine_equals_replay(settings.REDIS_URL, replayed, users, market)
+    assert_engine_equals_replay(settings.REDIS_URL, replayed, users, market_units_get(market))
     # the next sequence number is the replay's (the probe itself is in the stream)
     assert probe["sequence"] == replayed.next_seq - 1
     for reply in acknowledged:  # every 201 is there, with at least the fills it was told of
@@ -190,16 +190,17 @@ def test_engine_killed_under_load_loses_nothing_acknowledged(engine, market):
         assert Decimal(order["filled_quantity"]) >= Decimal(reply["order"]["filled_quantity"])
 
 
-def assert_engine_equals_replay(redis_url: str, replayed: Engine, users: list[int], symbol: str):
+def assert_engine_equals_replay(
+    redis_url: str, replayed: Engine, users: list[int], units: MarketUnits
+) -> None:
     """The live engine's read model (its balances and book) equals the replay's."""
     for user in users:
         shown = read_balances(redis_url, user)
         for asset in ("USDT", "BTC"):
             available, locked = replayed.balance(user, asset)
             assert shown[asset] == (format_scaled(available, 8), format_scaled(locked, 8))
-    bids, asks, depth_seq = replayed.depth_snapshot(symbol, 100)
-    units = market_units_get(symbol)
-    depth = json.loads(redis.Redis.from_url(redis_url).get(keys.rm_depth(symbol)))
+    bids, asks, depth_seq = replayed.depth_snapshot(units.symbol, 100)
+    depth = json.loads(redis.Redis.from_url(redis_url).get(keys.rm_depth(units.symbol)))
     assert depth["sequence"] == depth_seq
     assert depth["bids"] == [[units.ticks_to_price(p), units.lots_to_quantity(q)] for p, q in bids]
     assert depth["asks"] == [[units.ticks_to_price(p), units.lots_to_quantity(q)] for p, q in asks]
@@ -211,8 +212,26 @@ def test_redis_restart_with_aof_loses_nothing_acknowledged(engine, scratch_redis
     engine as supervisord would: every acknowledged order, fill and balance is there."""
     own_engine = EngineProcess(engine.env, redis_url=scratch_redis.url)
     own_engine.start()
+    units = MarketUnits(  # like BTC_USDT; told to the engine directly, not through the DB
+        symbol="AOF_USDT",
+        base="BTC",
+        quote="USDT",
+        base_decimals=8,
+        quote_decimals=8,
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal("0.00001"),
+        min_quantity=Decimal(0),
+        max_quantity=Decimal(1000),
+        min_notional=Decimal(1),
+        maker_fee_bps=10,
+        taker_fee_bps=20,
+        status="trading",
+        shard=0,
+    )
+    symbol = units.symbol
     try:
         gateway = OrderGateway(scratch_redis.url, reply_timeout=3)
+        assert call(gateway, {"kind": "AddMarket", "market": market_units_to_wire(units)})["ok"]
         seller, buyer = 300_001, 300_002
         call(
             gateway,
@@ -222,8 +241,8 @@ def test_redis_restart_with_aof_loses_nothing_acknowledged(engine, scratch_redis
             gateway,
             {"kind": "Deposit", "user_id": buyer, "asset": "USDT", "amount": 10**13, "decimals": 8},
         )
-        rest = call(gateway, place_command(seller, "BTC_USDT", "sell", 30_000_00, 50_000))
-        take = call(gateway, place_command(buyer, "BTC_USDT", "buy", 30_000_00, 20_000))
+        rest = call(gateway, place_command(seller, symbol, "sell", 30_000_00, 50_000))
+        take = call(gateway, place_command(buyer, symbol, "buy", 30_000_00, 20_000))
         assert rest["ok"] and take["fills"]
         before = replay(scratch_redis.url)
 
@@ -234,11 +253,11 @@ def test_redis_restart_with_aof_loses_nothing_acknowledged(engine, scratch_redis
 
         after = replay(scratch_redis.url)
         assert after.next_seq == before.next_seq
-        assert_engine_equals_replay(scratch_redis.url, after, [seller, buyer], "BTC_USDT")
+        assert_engine_equals_replay(scratch_redis.url, after, [seller, buyer], units)
         # 0.2 BTC bought at 30000 with a 20 bps taker fee in BTC
         assert read_balances(scratch_redis.url, buyer)["BTC"] == ("0.1996", "0")
         assert read_balances(scratch_redis.url, buyer)["USDT"] == ("94000", "0")
-        again = call(gateway, place_command(buyer, "BTC_USDT", "buy", 30_000_00, 30_000))
+        again = call(gateway, place_command(buyer, symbol, "buy", 30_000_00, 30_000))
         assert again["order"]["status"] == "filled"  # the rest of the ask survived
     finally:
         own_engine.stop()
