@@ -61,6 +61,7 @@ class OrderGateway:
         self._alive: dict[int, float] = {}  # shard -> until when we believe it is alive
         self._counter = itertools.count(1)
         self._subscribed = threading.Event()
+        self._closed = threading.Event()
         self._listener = threading.Thread(
             target=self._listen, name=f"gateway-{self.id}", daemon=True
         )
@@ -144,18 +145,28 @@ class OrderGateway:
     # -- replies -----------------------------------------------------------------------
 
     def _listen(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
                 pubsub.subscribe(self.channel)
-                for message in pubsub.listen():
+                while not self._closed.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
                     if message["type"] == "subscribe":
                         self._subscribed.set()
                     elif message["type"] == "message":
                         self._dispatch(json.loads(message["data"]))
+                pubsub.close()
             except redis.RedisError:
                 logger.warning("gateway %s lost its reply subscription; retrying", self.id)
-                time.sleep(0.5)
+                self._closed.wait(0.5)
+
+    def close(self) -> None:
+        """Stop listening for replies (a process has one gateway for its lifetime; tests
+        that make their own close them)."""
+        self._closed.set()
+        self._listener.join(5)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         shard = message["shard"]

@@ -19,7 +19,7 @@ import redis
 from conftest import EngineProcess
 from engine_worker import keys
 from engine_worker.core.engine import Engine
-from engine_worker.gateway import OrderGateway, now_ms
+from engine_worker.gateway import OrderGateway, get_gateway, now_ms
 from engine_worker.wire import command_from_wire, market_units_to_wire
 from exchange_site.errors import ExchangeError
 from marketdata.selectors import market_units_get
@@ -175,6 +175,8 @@ def test_engine_killed_under_load_loses_nothing_acknowledged(engine, market):
     stop.set()
     for t in threads:
         t.join()
+    gateway.close()
+    gateway = get_gateway()
     assert len(acknowledged) > 20
 
     probe = call(
@@ -229,8 +231,8 @@ def test_redis_restart_with_aof_loses_nothing_acknowledged(engine, scratch_redis
         shard=0,
     )
     symbol = units.symbol
+    gateway = OrderGateway(scratch_redis.url, reply_timeout=3)
     try:
-        gateway = OrderGateway(scratch_redis.url, reply_timeout=3)
         assert call(gateway, {"kind": "AddMarket", "market": market_units_to_wire(units)})["ok"]
         seller, buyer = 300_001, 300_002
         call(
@@ -260,4 +262,5 @@ def test_redis_restart_with_aof_loses_nothing_acknowledged(engine, scratch_redis
         again = call(gateway, place_command(buyer, symbol, "buy", 30_000_00, 30_000))
         assert again["order"]["status"] == "filled"  # the rest of the ask survived
     finally:
+        gateway.close()
         own_engine.stop()

@@ -109,6 +109,7 @@ def test_engine_timeout_is_a_504_with_the_request_id(engine):
     }
     with pytest.raises(EngineTimeout) as raised:
         gateway.call(7, command)
+    gateway.close()
     assert raised.value.http_status == 504
     assert raised.value.details["request_id"] == command["request_id"]
     conn.delete(keys.queue(7), f"rq:queue:{keys.queue(7)}")
@@ -126,6 +127,7 @@ def test_engine_down_is_a_503(engine):
     }
     with pytest.raises(EngineUnavailable) as raised:
         gateway.call(8, command)
+    gateway.close()
     assert raised.value.http_status == 503
 
 
