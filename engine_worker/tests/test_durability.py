@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import redis
@@ -22,6 +17,7 @@ from engine_worker.core.engine import Engine
 from engine_worker.gateway import OrderGateway, get_gateway, now_ms
 from engine_worker.wire import command_from_wire, market_units_to_wire
 from exchange_site.errors import ExchangeError
+from exchange_site.testing import ScratchRedis
 from marketdata.selectors import market_units_get
 from marketdata.units import MarketUnits, format_scaled
 from orders.selectors import order_get
@@ -29,64 +25,12 @@ from orders.selectors import order_get
 pytestmark = pytest.mark.django_db
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ScratchRedis:
-    """A redis-server of the test's own, in a temporary directory, with AOF on."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-
 @pytest.fixture
 def scratch_redis(tmp_path):
     server = ScratchRedis(tmp_path)
     server.start()
     yield server
-    if server.proc and server.proc.poll() is None:
-        server.kill()
+    server.kill()
 
 
 def place_command(user_id: int, symbol: str, side: str, price: int, quantity: int) -> dict:
