@@ -5,6 +5,10 @@ through accounts.selectors and orders.selectors and acts through the services (d
 withdraw, cancel, cancel all); a service's refusal becomes an admin error message. Every
 view needs a staff user with the change permission on users, and every action is
 recorded in the admin log of the user.
+
+Balances, the ledger and transfers as the DB processor persisted them are shown
+read-only; a balance links to its ledger (the ledger list filtered by user and asset) and
+shows its latest movements on its page.
 """
 
 from __future__ import annotations
@@ -22,13 +26,23 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from accounts.forms import BalanceMoveForm
+from accounts.models import Balance, LedgerEntry, Transfer
 from accounts.selectors import balance_list
 from accounts.services import balance_deposit, balance_withdraw
 from exchange_site.errors import ExchangeError
-from orders.admin import admin_open_orders, admin_order_cancel, admin_orders_cancel_all
+from orders.admin import (
+    ReadOnlyAdmin,
+    admin_open_orders,
+    admin_order_cancel,
+    admin_orders_cancel_all,
+    username_of,
+)
+
+LEDGER_ON_BALANCE_PAGE = 50
 
 User = get_user_model()
 
@@ -170,3 +184,107 @@ class ExchangeUserAdmin(UserAdmin):
         if line:
             self.log_change(request, user, line)
         return redirect(self._balances_url(user.pk))
+
+
+# -- the persisted history, read-only -----------------------------------------------------
+
+
+def _ledger_url(user_id: int, asset: str) -> str:
+    query = urlencode({"user_id": user_id, "asset": asset})
+    return f"{reverse('admin:accounts_ledgerentry_changelist')}?{query}"
+
+
+@admin.register(Balance)
+class BalanceAdmin(ReadOnlyAdmin):
+    list_display = ("user_id", "username", "asset", "available", "locked", "sequence", "ledger")
+    list_filter = ("asset",)
+    search_fields = ("user__username", "asset")
+    id_search_fields = ("user_id",)
+    fields = ("user_id", "username", "asset", "available", "locked", "sequence", "ledger_table")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(username=username_of("user_id"))
+
+    @admin.display(description="username")
+    def username(self, balance: Any) -> str | None:
+        return balance.username
+
+    @admin.display(description="ledger")
+    def ledger(self, balance: Balance) -> str:
+        return format_html('<a href="{}">ledger</a>', _ledger_url(balance.user_id, balance.asset))
+
+    @admin.display(description="latest ledger entries")
+    def ledger_table(self, balance: Balance) -> str:
+        entries = LedgerEntry.objects.filter(user_id=balance.user_id, asset=balance.asset)[
+            :LEDGER_ON_BALANCE_PAGE
+        ]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
+            (
+                (
+                    e.id,
+                    e.time,
+                    e.cause,
+                    e.delta_available,
+                    e.delta_locked,
+                    e.sequence,
+                    e.trade_id or "",
+                    e.order_id or "",
+                )
+                for e in entries
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>id</th><th>time</th><th>cause</th><th>available</th>"
+            "<th>locked</th><th>sequence</th><th>trade</th><th>order</th></tr></thead>"
+            '<tbody>{}</tbody></table><p><a href="{}">The whole ledger of this balance</a></p>',
+            rows,
+            _ledger_url(balance.user_id, balance.asset),
+        )
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "time",
+        "user_id",
+        "username",
+        "asset",
+        "cause",
+        "delta_available",
+        "delta_locked",
+        "sequence",
+        "trade_id",
+        "order_id",
+    )
+    list_filter = ("cause", "asset")
+    search_fields = ("user__username", "asset")
+    id_search_fields = ("id", "user_id", "trade_id", "order_id", "sequence")
+    date_hierarchy = "time"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(username=username_of("user_id"))
+
+    @admin.display(description="username")
+    def username(self, entry: Any) -> str | None:
+        return entry.username
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "time", "user_id", "username", "asset", "kind", "amount")
+    list_filter = ("kind", "asset")
+    search_fields = ("user__username", "asset")
+    id_search_fields = ("id", "user_id", "sequence")
+    date_hierarchy = "time"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(username=username_of("user_id"))
+
+    @admin.display(description="username")
+    def username(self, transfer: Any) -> str | None:
+        return transfer.username

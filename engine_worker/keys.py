@@ -18,6 +18,11 @@ def alive(shard: int) -> str:
     return f"engine.alive.{shard}"
 
 
+def dump(shard: int) -> str:
+    """Where the unlogged "Dump" command writes the engine's state (reconcile reads it)."""
+    return f"engine.dump.{shard}"
+
+
 def reply_channel(gateway_id: str) -> str:
     return f"engine.reply.{gateway_id}"
 

@@ -73,11 +73,6 @@ def rejection(request_id: str, reason: RejectReason | str, message: str | None =
     }
 
 
-def dump_key(shard: int) -> str:
-    """Where the "Dump" command writes the engine's state (see EngineRuntime.dump)."""
-    return f"engine.dump.{shard}"
-
-
 class _Batch:
     """What one batch changed, collected while its commands are applied. Every order,
     fill and balance is rendered to its wire shape once, here, and reused for the reply,
@@ -370,7 +365,7 @@ class EngineRuntime:
 
     def dump(self, request_id: str) -> dict[str, Any]:
         """Write the engine's balances and open orders, as they are after sequence S (the
-        last command applied), to ``dump_key(shard)`` and reply ``{ok, sequence: S,
+        last command applied), to ``keys.dump(shard)`` and reply ``{ok, sequence: S,
         key}``. Not a core command: nothing changes, nothing is logged, no seq is used."""
         engine = self.engine
         sequence = engine.next_seq - 1
@@ -401,7 +396,7 @@ class EngineRuntime:
             "orders": orders,
             "net_deposits": {a: str(n) for a, n in engine.net_deposits.items()},
         }
-        key = dump_key(self.shard)
+        key = keys.dump(self.shard)
         self.redis.set(key, json.dumps(body), ex=DUMP_TTL)
         logger.info(
             "request %s: dumped %d balances and %d open orders at sequence %d to %s",

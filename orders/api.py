@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -25,10 +29,13 @@ class OrderSerializer(serializers.Serializer):
     price = serializers.CharField(allow_null=True)
     quantity = serializers.CharField()
     filled_quantity = serializers.CharField()
+    filled_quote_quantity = serializers.CharField()
     average_price = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     created_at = serializers.CharField()
     updated_at = serializers.CharField()
+    created_at_ms = serializers.IntegerField()
+    updated_at_ms = serializers.IntegerField()
 
 
 class FillSerializer(serializers.Serializer):
@@ -40,9 +47,11 @@ class FillSerializer(serializers.Serializer):
     role = serializers.CharField()
     price = serializers.CharField()
     quantity = serializers.CharField()
+    quote_quantity = serializers.CharField()
     fee = serializers.CharField()
     fee_asset = serializers.CharField()
     time = serializers.CharField()
+    time_ms = serializers.IntegerField()
 
 
 class OrderPlacedSerializer(serializers.Serializer):
@@ -54,10 +63,27 @@ class ListPagination(LimitOffsetPagination):
     default_limit = 100
     max_limit = 1000
 
+    def paginate_window(
+        self, request: Request, fetch: Callable[..., tuple[int, list[Any]]]
+    ) -> list[Any]:
+        """Like paginate_queryset, for a selector that counts and slices by itself:
+        ``fetch(limit=, offset=) -> (count, page)``."""
+        self.request = request
+        self.limit = self.get_limit(request) or self.default_limit
+        self.offset = self.get_offset(request)
+        self.count, page = fetch(limit=self.limit, offset=self.offset)
+        return page
+
 
 def _paginated(view: APIView, request: Request, items: list) -> Response:
     paginator = ListPagination()
     page = paginator.paginate_queryset(items, request, view=view)
+    return paginator.get_paginated_response(page)
+
+
+def _paginated_window(request: Request, fetch: Callable[..., tuple[int, list[Any]]]) -> Response:
+    paginator = ListPagination()
+    page = paginator.paginate_window(request, fetch)
     return paginator.get_paginated_response(page)
 
 
@@ -105,10 +131,20 @@ class OrderCollectionApi(APIView):
                 user_id=request.user.pk, client_order_id=params["client_order_id"]
             )
             return _paginated(self, request, [order])
-        orders = selectors.order_list(
-            user_id=request.user.pk, status=params["status"], symbol=params.get("symbol")
+        if params["status"] == "open":  # the read model holds every open order
+            orders = selectors.order_list(
+                user_id=request.user.pk, status="open", symbol=params.get("symbol")
+            )
+            return _paginated(self, request, orders)
+        return _paginated_window(  # history: the database, the read model laid over it
+            request,
+            partial(
+                selectors.order_history,
+                user_id=request.user.pk,
+                status=params["status"],
+                symbol=params.get("symbol"),
+            ),
         )
-        return _paginated(self, request, orders)
 
     @extend_schema(
         parameters=[OpenApiParameter("symbol", str, required=False)],
@@ -145,6 +181,6 @@ class FillListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol") or None
-        return _paginated(
-            self, request, selectors.fill_list(user_id=request.user.pk, symbol=symbol)
+        return _paginated_window(
+            request, partial(selectors.fill_history, user_id=request.user.pk, symbol=symbol)
         )

@@ -1,0 +1,602 @@
+"""The DB processor: persists the engine's event stream (docs/event-stream.md) into
+PostgreSQL (DESIGN.md 2.3).
+
+It reads ``engine.events.<shard>`` with the consumer group ``dbprocessor`` and applies each
+batch of entries in one database transaction together with ``ProcessorState(shard)``
+(the last applied sequence number, the last entry id and the engine's counters), then
+XACKs. An entry whose ``last_seq`` is not above the stored one was applied already and is
+skipped; the row writes are guarded too (orders and balances only move forward by
+sequence, trades and transfers are inserted once), so replaying anything changes nothing.
+
+Writes are one statement per table per batch (``INSERT ... SELECT FROM unnest(arrays)``
+with ``ON CONFLICT``), never a query per row.
+
+The ledger (one row per balance movement) is derived from the records:
+
+- transfers: deposit ``+available``, withdrawal ``-available``;
+- trades: each side's gross receipt goes to available (``trade``) and its fee leaves
+  available (``fee``: the buyer's in base, the seller's in quote); each side's payment
+  (``trade``) leaves locked, except a market-order taker's, which leaves available; the
+  fee account receives both fees (``fee``, available);
+- what remains, per (user, asset) and command, between the balance before (the
+  processor's cache of the balances table) and the record's balance after, is a move
+  between available and locked: one ``lock`` (locked grows) or ``unlock`` row.
+
+So per (user, asset) the ledger's sums equal the balance row. A remainder that is not a
+pure move means the records and the derivation disagree: it is logged as an ERROR with
+the sequence number and written as lock/unlock all the same (reconcile reports it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import redis
+from django.db import connection, transaction
+
+from engine_worker import keys
+from engine_worker.service import Service
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+logger = logging.getLogger(__name__)
+
+GROUP = "dbprocessor"
+ZERO = Decimal(0)
+Entry = tuple[Any, dict[Any, Any]]  # (entry id, fields) as redis-py returns them
+
+# Times travel as epoch milliseconds; "epoch + ms * 1 ms" converts them exactly (to_timestamp
+# takes a float).
+ORDER_UPSERT = """
+INSERT INTO orders_order (id, user_id, client_order_id, symbol, side, type, time_in_force,
+    post_only, price, quantity, filled_quantity, filled_quote_quantity, average_price,
+    status, created_at, updated_at, sequence)
+SELECT id, user_id, client_order_id, symbol, side, type, time_in_force, post_only, price,
+    quantity, filled_quantity, filled_quote_quantity, average_price, status,
+    timestamptz 'epoch' + created_ms * interval '1 millisecond',
+    timestamptz 'epoch' + updated_ms * interval '1 millisecond', sequence
+FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::text[], %s::boolean[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
+    %s::numeric[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])
+    AS t(id, user_id, client_order_id, symbol, side, type, time_in_force, post_only, price,
+    quantity, filled_quantity, filled_quote_quantity, average_price, status, created_ms,
+    updated_ms, sequence)
+ON CONFLICT (id) DO UPDATE SET
+    filled_quantity = EXCLUDED.filled_quantity,
+    filled_quote_quantity = EXCLUDED.filled_quote_quantity,
+    average_price = EXCLUDED.average_price,
+    status = EXCLUDED.status,
+    updated_at = EXCLUDED.updated_at,
+    sequence = EXCLUDED.sequence
+WHERE orders_order.sequence <= EXCLUDED.sequence
+"""
+
+TRADE_INSERT = """
+INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_side,
+    maker_order_id, taker_order_id, maker_user_id, taker_user_id, maker_fee, maker_fee_asset,
+    taker_fee, taker_fee_asset, time, sequence)
+SELECT id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id,
+    taker_order_id, maker_user_id, taker_user_id, maker_fee, maker_fee_asset, taker_fee,
+    taker_fee_asset, timestamptz 'epoch' + time_ms * interval '1 millisecond', sequence
+FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[],
+    %s::text[], %s::bigint[], %s::bigint[], %s::integer[], %s::integer[], %s::numeric[],
+    %s::text[], %s::numeric[], %s::text[], %s::bigint[], %s::bigint[])
+    AS t(id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id,
+    taker_order_id, maker_user_id, taker_user_id, maker_fee, maker_fee_asset, taker_fee,
+    taker_fee_asset, time_ms, sequence)
+ON CONFLICT (id) DO NOTHING
+"""
+
+BALANCE_UPSERT = """
+INSERT INTO accounts_balance (user_id, asset, available, locked, sequence)
+SELECT * FROM unnest(%s::integer[], %s::text[], %s::numeric[], %s::numeric[], %s::bigint[])
+ON CONFLICT (user_id, asset) DO UPDATE SET
+    available = EXCLUDED.available,
+    locked = EXCLUDED.locked,
+    sequence = EXCLUDED.sequence
+WHERE accounts_balance.sequence <= EXCLUDED.sequence
+"""
+
+TRANSFER_INSERT = """
+INSERT INTO accounts_transfer (user_id, asset, kind, amount, sequence, time)
+SELECT user_id, asset, kind, amount, sequence,
+    timestamptz 'epoch' + time_ms * interval '1 millisecond'
+FROM unnest(%s::integer[], %s::text[], %s::text[], %s::numeric[], %s::bigint[],
+    %s::bigint[]) AS t(user_id, asset, kind, amount, sequence, time_ms)
+ON CONFLICT (sequence) DO NOTHING
+"""
+
+LEDGER_INSERT = """
+INSERT INTO accounts_ledgerentry (user_id, asset, cause, delta_available, delta_locked,
+    sequence, trade_id, order_id, time)
+SELECT user_id, asset, cause, delta_available, delta_locked, sequence, trade_id, order_id,
+    timestamptz 'epoch' + time_ms * interval '1 millisecond'
+FROM unnest(%s::integer[], %s::text[], %s::text[], %s::numeric[], %s::numeric[],
+    %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+    AS t(user_id, asset, cause, delta_available, delta_locked, sequence, trade_id,
+    order_id, time_ms)
+"""
+
+BALANCE_SELECT = """
+SELECT b.user_id, b.asset, b.available, b.locked
+FROM accounts_balance b
+JOIN unnest(%s::integer[], %s::text[]) AS k(user_id, asset)
+    ON b.user_id = k.user_id AND b.asset = k.asset
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _field(fields: dict[Any, Any], name: str) -> str | None:
+    value = fields.get(name.encode(), fields.get(name))
+    return None if value is None else _text(value)
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+@dataclass
+class BatchResult:
+    entries: int = 0  # entries in the batch
+    skipped: int = 0  # entries applied before (last_seq <= the stored one)
+    commands: int = 0  # records applied
+    orders: int = 0
+    trades: int = 0
+    balances: int = 0
+    transfers: int = 0
+    ledger: int = 0
+    last_seq: int = 0
+    last_ts: int | None = None  # the last record's ts (epoch ms)
+    mismatches: list[int] = field(default_factory=list)  # seqs with a non-pure remainder
+
+    @property
+    def rows(self) -> int:
+        return self.orders + self.trades + self.balances + self.transfers + self.ledger
+
+
+class _Rows:
+    """The batch's rows, column by column (what unnest() takes)."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, tuple[Any, ...]] = {}  # id -> row, the highest sequence wins
+        self.trades: list[tuple[Any, ...]] = []
+        self.balances: dict[tuple[int, str], tuple[Any, ...]] = {}
+        self.transfers: list[tuple[Any, ...]] = []
+        self.ledger: list[tuple[Any, ...]] = []
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    cols: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for col, value in zip(cols, row, strict=True):
+            col.append(value)
+    return cols
+
+
+class DbProcessor(Service):
+    name = "dbprocessor"
+    point_in_time = ("lag_entries", "lag_ms", "last_seq")
+
+    def __init__(
+        self,
+        shard: int = 0,
+        *,
+        connection_: redis.Redis,
+        fee_account: int,
+        batch_size: int = 500,
+        block_ms: int = 1000,
+        trim_every: int = 100,
+        trim_keep: int = 10_000,
+        consumer: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.shard = shard
+        self.redis = connection_
+        self.fee_account = fee_account
+        self.stream = keys.events_stream(shard)
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.trim_every = trim_every
+        self.trim_keep = trim_keep
+        self.consumer = consumer or f"dbprocessor-{shard}"
+        self.name = f"dbprocessor[{shard}]"
+        self.balances: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}  # cache
+        self._pending = True  # re-read this consumer's pending entries first
+        self._last_entry_id = "0-0"
+
+    # -- the Service hooks ----------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.ensure_group()
+        self._pending = True
+
+    def recover(self, exc: BaseException) -> None:
+        # The transaction rolled back: what the cache learnt from it may be wrong, and
+        # the connection may be broken. The pending re-read redoes the batch.
+        self.balances.clear()
+        self._pending = True
+        try:
+            connection.close()
+        except Exception:
+            logger.warning("%s: closing the database connection failed", self.name)
+
+    def fetch(self) -> list[Entry]:
+        return self.read()
+
+    def handle(self, batch: list[Entry]) -> dict[str, Any]:
+        result = self.apply(batch)
+        self.ack(batch)
+        if self.trim_every and self.batches % self.trim_every == self.trim_every - 1:
+            self.trim()
+        counters: dict[str, Any] = {
+            "size": len(batch),
+            "entries": result.entries,
+            "skipped": result.skipped,
+            "commands": result.commands,
+            "rows": result.rows,
+            "trades": result.trades,
+            "last_seq": result.last_seq,
+        }
+        if result.last_ts is not None:
+            counters["lag_ms"] = max(0, time.time_ns() // 1_000_000 - result.last_ts)
+        counters["lag_entries"] = self.lag_entries()
+        return counters
+
+    def describe(self, counters: dict[str, Any]) -> str:
+        order = ("entries", "skipped", "commands", "rows", "trades", "lag_entries", "lag_ms")
+        parts = [f"{k}={counters[k]}" for k in order if k in counters]
+        if "last_seq" in counters:
+            parts.append(f"seq {counters['last_seq']}")
+        return " ".join(parts)
+
+    # -- Redis ----------------------------------------------------------------------------
+
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+            logger.info("%s: created consumer group %s on %s", self.name, GROUP, self.stream)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(self) -> list[Entry]:
+        """This consumer's pending entries first (a batch that was read but not acked,
+        e.g. before a crash), then new ones."""
+        if self._pending:
+            got = self.redis.xreadgroup(
+                GROUP, self.consumer, {self.stream: "0"}, count=self.batch_size
+            )
+            entries = got[0][1] if got else []
+            if entries:
+                dead = [entry_id for entry_id, fields in entries if not fields]
+                if dead:  # trimmed while pending: nothing left to apply
+                    self.redis.xack(self.stream, GROUP, *dead)
+                live = [(i, f) for i, f in entries if f]
+                if live:
+                    logger.info("%s: re-reading %d pending entries", self.name, len(live))
+                    return live
+                return []
+            self._pending = False
+        got = self.redis.xreadgroup(
+            GROUP,
+            self.consumer,
+            {self.stream: ">"},
+            count=self.batch_size,
+            block=self.block_ms,
+        )
+        return got[0][1] if got else []
+
+    def ack(self, entries: Sequence[Entry]) -> None:
+        if entries:
+            self.redis.xack(self.stream, GROUP, *(entry_id for entry_id, _ in entries))
+
+    def lag_entries(self) -> int | None:
+        """Entries in the stream after the last one read (Redis 7's group lag)."""
+        try:
+            for group in self.redis.xinfo_groups(self.stream):
+                if _text(group.get("name")) == GROUP:
+                    lag = group.get("lag")
+                    return None if lag is None else int(lag)
+        except redis.ResponseError:
+            return None
+        return None
+
+    def trim(self) -> int:
+        """Drop entries well below what is committed: keep the ``trim_keep`` entries up to
+        the committed one (the engine checks recent request ids against them)."""
+        committed = self._last_entry_id
+        if committed == "0-0":
+            return 0
+        window = self.redis.xrevrange(self.stream, max=committed, count=self.trim_keep + 1)
+        if len(window) <= self.trim_keep:
+            return 0
+        oldest_kept = _text(window[-2][0])
+        removed = int(self.redis.xtrim(self.stream, minid=oldest_kept, approximate=False))
+        if removed:
+            logger.info("%s: trimmed %d entries below %s", self.name, removed, oldest_kept)
+        return removed
+
+    # -- the database -----------------------------------------------------------------------
+
+    def apply(self, entries: Sequence[Entry]) -> BatchResult:
+        """Apply a batch of stream entries in one transaction; returns what it wrote."""
+        result = BatchResult(entries=len(entries))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO engine_worker_processorstate "
+                "(shard, last_seq, last_entry_id, engine_state, updated_at) "
+                "VALUES (%s, 0, '0-0', '{}', now()) ON CONFLICT (shard) DO NOTHING",
+                [self.shard],
+            )
+            cursor.execute(
+                "SELECT last_seq FROM engine_worker_processorstate WHERE shard = %s FOR UPDATE",
+                [self.shard],
+            )
+            applied = int(cursor.fetchone()[0])
+            result.last_seq = applied
+            todo: list[tuple[str, int, list[dict[str, Any]], str | None]] = []
+            for entry_id, fields in entries:
+                last_seq = int(_field(fields, "last_seq") or 0)
+                if last_seq <= applied:
+                    result.skipped += 1
+                    continue
+                records = json.loads(_field(fields, "records") or "[]")
+                todo.append((_text(entry_id), last_seq, records, _field(fields, "state")))
+            if not todo:
+                return result
+            records = [r for _, _, rs, _ in todo for r in rs if int(r["seq"]) > applied]
+            work = self._previous_balances(cursor, records)
+            rows = self._rows(records, work, result)
+            self._write(cursor, rows, result)
+            entry_id, last_seq, _, state = todo[-1]
+            cursor.execute(
+                "UPDATE engine_worker_processorstate SET last_seq = %s, last_entry_id = %s, "
+                "engine_state = COALESCE(%s::jsonb, engine_state), updated_at = now() "
+                "WHERE shard = %s",
+                [last_seq, entry_id, state, self.shard],
+            )
+            result.last_seq = last_seq
+        # committed: the cache may learn the batch's balances now
+        self.balances.update(work)
+        self._last_entry_id = entry_id
+        return result
+
+    def _previous_balances(
+        self, cursor: Any, records: list[dict[str, Any]]
+    ) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+        """The balance before the batch of every key it touches: the cache, else the
+        database (one query for all the missing keys), else zero."""
+        touched = {(int(b["user_id"]), b["asset"]) for r in records for b in r.get("balances", ())}
+        work: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
+        missing = []
+        for key in touched:
+            cached = self.balances.get(key)
+            if cached is None:
+                missing.append(key)
+            else:
+                work[key] = cached
+        if missing:
+            cursor.execute(BALANCE_SELECT, [[k[0] for k in missing], [k[1] for k in missing]])
+            for user_id, asset, available, locked in cursor.fetchall():
+                work[(user_id, asset)] = (available, locked)
+            for key in missing:
+                work.setdefault(key, (ZERO, ZERO))
+        return work
+
+    def _rows(  # noqa: C901, PLR0912, PLR0915
+        self,
+        records: list[dict[str, Any]],
+        work: dict[tuple[int, str], tuple[Decimal, Decimal]],
+        result: BatchResult,
+    ) -> _Rows:
+        rows = _Rows()
+        fee_account = self.fee_account
+        ledger = rows.ledger
+        for record in records:
+            seq = int(record["seq"])
+            ts = int(record.get("ts") or 0)
+            result.commands += 1
+            result.last_ts = ts
+            if "rejected" in record:
+                continue
+            order_types: dict[int, str] = {}
+            user_orders: dict[int, list[int]] = defaultdict(list)
+            for o in record.get("orders", ()):
+                order_id = int(o["id"])
+                order_types[order_id] = o["type"]
+                user_orders[int(o["user_id"])].append(order_id)
+                sequence = int(o.get("sequence", seq))
+                known = rows.orders.get(order_id)
+                if known is None or known[-1] <= sequence:
+                    rows.orders[order_id] = (
+                        order_id,
+                        int(o["user_id"]),
+                        o.get("client_order_id"),
+                        o["symbol"],
+                        o["side"],
+                        o["type"],
+                        o["time_in_force"],
+                        bool(o.get("post_only", False)),
+                        _dec(o.get("price")),
+                        Decimal(o["quantity"]),
+                        Decimal(o["filled_quantity"]),
+                        Decimal(o.get("filled_quote_quantity") or 0),
+                        _dec(o.get("average_price")),
+                        o["status"],
+                        int(o["created_at_ms"]),
+                        int(o["updated_at_ms"]),
+                        sequence,
+                    )
+            # explicit movements of this command, per (user, asset): [available, locked]
+            moved: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+
+            def move(  # noqa: PLR0913
+                user: int,
+                asset: str,
+                cause: str,
+                d_avail: Decimal,
+                d_locked: Decimal,
+                trade_id: int | None,
+                order_id: int | None,
+                seq: int = seq,
+                ts: int = ts,
+                moved: dict[tuple[int, str], list[Decimal]] = moved,
+            ) -> None:
+                if not d_avail and not d_locked:
+                    return
+                acc = moved[(user, asset)]
+                acc[0] += d_avail
+                acc[1] += d_locked
+                ledger.append((user, asset, cause, d_avail, d_locked, seq, trade_id, order_id, ts))
+
+            for t in record.get("trades", ()):
+                trade_id = int(t["id"])
+                quantity = Decimal(t["quantity"])
+                quote_quantity = Decimal(t["quote_quantity"])
+                maker_fee = Decimal(t["maker_fee"])
+                taker_fee = Decimal(t["taker_fee"])
+                maker_user, taker_user = int(t["maker_user_id"]), int(t["taker_user_id"])
+                maker_order, taker_order = int(t["maker_order_id"]), int(t["taker_order_id"])
+                rows.trades.append(
+                    (
+                        trade_id,
+                        t["symbol"],
+                        Decimal(t["price"]),
+                        quantity,
+                        quote_quantity,
+                        t["taker_side"],
+                        maker_order,
+                        taker_order,
+                        maker_user,
+                        taker_user,
+                        maker_fee,
+                        t["maker_fee_asset"],
+                        taker_fee,
+                        t["taker_fee_asset"],
+                        int(t["time_ms"]),
+                        int(t.get("sequence", seq)),
+                    )
+                )
+                taker_buys = t["taker_side"] == "buy"
+                # each side's fee is in what it receives: the buyer's in base, the
+                # seller's in quote
+                if taker_buys:
+                    buyer, buyer_order, buyer_fee = taker_user, taker_order, taker_fee
+                    seller, seller_order, seller_fee = maker_user, maker_order, maker_fee
+                    base, quote = t["taker_fee_asset"], t["maker_fee_asset"]
+                else:
+                    buyer, buyer_order, buyer_fee = maker_user, maker_order, maker_fee
+                    seller, seller_order, seller_fee = taker_user, taker_order, taker_fee
+                    base, quote = t["maker_fee_asset"], t["taker_fee_asset"]
+                buyer_pays_available = taker_buys and order_types.get(taker_order) == "market"
+                # buyer: receives base (less its fee), pays quote
+                move(buyer, base, "trade", quantity, ZERO, trade_id, buyer_order)
+                move(buyer, base, "fee", -buyer_fee, ZERO, trade_id, buyer_order)
+                if buyer_pays_available:
+                    move(buyer, quote, "trade", -quote_quantity, ZERO, trade_id, buyer_order)
+                else:
+                    move(buyer, quote, "trade", ZERO, -quote_quantity, trade_id, buyer_order)
+                # seller: receives quote (less its fee), pays base from locked
+                move(seller, quote, "trade", quote_quantity, ZERO, trade_id, seller_order)
+                move(seller, quote, "fee", -seller_fee, ZERO, trade_id, seller_order)
+                move(seller, base, "trade", ZERO, -quantity, trade_id, seller_order)
+                # the fee account collects both fees
+                move(fee_account, base, "fee", buyer_fee, ZERO, trade_id, None)
+                move(fee_account, quote, "fee", seller_fee, ZERO, trade_id, None)
+
+            for tr in record.get("transfers", ()):
+                user, asset, kind = int(tr["user_id"]), tr["asset"], tr["kind"]
+                amount = Decimal(tr["amount"])
+                rows.transfers.append((user, asset, kind, amount, seq, ts))
+                sign = amount if kind == "deposit" else -amount
+                move(user, asset, kind, sign, ZERO, None, None)
+
+            for b in record.get("balances", ()):
+                key = (int(b["user_id"]), b["asset"])
+                available, locked = Decimal(b["available"]), Decimal(b["locked"])
+                before = work[key]
+                explicit = moved.pop(key, (ZERO, ZERO))
+                rest_avail = available - before[0] - explicit[0]
+                rest_locked = locked - before[1] - explicit[1]
+                work[key] = (available, locked)
+                rows.balances[key] = (key[0], key[1], available, locked, seq)
+                if not rest_avail and not rest_locked:
+                    continue
+                if rest_avail != -rest_locked:
+                    logger.error(
+                        "seq %d: user %s %s changed by available %s locked %s beyond its "
+                        "trades, fees and transfers: not a move between available and locked",
+                        seq,
+                        key[0],
+                        key[1],
+                        rest_avail,
+                        rest_locked,
+                    )
+                    result.mismatches.append(seq)
+                mine = user_orders.get(key[0], ())
+                ledger.append(
+                    (
+                        key[0],
+                        key[1],
+                        "lock" if rest_locked > 0 else "unlock",
+                        rest_avail,
+                        rest_locked,
+                        seq,
+                        None,
+                        mine[0] if len(mine) == 1 else None,
+                        ts,
+                    )
+                )
+            for key, (d_avail, d_locked) in moved.items():
+                if d_avail or d_locked:
+                    logger.error(
+                        "seq %d: user %s %s moved (%s, %s) but the record has no balance for it",
+                        seq,
+                        key[0],
+                        key[1],
+                        d_avail,
+                        d_locked,
+                    )
+                    result.mismatches.append(seq)
+        return rows
+
+    def _write(self, cursor: Any, rows: _Rows, result: BatchResult) -> None:
+        if rows.orders:
+            cursor.execute(ORDER_UPSERT, _columns(rows.orders.values(), 17))
+            result.orders = len(rows.orders)
+        if rows.trades:
+            cursor.execute(TRADE_INSERT, _columns(rows.trades, 16))
+            result.trades = len(rows.trades)
+        if rows.balances:
+            cursor.execute(BALANCE_UPSERT, _columns(rows.balances.values(), 5))
+            result.balances = len(rows.balances)
+        if rows.transfers:
+            cursor.execute(TRANSFER_INSERT, _columns(rows.transfers, 6))
+            result.transfers = len(rows.transfers)
+        if rows.ledger:
+            cursor.execute(LEDGER_INSERT, _columns(rows.ledger, 9))
+            result.ledger = len(rows.ledger)
+
+
+def processor_for(shard: int, **options: Any) -> DbProcessor:
+    """A processor on the configured Redis, crediting fees to the fee account."""
+    from django.conf import settings
+
+    from accounts.selectors import fee_account_id
+
+    return DbProcessor(
+        shard,
+        connection_=redis.Redis.from_url(settings.REDIS_URL),
+        fee_account=fee_account_id(),
+        **options,
+    )
