@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import redis
 from django.db import connection, transaction
 
@@ -62,9 +63,9 @@ SELECT id, user_id, client_order_id, symbol, side, type, time_in_force, post_onl
     quantity, filled_quantity, filled_quote_quantity, average_price, status,
     timestamptz 'epoch' + created_ms * interval '1 millisecond',
     timestamptz 'epoch' + updated_ms * interval '1 millisecond', sequence
-FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::text[],
-    %s::text[], %s::boolean[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
-    %s::numeric[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])
+FROM unnest(%b::bigint[], %b::integer[], %b::text[], %b::text[], %b::text[], %b::text[],
+    %b::text[], %b::boolean[], %b::numeric[], %b::numeric[], %b::numeric[], %b::numeric[],
+    %b::numeric[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[])
     AS t(id, user_id, client_order_id, symbol, side, type, time_in_force, post_only, price,
     quantity, filled_quantity, filled_quote_quantity, average_price, status, created_ms,
     updated_ms, sequence)
@@ -85,9 +86,9 @@ INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_sid
 SELECT id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id,
     taker_order_id, maker_user_id, taker_user_id, maker_fee, maker_fee_asset, taker_fee,
     taker_fee_asset, timestamptz 'epoch' + time_ms * interval '1 millisecond', sequence
-FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[],
-    %s::text[], %s::bigint[], %s::bigint[], %s::integer[], %s::integer[], %s::numeric[],
-    %s::text[], %s::numeric[], %s::text[], %s::bigint[], %s::bigint[])
+FROM unnest(%b::bigint[], %b::text[], %b::numeric[], %b::numeric[], %b::numeric[],
+    %b::text[], %b::bigint[], %b::bigint[], %b::integer[], %b::integer[], %b::numeric[],
+    %b::text[], %b::numeric[], %b::text[], %b::bigint[], %b::bigint[])
     AS t(id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id,
     taker_order_id, maker_user_id, taker_user_id, maker_fee, maker_fee_asset, taker_fee,
     taker_fee_asset, time_ms, sequence)
@@ -96,7 +97,7 @@ ON CONFLICT (id) DO NOTHING
 
 BALANCE_UPSERT = """
 INSERT INTO accounts_balance (user_id, asset, available, locked, sequence)
-SELECT * FROM unnest(%s::integer[], %s::text[], %s::numeric[], %s::numeric[], %s::bigint[])
+SELECT * FROM unnest(%b::integer[], %b::text[], %b::numeric[], %b::numeric[], %b::bigint[])
 ON CONFLICT (user_id, asset) DO UPDATE SET
     available = EXCLUDED.available,
     locked = EXCLUDED.locked,
@@ -108,8 +109,8 @@ TRANSFER_INSERT = """
 INSERT INTO accounts_transfer (user_id, asset, kind, amount, sequence, time)
 SELECT user_id, asset, kind, amount, sequence,
     timestamptz 'epoch' + time_ms * interval '1 millisecond'
-FROM unnest(%s::integer[], %s::text[], %s::text[], %s::numeric[], %s::bigint[],
-    %s::bigint[]) AS t(user_id, asset, kind, amount, sequence, time_ms)
+FROM unnest(%b::integer[], %b::text[], %b::text[], %b::numeric[], %b::bigint[],
+    %b::bigint[]) AS t(user_id, asset, kind, amount, sequence, time_ms)
 ON CONFLICT (sequence) DO NOTHING
 """
 
@@ -118,10 +119,23 @@ INSERT INTO accounts_ledgerentry (user_id, asset, cause, delta_available, delta_
     sequence, trade_id, order_id, time)
 SELECT user_id, asset, cause, delta_available, delta_locked, sequence, trade_id, order_id,
     timestamptz 'epoch' + time_ms * interval '1 millisecond'
-FROM unnest(%s::integer[], %s::text[], %s::text[], %s::numeric[], %s::numeric[],
-    %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+FROM unnest(%b::integer[], %b::text[], %b::text[], %b::numeric[], %b::numeric[],
+    %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[])
     AS t(user_id, asset, cause, delta_available, delta_locked, sequence, trade_id,
     order_id, time_ms)
+"""
+
+# Each entry's `state` holds the engine's counters, the depth sequence of the books its
+# batch changed, and the markets and assets only when they changed: merged in, key by key
+# and depth_seq by symbol.
+STATE_UPDATE = """
+UPDATE engine_worker_processorstate SET last_seq = %s, last_entry_id = %s,
+    engine_state = (engine_state || (%s::jsonb - 'depth_seq')) || jsonb_build_object(
+        'depth_seq',
+        COALESCE(engine_state -> 'depth_seq', '{}'::jsonb)
+            || COALESCE(%s::jsonb -> 'depth_seq', '{}'::jsonb)),
+    updated_at = now()
+WHERE shard = %s
 """
 
 BALANCE_SELECT = """
@@ -130,6 +144,19 @@ FROM accounts_balance b
 JOIN unnest(%s::integer[], %s::text[]) AS k(user_id, asset)
     ON b.user_id = k.user_id AND b.asset = k.asset
 """
+
+
+def merged_state(todo: Sequence[tuple[str, int, Any, str | None]]) -> str:
+    """The entries' states folded in order into one (JSON)."""
+    merged: dict[str, Any] = {}
+    depth_seq: dict[str, int] = {}
+    for _, _, _, text in todo:
+        if text:
+            state = json.loads(text)
+            depth_seq.update(state.pop("depth_seq", {}))
+            merged.update(state)
+    merged["depth_seq"] = depth_seq
+    return json.dumps(merged)
 
 
 def _text(value: Any) -> str:
@@ -204,6 +231,7 @@ class DbProcessor(Service):
         self.redis = connection_
         self.fee_account = fee_account
         self.stream = keys.events_stream(shard)
+        self.commands = keys.commands_stream(shard)
         self.batch_size = batch_size
         self.block_ms = block_ms
         self.trim_every = trim_every
@@ -213,6 +241,7 @@ class DbProcessor(Service):
         self.balances: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}  # cache
         self._pending = True  # re-read this consumer's pending entries first
         self._last_entry_id = "0-0"
+        self._last_seq = 0
 
     # -- the Service hooks ----------------------------------------------------------------
 
@@ -312,18 +341,25 @@ class DbProcessor(Service):
         return None
 
     def trim(self) -> int:
-        """Drop entries well below what is committed: keep the ``trim_keep`` entries up to
-        the committed one (the engine checks recent request ids against them)."""
-        committed = self._last_entry_id
-        if committed == "0-0":
-            return 0
-        window = self.redis.xrevrange(self.stream, max=committed, count=self.trim_keep + 1)
+        """Drop entries well below what is committed, in both of the shard's streams:
+        keep the ``trim_keep`` entries up to the committed one (the engine reloads the
+        request ids of the recent command-log entries to refuse resends)."""
+        removed = 0
+        if self._last_entry_id != "0-0":
+            removed += self._trim(self.stream, self._last_entry_id)
+        if self._last_seq:
+            removed += self._trim(self.commands, f"{self._last_seq}-0")
+        return removed
+
+    def _trim(self, stream: str, committed: str) -> int:
+        window = self.redis.xrevrange(stream, max=committed, count=self.trim_keep + 1)
         if len(window) <= self.trim_keep:
             return 0
         oldest_kept = _text(window[-2][0])
-        removed = int(self.redis.xtrim(self.stream, minid=oldest_kept, approximate=False))
+        removed = int(self.redis.xtrim(stream, minid=oldest_kept, approximate=False))
         if removed:
-            logger.info("%s: trimmed %d entries below %s", self.name, removed, oldest_kept)
+            logger.info("%s: trimmed %d entries of %s below %s", self.name, removed, stream,
+                        oldest_kept)  # fmt: skip
         return removed
 
     # -- the database -----------------------------------------------------------------------
@@ -357,18 +393,19 @@ class DbProcessor(Service):
             records = [r for _, _, rs, _ in todo for r in rs if int(r["seq"]) > applied]
             work = self._previous_balances(cursor, records)
             rows = self._rows(records, work, result)
-            self._write(cursor, rows, result)
-            entry_id, last_seq, _, state = todo[-1]
-            cursor.execute(
-                "UPDATE engine_worker_processorstate SET last_seq = %s, last_entry_id = %s, "
-                "engine_state = COALESCE(%s::jsonb, engine_state), updated_at = now() "
-                "WHERE shard = %s",
-                [last_seq, entry_id, state, self.shard],
-            )
+            # The bulk statements go through a server-side-binding psycopg cursor on the
+            # same connection (same transaction): Django's cursor binds client-side, and
+            # quoting the arrays in Python took over half of a batch's time.
+            with psycopg.Cursor(connection.connection) as bulk:
+                self._write(bulk, rows, result)
+            entry_id, last_seq, _, _ = todo[-1]
+            state = merged_state(todo)
+            cursor.execute(STATE_UPDATE, [last_seq, entry_id, state, state, self.shard])
             result.last_seq = last_seq
         # committed: the cache may learn the batch's balances now
         self.balances.update(work)
         self._last_entry_id = entry_id
+        self._last_seq = last_seq
         return result
 
     def _previous_balances(

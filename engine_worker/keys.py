@@ -9,8 +9,13 @@ def queue(shard: int) -> str:
 
 
 def events_stream(shard: int) -> str:
-    """The shard's durable command log (and, for the DB processor, its events)."""
+    """What each batch of the shard changed, for the DB processor (docs/event-stream.md)."""
     return f"engine.events.{shard}"
+
+
+def commands_stream(shard: int) -> str:
+    """The shard's command log, entries keyed ``<last seq>-0``: replayed at start-up."""
+    return f"engine.commands.{shard}"
 
 
 def alive(shard: int) -> str:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.models import Balance
 from engine_worker.core.book import Order as CoreOrder
@@ -24,17 +23,37 @@ from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
 from engine_worker.models import ProcessorState
 from engine_worker.wire import market_units_from_wire
 from marketdata.units import MarketUnits, exact_units
-from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
-OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+class OrderRow(NamedTuple):
+    id: int
+    user_id: int
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    post_only: bool
+    price: Decimal | None
+    quantity: Decimal
+    filled_quantity: Decimal
+    filled_quote_quantity: Decimal
+    status: str
+    client_order_id: str | None
+    created_ms: int
+    updated_ms: int
 
 
-def epoch_ms(moment: datetime) -> int:
-    """Exact milliseconds since the epoch (no float rounding)."""
-    return (moment - EPOCH) // timedelta(milliseconds=1)
+OPEN_ORDERS = """
+SELECT id, user_id, symbol, side, type, time_in_force, post_only, price, quantity,
+    filled_quantity, filled_quote_quantity, status, client_order_id,
+    (extract(epoch FROM created_at) * 1000)::bigint,
+    (extract(epoch FROM updated_at) * 1000)::bigint
+FROM orders_order
+WHERE status IN ('new', 'partially_filled') AND symbol = ANY(%s)
+ORDER BY id
+"""
 
 
 @dataclass
@@ -44,24 +63,20 @@ class Snapshot:
     last_seq: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     balances: list[tuple[int, str, Decimal, Decimal]] = field(default_factory=list)
-    orders: list[Order] = field(default_factory=list)
+    orders: list[OrderRow] = field(default_factory=list)
 
 
 def snapshot_load(*, shard: int) -> Snapshot:
     """One REPEATABLE READ transaction, so the three reads agree with each other."""
-    with transaction.atomic():
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         state = ProcessorState.objects.filter(shard=shard).first()
         if state is None or not state.engine_state:
             return Snapshot()
-        markets = state.engine_state.get("markets", {})
+        markets = list(state.engine_state.get("markets", {}))
         balances = list(Balance.objects.values_list("user_id", "asset", "available", "locked"))
-        orders = list(
-            Order.objects.filter(status__in=OPEN, symbol__in=list(markets)).order_by("id")
-        )
+        cursor.execute(OPEN_ORDERS, [markets])
+        orders = [OrderRow(*row) for row in cursor.fetchall()]
     return Snapshot(state.last_seq, state.engine_state, balances, orders)
 
 
@@ -95,8 +110,8 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
                 filled_quote=exact_units(row.filled_quote_quantity, market.quote_unit),
                 status=OrderStatus(row.status),
                 client_order_id=row.client_order_id,
-                created_ts=epoch_ms(row.created_at),
-                updated_ts=epoch_ms(row.updated_at),
+                created_ts=row.created_ms,
+                updated_ts=row.updated_ms,
             )
         )
     engine.next_seq = int(state.get("next_seq", snapshot.last_seq + 1))

@@ -38,6 +38,8 @@ RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
 CLOSED_ORDER_TTL = 7 * 24 * 3600
 DEFAULT_DECIMALS = 8
 RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
+RECENT_ENTRIES = 10_000  # command-log entries whose request ids are reloaded at start-up
+REPLAY_CHUNK = 2_000
 DUMP_TTL = 3600  # seconds a state dump (the "Dump" command, for reconcile) is kept
 OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
@@ -89,6 +91,7 @@ class _Batch:
         self.depth: dict[str, dict[str, Any]] = {}  # symbol -> coalesced update
         self.user_events: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
+        self.catalogue_changed = False  # a market or an asset was added or changed
 
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
@@ -115,6 +118,7 @@ class EngineRuntime:
         self.units: dict[str, MarketUnits] = {}
         self.asset_decimals: dict[str, int] = {}
         self.stream = keys.events_stream(shard)
+        self.commands = keys.commands_stream(shard)
         self._apply_ops = connection.register_script(APPLY_OPS)
         # request ids of recently applied commands: a resend is refused, never applied twice
         self.recent_requests: OrderedDict[str, None] = OrderedDict()
@@ -122,32 +126,35 @@ class EngineRuntime:
     # -- start-up ----------------------------------------------------------------------
 
     def recover(self, snapshot: Snapshot, *, progress_every: int = 100_000) -> int:
-        """Restore the database snapshot, then replay the stream after it; returns how
-        many commands were replayed. Also refills the recent request ids from the stream,
-        so a client's resend after a restart is still refused."""
+        """Restore the database snapshot, then replay the command log after it; returns
+        how many commands were replayed. Also refills the recent request ids from the
+        log, so a client's resend after a restart is still refused."""
         started = time.monotonic()
         if snapshot.state:
             self.units.update(engine_restore(self.engine, snapshot))
             self.asset_decimals.update(
                 {a: int(d) for a, d in snapshot.state.get("assets", {}).items()}
             )
-        applied = 0
-        entries_read = 0
-        for fields in self._stream_entries():
-            entries_read += 1
-            commands = json.loads(fields[b"commands"])
-            if int(fields[b"last_seq"]) <= snapshot.last_seq:
-                self._remember(c.get("request_id") for c in commands)  # already in the DB
-                continue
-            for command_wire in commands:
-                self.engine.apply(self._decode(command_wire))
-                self._remember((command_wire.get("request_id"),))
-                applied += 1
-                if applied % progress_every == 0:
-                    logger.info("recovery: %d commands replayed", applied)
+        for _, fields in reversed(self.redis.xrevrange(self.commands, count=RECENT_ENTRIES)):
+            self._remember(c.get("request_id") for c in json.loads(fields[b"commands"]))
+        applied = entries_read = 0
+        start = f"{snapshot.last_seq + 1}-0"  # command entries are keyed by their last seq
+        while True:
+            entries = self.redis.xrange(self.commands, min=start, count=REPLAY_CHUNK)
+            for entry_id, fields in entries:
+                entries_read += 1
+                for command_wire in json.loads(fields[b"commands"]):
+                    self.engine.apply(self._decode(command_wire, logged=True))
+                    self._remember((command_wire.get("request_id"),))
+                    applied += 1
+                    if applied % progress_every == 0:
+                        logger.info("recovery: %d commands replayed", applied)
+                start = f"({entry_id.decode()}"
+            if len(entries) < REPLAY_CHUNK:
+                break
         logger.info(
             "recovery: %d open orders and %d balances from the database (sequence %d), "
-            "%d commands replayed from %d stream entries in %.2fs; next sequence %d",
+            "%d commands replayed from %d log entries in %.2fs; next sequence %d",
             len(snapshot.orders),
             len(snapshot.balances),
             snapshot.last_seq,
@@ -157,18 +164,6 @@ class EngineRuntime:
             self.engine.next_seq,
         )
         return applied
-
-    def _stream_entries(self) -> Iterable[dict[bytes, bytes]]:
-        last_id = "-"
-        while True:
-            entries = self.redis.xrange(self.stream, min=last_id, count=1000)
-            if last_id != "-":
-                entries = [x for x in entries if x[0] != last_id]
-            if not entries:
-                return
-            for entry_id, fields in entries:
-                yield fields
-                last_id = entry_id
 
     def _remember(self, request_ids: Iterable[str | None]) -> None:
         recent = self.recent_requests
@@ -228,9 +223,11 @@ class EngineRuntime:
         )
         return batch.replies
 
-    def _decode(self, command_wire: Any) -> c.Command:
-        """The core's command, learning the decimal units that travel with it."""
-        command, units = wire.command_from_wire(command_wire)
+    def _decode(self, command_wire: Any, *, logged: bool = False) -> c.Command:
+        """The core's command, learning the decimal units that travel with it. A command
+        from the engine's own log (``logged``) was checked when it first came in."""
+        decode = wire.command_from_log if logged else wire.command_from_wire
+        command, units = decode(command_wire)
         if units is not None:
             self.units.setdefault(units.symbol, units)
             self.asset_decimals.setdefault(units.base, units.base_decimals)
@@ -244,6 +241,7 @@ class EngineRuntime:
         if isinstance(command_wire, dict) and command_wire.get("kind") == "Dump":
             return self.dump(str(command_wire.get("request_id")))  # a read: not logged
         try:
+            known = len(self.asset_decimals)
             command = self._decode(command_wire)
         except wire.MalformedCommand as exc:
             request_id = command_wire.get("request_id") if isinstance(command_wire, dict) else None
@@ -252,6 +250,8 @@ class EngineRuntime:
         if command.request_id in self.recent_requests:
             logger.warning("request %s: already applied, refused", command.request_id)
             return rejection(command.request_id, "duplicate_request")
+        if len(self.asset_decimals) != known:
+            batch.catalogue_changed = True  # a new asset: its decimals go to the snapshot
         events = self.engine.apply(command)
         batch.logged.append(command_wire)
         self._remember((command.request_id,))
@@ -324,6 +324,7 @@ class EngineRuntime:
                 record["rejected"] = event.reason.value
                 return {**rejection(command.request_id, event.reason), "sequence": event.seq}
             elif kind is e.MarketChanged:
+                batch.catalogue_changed = True
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
         for body in orders.values():
             user_events.setdefault(body["user_id"], []).append(("order", body))
@@ -428,21 +429,12 @@ class EngineRuntime:
             words.extend(args)
 
         if batch.logged:
-            op(
-                "XADD",
-                self.stream,
-                "*",
-                "first_seq",
-                str(first),
-                "last_seq",
-                str(last),
-                "commands",
-                dumps(batch.logged),
-                "records",
-                dumps(batch.records),
-                "state",
-                dumps(self._state()),
-            )
+            # the command log, keyed by the batch's last sequence number (recovery starts
+            # right after the snapshot's), then what the batch did, for the DB processor
+            op("XADD", self.commands, f"{last}-0", "first_seq", str(first),
+               "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
+            op("XADD", self.stream, "*", "first_seq", str(first), "last_seq", str(last),
+               "records", dumps(batch.records), "state", dumps(self._state(batch)))  # fmt: skip
         if reply_to:
             op("PUBLISH", reply_to, dumps({"shard": self.shard, "replies": batch.replies}))
         opened: dict[int, list[str]] = {}
@@ -490,23 +482,27 @@ class EngineRuntime:
         self._apply_ops(args=words, client=pipe)
         pipe.execute()
 
-    def _state(self) -> dict[str, Any]:
-        """The engine's counters and catalogue after this batch (docs/event-stream.md)."""
+    def _state(self, batch: _Batch) -> dict[str, Any]:
+        """The engine's counters after this batch, the depth sequence of the books it
+        changed and, when the batch changed them, the markets and assets; the DB
+        processor merges these into ProcessorState.engine_state (docs/event-stream.md)."""
         engine = self.engine
-        return {
+        state: dict[str, Any] = {
             "next_seq": engine.next_seq,
             "next_order_id": engine.next_order_id,
             "next_trade_id": engine.next_trade_id,
-            "depth_seq": {symbol: engine.depth_seq(symbol) for symbol in engine.markets},
-            "markets": {
+            "depth_seq": {symbol: engine.depth_seq(symbol) for symbol in batch.depth},
+        }
+        if batch.catalogue_changed:
+            state["markets"] = {
                 symbol: wire.market_units_to_wire(
                     dataclasses.replace(units, status=engine.markets[symbol].status.value)
                 )
                 for symbol, units in self.units.items()
                 if symbol in engine.markets
-            },
-            "assets": self.asset_decimals,
-        }
+            }
+            state["assets"] = dict(self.asset_decimals)
+        return state
 
     def _depth_body(self, symbol: str) -> dict[str, Any]:
         bids, asks, depth_seq = self.engine.depth_snapshot(symbol, DEPTH_LEVELS)

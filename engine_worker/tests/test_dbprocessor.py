@@ -81,7 +81,7 @@ class Flow:
     ) -> None:
         self.redis = conn
         self.shard = shard
-        conn.delete(keys.events_stream(shard))
+        conn.delete(keys.events_stream(shard), keys.commands_stream(shard))
         self.runtime = EngineRuntime(shard, fee_account=fee_account, connection=conn)
         self.runtime.engine = Engine(
             fee_account=fee_account, next_order_id=ID_BASE, next_trade_id=ID_BASE
@@ -332,9 +332,10 @@ def test_trim_keeps_the_window_below_what_is_committed(conn):
     removed = proc.trim()
     remaining = entries(conn, 8)
     ids = [i.decode() for i, _ in remaining]
-    assert removed == 150 - 50
+    assert removed == 2 * (150 - 50)  # from the event stream and from the command log
     assert ids.index(committed) == 49  # the 50 up to the committed entry are kept
     assert len(remaining) == len(ids) - ids.index(committed) + 49  # and everything after
+    assert conn.xlen(keys.commands_stream(8)) == len(remaining)  # one log entry per batch
 
 
 @pytest.mark.django_db

@@ -58,7 +58,7 @@ def replay(redis_url: str) -> Engine:
     from accounts.selectors import fee_account_id
 
     engine = Engine(fee_account=fee_account_id())
-    for _, fields in redis.Redis.from_url(redis_url).xrange(keys.events_stream(0)):
+    for _, fields in redis.Redis.from_url(redis_url).xrange(keys.commands_stream(0)):
         for command in json.loads(fields[b"commands"]):
             engine.apply(command_from_wire(command)[0])
     return engine
