@@ -26,9 +26,11 @@ venv: ## Create .venv if missing and pip install requirements.txt (skipped when 
 services: venv ## Ensure PostgreSQL and Redis answer (start/install locally) and the database exists
 	@$(PY) scripts/ensure_services.py
 
-migrate: services ## Apply database migrations
+migrate: services ## Apply database migrations (and the timeseries database's, when separate)
 	@echo "==> migrate"
 	$(PY) manage.py migrate --noinput
+	@if [ -n "$${TIMESERIES_DATABASE_URL:-}" ] && [ "$${TIMESERIES_DATABASE_URL}" != "$${DATABASE_URL:-}" ]; then \
+		echo "==> migrate --database timeseries"; $(PY) manage.py migrate --noinput --database timeseries; fi
 
 seed: migrate ## Load the demo data (idempotent: manage.py seed_demo)
 	@echo "==> seed_demo"
@@ -46,16 +48,15 @@ lint: venv ## Lint the Python code with ruff (and mypy on the engine core when i
 	@if [ -x $(VENV)/bin/mypy ]; then echo "==> lint: mypy engine_worker/core"; \
 		$(VENV)/bin/mypy --strict engine_worker/core; fi
 
-test: venv services lint ## Lint, then run the test suite with pytest (needs PostgreSQL and Redis)
+test: venv services lint ## Lint, then the web app's unit tests and the whole pytest suite
+	@echo "==> frontend: install, build (when changed) and vitest"
+	@scripts/frontend_build.sh && cd frontend && npx --no-install vitest run
 	@echo "==> pytest"
 	$(VENV)/bin/pytest
 
-bench: venv ## Run the benchmarks (bench/engine_core.py, then bench/e2e_orders.py if present)
-	@if [ ! -f bench/engine_core.py ]; then echo "error: bench/engine_core.py not found" >&2; exit 1; fi
-	@echo "==> bench: engine core"
-	$(PY) bench/engine_core.py
-	@if [ -f bench/e2e_orders.py ]; then echo "==> bench: end to end orders"; \
-		$(PY) bench/e2e_orders.py; fi
+bench: venv services ## Run every benchmark in bench/ (each prints its figures; several minutes)
+	@for script in engine_core e2e_orders dbprocessor recovery klines ws_fanout; do \
+		echo "==> bench: $$script"; $(PY) bench/$$script.py || exit 1; done
 
 status: ## Show the state of the services of a running `make run`
 	@$(VENV)/bin/supervisorctl -c deploy/supervisord.conf status

@@ -163,3 +163,18 @@ def _fresh_rate_limits() -> None:
         from django.core.cache import caches
 
         caches["throttle"].clear()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every database test may reach the `timeseries` alias too: the DB processor writes
+    price ticks there (in tests a mirror of the default database unless a run points
+    TIMESERIES_DATABASE_URL elsewhere)."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and "databases" not in marker.kwargs:
+            item.add_marker(
+                pytest.mark.django_db(
+                    *marker.args, **marker.kwargs, databases=["default", "timeseries"]
+                ),
+                append=False,
+            )

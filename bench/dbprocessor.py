@@ -154,6 +154,7 @@ def throughput(records: int) -> dict[str, float]:
             with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(data)
     copy_elapsed = time.monotonic() - started
+    truncate()  # a clean slate (and identities) for part (b)
     total_rows = sum(counts.values())
     # the first batch's share of the rows, left out of the processor's timing too
     share = commands / (commands + first["commands"])
@@ -172,7 +173,6 @@ def throughput(records: int) -> dict[str, float]:
 
 
 def lag(rate: int, seconds: float) -> dict[str, float]:
-    import psycopg
     import redis
 
     from accounts.selectors import fee_account_id
@@ -186,6 +186,21 @@ def lag(rate: int, seconds: float) -> dict[str, float]:
         cwd=ROOT,
         env=ENV,
     )
+    try:
+        return _measure_lag(proc, flow, conn, rate, seconds)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def _measure_lag(proc, flow, conn, rate: int, seconds: float) -> dict[str, float]:
+    import psycopg
+
     pg = psycopg.connect(DB_URL, autocommit=True)
 
     def committed() -> str:
@@ -240,8 +255,6 @@ def lag(rate: int, seconds: float) -> dict[str, float]:
             log(f"  {len(added):,} entries fed, {seen:,} committed")
         time.sleep(0.002)
     thread.join()
-    proc.terminate()
-    proc.wait(15)
     pg.close()
     lags.sort()
     return {

@@ -1,12 +1,25 @@
-"""ASGI entry point: daphne serves HTTP (Django) and, later, WebSockets (Channels)."""
+"""ASGI entry point: daphne serves HTTP (Django) and WebSockets (Channels, /ws/v1)."""
 
 import os
 
-from channels.routing import ProtocolTypeRouter
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
 
 django_asgi_app = get_asgi_application()
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from realtime.routing import websocket_urlpatterns  # noqa: E402  (needs the apps loaded)
+from realtime.security import allowed_hosts_origin_validator  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # The session cookie authenticates (AuthMiddlewareStack); so does {"op": "auth"}.
+        # Origin checked against ALLOWED_HOSTS when present (browsers); see realtime/security.
+        "websocket": allowed_hosts_origin_validator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

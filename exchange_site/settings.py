@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "marketdata",
     "orders",
     "engine_worker",
+    "market_maker",
+    "realtime",
 ]
 
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
@@ -81,17 +83,79 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:543
 TIMESERIES_DATABASE_URL = os.environ.get("TIMESERIES_DATABASE_URL", DATABASE_URL)
 
 
-def database(url: str) -> dict:
+def database(url: str, *, pool: int | None = None) -> dict:
     """A database alias on psycopg 3's connection pool: daphne runs each sync view in a
-    thread of its own, so per-thread persistent connections would reconnect per request."""
+    thread of its own, so per-thread persistent connections would reconnect per request.
+    ``pool=0`` means no pool (a server that takes one connection at a time, such as the
+    PGlite TimescaleDB of the tests); options in the URL (``?sslmode=disable``) are kept."""
     config = dj_database_url.parse(url)
-    config["OPTIONS"] = {"pool": {"min_size": 1, "max_size": int(os.environ.get("DB_POOL", "20"))}}
+    max_size = int(os.environ.get("DB_POOL", "20")) if pool is None else pool
+    options = dict(config.get("OPTIONS") or {})
+    if max_size > 0:
+        options["pool"] = {"min_size": 1, "max_size": max_size}
+    config["OPTIONS"] = options
     return config
 
 
-DATABASES = {"default": database(DATABASE_URL)}
-if TIMESERIES_DATABASE_URL != DATABASE_URL:
-    DATABASES["timeseries"] = database(TIMESERIES_DATABASE_URL)
+def has_timescaledb(url: str) -> bool:
+    """Whether the server at ``url`` offers the timescaledb extension (asked once, at start;
+    an unreachable server counts as plain PostgreSQL)."""
+    import psycopg
+
+    config = dj_database_url.parse(url)
+    params = {
+        "host": config.get("HOST") or "127.0.0.1",
+        "port": config.get("PORT") or 5432,
+        "user": config.get("USER") or "postgres",
+        "password": config.get("PASSWORD") or None,
+        "dbname": config.get("NAME") or "postgres",
+        "connect_timeout": 3,
+        **(config.get("OPTIONS") or {}),
+    }
+    try:
+        with psycopg.connect(**params) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+            ).fetchone()
+    except psycopg.Error:
+        return False
+    return row is not None
+
+
+# The time series (price ticks, klines: marketdata/routers.py) live on the `timeseries`
+# alias: its own database when TIMESERIES_DATABASE_URL differs, else the default one.
+# TIMESERIES_BACKEND: auto (TimescaleDB when the server offers the extension, asked at
+# start), timescaledb or postgresql (forced). See docs/market-data.md.
+TIMESERIES_BACKEND = os.environ.get("TIMESERIES_BACKEND", "auto").strip().lower()
+if TIMESERIES_BACKEND not in {"auto", "timescaledb", "postgresql"}:
+    raise ImproperlyConfigured("TIMESERIES_BACKEND must be auto, timescaledb or postgresql")
+TIMESERIES_TIMESCALEDB = TIMESERIES_BACKEND == "timescaledb" or (
+    TIMESERIES_BACKEND == "auto" and has_timescaledb(TIMESERIES_DATABASE_URL)
+)
+TIMESERIES_SHARED = TIMESERIES_DATABASE_URL == DATABASE_URL
+_timeseries_pool = os.environ.get("TIMESERIES_DB_POOL")
+
+DATABASES = {
+    "default": database(DATABASE_URL),
+    "timeseries": database(
+        TIMESERIES_DATABASE_URL,
+        pool=int(_timeseries_pool) if _timeseries_pool is not None else None,
+    ),
+}
+if TIMESERIES_TIMESCALEDB:  # django-timescaledb's backend: it creates the extension
+    DATABASES["timeseries"]["ENGINE"] = "timescale.db.backends.postgresql"
+if TIMESERIES_SHARED:
+    # One database: the time series migrate with `migrate` on default (the router), and
+    # the tests use default's test database for both aliases.
+    DATABASES["timeseries"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["marketdata.routers.TimeseriesRouter"]
+
+# TimescaleDB only: raw ticks are compressed after TIMESERIES_COMPRESS_AFTER and dropped
+# after TIMESERIES_RETAIN_TICKS (PostgreSQL intervals; "" turns either policy off). The
+# klines (continuous aggregates) are kept. Applied by the migration (again after a change:
+# marketdata.timeseries.timescale_policies_apply). See docs/market-data.md.
+TIMESERIES_COMPRESS_AFTER = os.environ.get("TIMESERIES_COMPRESS_AFTER", "7 days")
+TIMESERIES_RETAIN_TICKS = os.environ.get("TIMESERIES_RETAIN_TICKS", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -141,10 +205,13 @@ CACHES = {
     # Rate limits are counted per web process: no Redis round trip on every request.
     "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
+# The WebSocket bridge's fan-out: one PUBLISH per group send, no per-channel buffer that
+# drops past 100 (docs/websocket.md has the measured choice). CHANNEL_LAYER_PREFIX keeps
+# test runs apart: Redis Pub/Sub channels are shared by all databases of a server.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")},
     }
 }
 
@@ -169,6 +236,44 @@ SIGNUP_DEMO_FUNDS = {
     )
 }
 FEE_ACCOUNT_USERNAME = "exchange-fees"
+
+
+def env_pairs(name: str, default: str) -> dict[str, Decimal]:
+    """Pairs "A=1,B=2.5" from the environment as {"A": Decimal("1"), "B": Decimal("2.5")}."""
+    return {
+        key.strip(): Decimal(value)
+        for key, _, value in (
+            item.partition("=") for item in os.environ.get(name, default).split(",") if item.strip()
+        )
+    }
+
+
+# The market maker (manage.py run_marketmaker; docs/market-maker.md). Its flags override
+# these. BASE_URL defaults to this deployment's own web service.
+MARKET_MAKER = {
+    "BASE_URL": os.environ.get(
+        "MARKET_MAKER_BASE_URL",
+        f"http://{'127.0.0.1' if HOST in ('0.0.0.0', '', '::') else HOST}:{PORT}",  # noqa: S104
+    ),
+    "USERNAME": os.environ.get("MARKET_MAKER_USERNAME", "marketmaker"),
+    "MARKETS": [  # empty: every market that trades
+        s.strip() for s in os.environ.get("MARKET_MAKER_MARKETS", "").split(",") if s.strip()
+    ],
+    "LEVELS": int(os.environ.get("MARKET_MAKER_LEVELS", "8")),
+    "SPREAD_BPS": Decimal(os.environ.get("MARKET_MAKER_SPREAD_BPS", "20")),
+    "STEP_BPS": Decimal(os.environ.get("MARKET_MAKER_STEP_BPS", "10")),
+    "SIZE_MIN": Decimal(os.environ.get("MARKET_MAKER_SIZE_MIN", "20")),  # in the quote asset
+    "SIZE_MAX": Decimal(os.environ.get("MARKET_MAKER_SIZE_MAX", "200")),
+    "REFRESH": float(os.environ.get("MARKET_MAKER_REFRESH", "1")),  # seconds
+    "TRADE_INTERVAL": float(os.environ.get("MARKET_MAKER_TRADE_INTERVAL", "3")),  # seconds
+    "VOLATILITY_BPS": float(os.environ.get("MARKET_MAKER_VOLATILITY_BPS", "5")),  # per cycle
+    "REFERENCE": os.environ.get("MARKET_MAKER_REFERENCE", "walk"),  # or "last"
+    "REFERENCE_PRICES": env_pairs("MARKET_MAKER_REFERENCE_PRICES", "BTC_USDT=30000,ETH_USDT=2000"),
+    "FUNDS": env_pairs("MARKET_MAKER_FUNDS", "USDT=1200000,BTC=20,ETH=300"),
+    "INVENTORY_CAP": Decimal(os.environ.get("MARKET_MAKER_INVENTORY_CAP", "0.8")),
+    "MAX_SKEW_BPS": Decimal(os.environ.get("MARKET_MAKER_MAX_SKEW_BPS", "20")),
+    "SEED": int(os.environ["MARKET_MAKER_SEED"]) if os.environ.get("MARKET_MAKER_SEED") else None,
+}
 
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
 LOGGING = {

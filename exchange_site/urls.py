@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from exchange_site import health
@@ -12,8 +11,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    # Until the web app (frontend/) is served here, the front page is the API's docs.
-    path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    # The web app (frontend/out/); `/` redirects to the API's docs while there is no build.
+    path("", include("exchange_site.frontend")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,6 +1,9 @@
-"""Market catalogue and depth endpoints (public)."""
+"""Market catalogue, depth and market data endpoints (public)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -11,6 +14,7 @@ from rest_framework.views import APIView
 
 from exchange_site.fields import DecimalString
 from marketdata import selectors
+from marketdata.timeseries import EPOCH
 
 
 class MarketSerializer(serializers.Serializer):
@@ -46,3 +50,139 @@ class DepthApi(APIView):
         query = self.Query(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(selectors.depth_get(symbol, limit=query.validated_data["limit"]))
+
+
+class MomentField(serializers.Field):
+    """A point in time given as epoch milliseconds or ISO 8601 (UTC when no offset)."""
+
+    default_error_messages = {
+        "invalid": "Must be epoch milliseconds or an ISO 8601 time, such as "
+        '"1700000000000" or "2023-11-14T22:13:20Z".'
+    }
+
+    def to_internal_value(self, data: object) -> datetime:
+        text = str(data).strip()
+        try:
+            if text.lstrip("-").isdigit():
+                if len(text) > 15:
+                    self.fail("invalid")
+                return EPOCH + timedelta(milliseconds=int(text))
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except (ValueError, OverflowError):
+            self.fail("invalid")
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+class CappedLimit(serializers.IntegerField):
+    """A page size: at least 1; anything past ``cap`` is served as ``cap``."""
+
+    def __init__(self, *, cap: int, **kwargs: Any) -> None:
+        self.cap = cap
+        super().__init__(min_value=1, max_value=10**9, **kwargs)
+
+    def to_internal_value(self, data: object) -> int:
+        return min(super().to_internal_value(data), self.cap)
+
+
+class TradeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    price = serializers.CharField()
+    quantity = serializers.CharField()
+    quote_quantity = serializers.CharField()
+    taker_side = serializers.CharField()
+    time = serializers.CharField()
+    time_ms = serializers.IntegerField()
+
+
+class MarketTradeListApi(APIView):
+    """A market's latest trades, newest first."""
+
+    permission_classes = [AllowAny]
+
+    class Query(serializers.Serializer):
+        limit = CappedLimit(cap=1000, default=100)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, required=False, description="1-1000, 100")],
+        responses={200: TradeSerializer(many=True)},
+    )
+    def get(self, request: Request, symbol: str) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.trade_list(symbol, limit=query.validated_data["limit"]))
+
+
+class KlineSerializer(serializers.Serializer):
+    open_time = serializers.CharField()
+    open_time_ms = serializers.IntegerField()
+    open = serializers.CharField()
+    high = serializers.CharField()
+    low = serializers.CharField()
+    close = serializers.CharField()
+    volume = serializers.CharField()
+    quote_volume = serializers.CharField()
+    trades = serializers.IntegerField()
+
+
+class KlineListApi(APIView):
+    """Candles whose open time is in [start, end], oldest first; from ``start`` when given,
+    else the newest up to ``end`` (or now). Buckets without trades are left out."""
+
+    permission_classes = [AllowAny]
+
+    class Query(serializers.Serializer):
+        interval = serializers.CharField()
+        start = MomentField(required=False)
+        end = MomentField(required=False)
+        limit = CappedLimit(cap=1000, default=500)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("interval", str, enum=["1m", "5m", "15m", "1h", "4h", "1d"]),
+            OpenApiParameter("start", str, required=False, description="epoch ms or ISO 8601"),
+            OpenApiParameter("end", str, required=False, description="epoch ms or ISO 8601"),
+            OpenApiParameter("limit", int, required=False, description="1-1000, 500"),
+        ],
+        responses={200: KlineSerializer(many=True)},
+    )
+    def get(self, request: Request, symbol: str) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.kline_list(symbol, **query.validated_data))
+
+
+class TickerSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    last = serializers.CharField(allow_null=True)
+    open = serializers.CharField(allow_null=True)
+    high = serializers.CharField(allow_null=True)
+    low = serializers.CharField(allow_null=True)
+    volume = serializers.CharField()
+    quote_volume = serializers.CharField()
+    trades = serializers.IntegerField()
+    change_percent = serializers.CharField(allow_null=True)
+    best_bid = serializers.CharField(allow_null=True)
+    best_ask = serializers.CharField(allow_null=True)
+
+
+class TickerApi(APIView):
+    """A market's 24 h rolling ticker."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: TickerSerializer})
+    def get(self, request: Request, symbol: str) -> Response:
+        return Response(selectors.ticker_get(symbol))
+
+
+class TickerListApi(APIView):
+    """The 24 h rolling tickers of every market."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: TickerSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(selectors.ticker_list())

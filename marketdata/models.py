@@ -49,3 +49,52 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return self.symbol
+
+
+# -- the time series (on the `timeseries` database alias: marketdata/routers.py) ------------
+
+
+class Tick(models.Model):
+    """One trade of the price feed, as the DB processor wrote it from the engine's stream.
+
+    The key (symbol, time, trade_id) makes writes idempotent (trade ids are unique per
+    market) and is the index the kline and trade queries use; it includes the time column,
+    as a TimescaleDB hypertable's unique indexes must. On TimescaleDB this table is a
+    hypertable (migration 0002), on plain PostgreSQL an ordinary table."""
+
+    pk = models.CompositePrimaryKey("symbol", "time", "trade_id")
+    symbol = models.CharField(max_length=32)
+    time = models.DateTimeField()
+    trade_id = models.BigIntegerField()
+    price = models.DecimalField(**AMOUNT)
+    quantity = models.DecimalField(**AMOUNT)
+    quote_quantity = models.DecimalField(**AMOUNT)
+    taker_side = models.CharField(max_length=4)
+
+    def __str__(self) -> str:
+        return f"tick {self.symbol} {self.trade_id} {self.quantity}@{self.price}"
+
+
+class Kline(models.Model):
+    """A candle of the plain-PostgreSQL path: the rollup that ``timeseries.ticks_write``
+    maintains in the same statement as the ticks (one row per market, interval and bucket).
+    On TimescaleDB the candles come from continuous aggregates instead and this table
+    stays empty. Open and close are the prices of the bucket's first and last trade
+    (lowest and highest trade id), whose ids are kept to merge batches in any order."""
+
+    pk = models.CompositePrimaryKey("symbol", "interval", "open_time")
+    symbol = models.CharField(max_length=32)
+    interval = models.CharField(max_length=3)
+    open_time = models.DateTimeField()
+    open = models.DecimalField(**AMOUNT)
+    high = models.DecimalField(**AMOUNT)
+    low = models.DecimalField(**AMOUNT)
+    close = models.DecimalField(**AMOUNT)
+    volume = models.DecimalField(**AMOUNT)
+    quote_volume = models.DecimalField(**AMOUNT)
+    trades = models.BigIntegerField()
+    open_trade_id = models.BigIntegerField()
+    close_trade_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"kline {self.symbol} {self.interval} {self.open_time:%Y-%m-%dT%H:%M}"

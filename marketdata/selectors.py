@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import redis
 from django.conf import settings
 
 from engine_worker import keys
-from exchange_site.errors import NotFound
+from exchange_site.errors import InvalidInput, NotFound
+from marketdata import timeseries
 from marketdata.models import Asset, Market
 from marketdata.units import MarketUnits
 
@@ -92,3 +95,117 @@ def depth_get(symbol: str, *, limit: int) -> dict[str, Any]:
     depth["bids"] = depth["bids"][:limit]
     depth["asks"] = depth["asks"][:limit]
     return depth
+
+
+# -- market data from the time series (marketdata/timeseries.py) -----------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - timeseries.EPOCH) // timedelta(milliseconds=1)
+
+
+def _dec(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    return format(value.normalize(), "f") if value else "0"
+
+
+def trade_list(symbol: str, *, limit: int) -> list[dict[str, Any]]:
+    """A market's latest public trades, newest first."""
+    units = market_units_get(symbol)
+    return [
+        {
+            "id": trade["id"],
+            "price": _dec(trade["price"]),
+            "quantity": _dec(trade["quantity"]),
+            "quote_quantity": _dec(trade["quote_quantity"]),
+            "taker_side": trade["taker_side"],
+            "time": _iso(trade["time"]),
+            "time_ms": _ms(trade["time"]),
+        }
+        for trade in timeseries.trade_list(symbol=units.symbol, limit=limit)
+    ]
+
+
+def kline_list(
+    symbol: str,
+    *,
+    interval: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """A market's candles, oldest first (see timeseries.kline_list)."""
+    units = market_units_get(symbol)
+    if interval not in timeseries.INTERVALS:
+        raise InvalidInput(
+            f"Unknown interval {interval!r}.",
+            code="invalid_interval",
+            details={"interval": sorted(timeseries.INTERVALS, key=timeseries.INTERVALS.get)},
+        )
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("start is after end.", code="invalid_range")
+    return [
+        {
+            "open_time": _iso(kline["open_time"]),
+            "open_time_ms": _ms(kline["open_time"]),
+            **{
+                name: _dec(kline[name])
+                for name in ("open", "high", "low", "close", "volume", "quote_volume")
+            },
+            "trades": int(kline["trades"]),
+        }
+        for kline in timeseries.kline_list(
+            symbol=units.symbol, interval=interval, start=start, end=end, limit=limit
+        )
+    ]
+
+
+def _best_prices(symbols: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Best bid and ask of each market from the read model's depth snapshots."""
+    raws = read_model().mget([keys.rm_depth(symbol) for symbol in symbols]) if symbols else []
+    best: dict[str, tuple[str | None, str | None]] = {}
+    for symbol, raw in zip(symbols, raws, strict=True):
+        depth = json.loads(raw) if raw else {}
+        bids, asks = depth.get("bids") or [], depth.get("asks") or []
+        best[symbol] = (bids[0][0] if bids else None, asks[0][0] if asks else None)
+    return best
+
+
+def _tickers(symbols: list[str]) -> list[dict[str, Any]]:
+    stats = timeseries.ticker_stats(symbols)
+    best = _best_prices(symbols)
+    tickers = []
+    for symbol in symbols:
+        row = stats[symbol]
+        change = row["change_percent"]
+        tickers.append(
+            {
+                "symbol": symbol,
+                "last": _dec(row["last"]),
+                "open": _dec(row["open"]),
+                "high": _dec(row["high"]),
+                "low": _dec(row["low"]),
+                "volume": _dec(row["volume"]),
+                "quote_volume": _dec(row["quote_volume"]),
+                "trades": row["trades"],
+                "change_percent": None if change is None else format(change, "f"),
+                "best_bid": best[symbol][0],
+                "best_ask": best[symbol][1],
+            }
+        )
+    return tickers
+
+
+def ticker_get(symbol: str) -> dict[str, Any]:
+    """A market's 24 h rolling ticker."""
+    return _tickers([market_units_get(symbol).symbol])[0]
+
+
+def ticker_list() -> list[dict[str, Any]]:
+    """The 24 h rolling tickers of every market, by symbol."""
+    return _tickers(list(Market.objects.order_by("symbol").values_list("symbol", flat=True)))

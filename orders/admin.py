@@ -20,7 +20,7 @@ from django.http import HttpRequest
 
 from exchange_site.errors import ExchangeError
 from orders.models import Order, Trade
-from orders.selectors import order_get, order_list
+from orders.selectors import order_list
 from orders.services import order_cancel, order_cancel_all
 
 
@@ -148,8 +148,7 @@ def admin_open_orders(*, user_id: int) -> list[dict[str, Any]]:
 def admin_order_cancel(request: HttpRequest, *, user_id: int, order_id: int) -> str | None:
     """Cancel one open order of the user; returns a line for the admin log, or None."""
     try:
-        order = order_get(user_id=user_id, order_id=order_id)
-        cancelled = order_cancel(user_id=user_id, order_id=order_id, symbol=order["symbol"])
+        cancelled = order_cancel(user_id=user_id, order_id=order_id)
     except ExchangeError as exc:
         messages.error(request, f"Order {order_id} not cancelled ({exc.code}): {exc.message}")
         return None

@@ -13,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange_site.errors import InvalidInput
 from exchange_site.fields import DecimalString
 from orders import selectors, services
 
@@ -164,14 +163,7 @@ class OrderDetailApi(APIView):
 
     @extend_schema(responses={200: OrderSerializer})
     def delete(self, request: Request, order_id: int) -> Response:
-        order = selectors.order_get(user_id=request.user.pk, order_id=order_id)
-        if order["status"] not in ("new", "partially_filled"):
-            raise InvalidInput("The order is no longer open.", code="order_not_open")
-        return Response(
-            services.order_cancel(
-                user_id=request.user.pk, order_id=order_id, symbol=order["symbol"]
-            )
-        )
+        return Response(services.order_cancel(user_id=request.user.pk, order_id=order_id))
 
 
 class FillListApi(APIView):

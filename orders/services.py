@@ -91,11 +91,20 @@ def order_place(
     return {"order": order, "fills": reply["fills"]}
 
 
-def order_cancel(*, user_id: int, order_id: int, symbol: str | None = None) -> dict[str, Any]:
-    """Cancel one open order of the user; returns it as cancelled."""
+def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
+    """Cancel one open order of the user; returns it as cancelled. 404 for an order that
+    is not the user's; 400 ``order_not_open`` for one that is closed, also when it filled
+    or was cancelled between this check and the engine."""
+    from orders.selectors import order_get
+
+    order = order_get(user_id=user_id, order_id=order_id)
+    if order["status"] not in ("new", "partially_filled"):
+        raise InvalidInput("The order is no longer open.", code="order_not_open")
     reply = engine_call(
-        {"kind": "CancelOrder", "user_id": user_id, "order_id": order_id}, symbol=symbol
+        {"kind": "CancelOrder", "user_id": user_id, "order_id": order_id}, symbol=order["symbol"]
     )
+    if not reply["ok"] and reply["code"] == RejectReason.UNKNOWN_ORDER:
+        raise InvalidInput("The order is no longer open.", code="order_not_open")
     if not reply["ok"]:
         raise engine_error(reply)
     logger.info("request %s: order %d cancelled", reply["request_id"], order_id)
