@@ -20,7 +20,9 @@ from exchange_site.errors import ExchangeError
 from exchange_site.testing import ScratchRedis
 from marketdata.selectors import market_units_get
 from marketdata.units import MarketUnits, format_scaled
+from engine_worker.tests.test_reconcile import reconcile
 from orders.selectors import order_get
+from orders.tests.test_history import empty_history, persist  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +73,7 @@ def read_balances(redis_url: str, user_id: int) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_engine_killed_under_load_loses_nothing_acknowledged(engine, market):
+def test_engine_killed_under_load_loses_nothing_acknowledged(engine, market, empty_history):  # noqa: F811
     from django.conf import settings
 
     gateway = OrderGateway(settings.REDIS_URL, reply_timeout=2)  # a 504 after 2 s
@@ -134,6 +136,11 @@ def test_engine_killed_under_load_loses_nothing_acknowledged(engine, market):
     for reply in acknowledged:  # every 201 is there, with at least the fills it was told of
         order = order_get(user_id=reply["order"]["user_id"], order_id=reply["order"]["id"])
         assert Decimal(order["filled_quantity"]) >= Decimal(reply["order"]["filled_quantity"])
+    # and once the DB processor has caught up, the database agrees with the engine
+    persist()
+    code, out, err = reconcile()
+    assert code == 0, out + err
+    assert "no differences" in out
 
 
 def assert_engine_equals_replay(
