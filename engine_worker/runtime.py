@@ -135,8 +135,6 @@ class EngineRuntime:
             self.asset_decimals.update(
                 {a: int(d) for a, d in snapshot.state.get("assets", {}).items()}
             )
-        for _, fields in reversed(self.redis.xrevrange(self.commands, count=RECENT_ENTRIES)):
-            self._remember(c.get("request_id") for c in json.loads(fields[b"commands"]))
         applied = entries_read = 0
         start = f"{snapshot.last_seq + 1}-0"  # command entries are keyed by their last seq
         while True:
@@ -145,13 +143,15 @@ class EngineRuntime:
                 entries_read += 1
                 for command_wire in json.loads(fields[b"commands"]):
                     self.engine.apply(self._decode(command_wire, logged=True))
-                    self._remember((command_wire.get("request_id"),))
                     applied += 1
                     if applied % progress_every == 0:
                         logger.info("recovery: %d commands replayed", applied)
                 start = f"({entry_id.decode()}"
             if len(entries) < REPLAY_CHUNK:
                 break
+        # the request ids of the log's last entries, replayed or not, to refuse resends
+        for _, fields in reversed(self.redis.xrevrange(self.commands, count=RECENT_ENTRIES)):
+            self._remember(c.get("request_id") for c in json.loads(fields[b"commands"]))
         logger.info(
             "recovery: %d open orders and %d balances from the database (sequence %d), "
             "%d commands replayed from %d log entries in %.2fs; next sequence %d",

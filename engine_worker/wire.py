@@ -8,7 +8,7 @@ engine. Replies and read-model entries are already in the REST contract's shapes
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,7 +35,13 @@ def _field(wire: dict[str, Any], name: str, kind: type, *, optional: bool = Fals
 
 
 def market_units_to_wire(units: MarketUnits) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(units).items()}
+    """The market's constructor fields (not its derived caches), decimals as strings."""
+    return {
+        f.name: format(value, "f") if isinstance(value, Decimal) else value
+        for f in fields(units)
+        if f.init
+        for value in (getattr(units, f.name),)
+    }
 
 
 def market_units_from_wire(wire: dict[str, Any]) -> MarketUnits:
