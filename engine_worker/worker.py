@@ -71,6 +71,36 @@ def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
         pipe.execute()
 
 
+class InconsistentState(SystemExit):
+    """The recovered engine is behind what the shard's event stream says it did."""
+
+
+def check_consistent(runtime: EngineRuntime, connection: redis.Redis) -> None:
+    """The event stream and the command log are written in one atomic step and trimmed
+    only below what the database holds, so after recovery the engine is at least where
+    the event stream's last entry says. If it is not (the command log was lost, or Redis
+    holds the streams of another deployment), starting would hand out sequence numbers
+    and order ids twice: refuse, and say so."""
+    last = connection.xrevrange(keys.events_stream(runtime.shard), count=1)
+    if not last:
+        return
+    streamed = int(last[0][1][b"last_seq"])
+    recovered = runtime.engine.next_seq - 1
+    if streamed > recovered:
+        logger.critical(
+            "engine shard %d: the event stream reaches sequence %d but the database and the "
+            "command log (%s) only %d; refusing to start. Restore the command log, or, to "
+            "start this shard afresh, delete %s and %s and the shard's ProcessorState.",
+            runtime.shard,
+            streamed,
+            keys.commands_stream(runtime.shard),
+            recovered,
+            keys.events_stream(runtime.shard),
+            keys.commands_stream(runtime.shard),
+        )
+        raise InconsistentState(1)
+
+
 def run_engine(
     *,
     shard: int,
@@ -84,6 +114,7 @@ def run_engine(
     queue = Queue(keys.queue(shard), connection=connection, serializer=JSONSerializer)
     runtime = EngineRuntime(shard, fee_account=fee_account, connection=connection)
     runtime.recover(snapshot)
+    check_consistent(runtime, connection)
     fail_abandoned_jobs(runtime, queue)
     runtime.sync_markets(markets)
     jobs.RUNTIME = runtime

@@ -246,3 +246,22 @@ def test_a_job_abandoned_by_a_dead_worker_is_failed_not_rerun(engine):
     assert job.id not in registry.get_job_ids(cleanup=False)
     assert job.get_status(refresh=True) == JobStatus.FAILED
     assert deposit(500_003, amount=10**8)["balance"]["available"] == "1"  # not 2
+
+
+def test_an_engine_behind_its_event_stream_refuses_to_start(engine):
+    """Streams that say the shard went further than its command log and database can
+    rebuild (a lost log, another deployment's Redis): the worker stops with a clear log
+    line instead of handing out sequence numbers and order ids a second time."""
+    from conftest import EngineProcess
+
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    shard = 5
+    conn.delete(keys.events_stream(shard), keys.commands_stream(shard))
+    conn.xadd(keys.events_stream(shard), {"first_seq": 41, "last_seq": 42, "records": "[]"})
+    stuck = EngineProcess(engine.env, shard=shard)
+    try:
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            stuck.start(timeout=30)
+    finally:
+        stuck.stop()
+        conn.delete(keys.events_stream(shard))
