@@ -92,6 +92,8 @@ class _Batch:
         self.user_events: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
         self.catalogue_changed = False  # a market or an asset was added or changed
+        self.texts: dict[int, str] = {}  # id(body) -> its JSON text, made with the body
+        self.rendered: list[dict[str, Any]] = []  # those bodies, kept alive (ids stay theirs)
 
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
@@ -267,6 +269,8 @@ class EngineRuntime:
         fills: list[dict[str, Any]] = []
         orders: dict[int, dict[str, Any]] = {}  # this command's orders, last state wins
         user_events = batch.user_events
+        texts = batch.texts
+        rendered = batch.rendered
         record: dict[str, Any] = {  # what the DB processor persists (docs/event-stream.md)
             "seq": reply["sequence"],
             "kind": type(command).__name__,
@@ -277,7 +281,8 @@ class EngineRuntime:
         for event in events:
             kind = type(event)
             if kind is e.OrderAccepted or kind is e.OrderUpdated:
-                body = wire.order_json(event, self.units[event.symbol])
+                body, texts[id(body)] = wire.order_json_text(event, self.units[event.symbol])
+                rendered.append(body)
                 orders[event.order_id] = body
                 is_open = event.status in OPEN_STATUSES
                 batch.orders[event.order_id] = (event.user_id, is_open, body)
@@ -286,28 +291,41 @@ class EngineRuntime:
                         (event.user_id, event.client_order_id, event.order_id)
                     )
             elif kind is e.Trade:
-                units = self.units[event.symbol]
-                maker = wire.fill_json(event, units, maker=True)
-                taker = wire.fill_json(event, units, maker=False)
+                (
+                    (maker, maker_text),
+                    (taker, taker_text),
+                    (public, public_text),
+                    (
+                        trade,
+                        trade_text,
+                    ),
+                ) = wire.trade_bodies(event, self.units[event.symbol])
+                texts[id(maker)] = maker_text
+                texts[id(taker)] = taker_text
+                texts[id(public)] = public_text
+                texts[id(trade)] = trade_text
+                rendered += (maker, taker, public, trade)
                 batch.fills.setdefault(event.maker_user_id, []).append(maker)
                 batch.fills.setdefault(event.taker_user_id, []).append(taker)
                 user_events.setdefault(event.maker_user_id, []).append(("fill", maker))
                 user_events.setdefault(event.taker_user_id, []).append(("fill", taker))
-                batch.trades.setdefault(event.symbol, []).append(
-                    wire.public_trade_json(event, units)
-                )
-                record.setdefault("trades", []).append(wire.trade_record(event, units))
+                batch.trades.setdefault(event.symbol, []).append(public)
+                record.setdefault("trades", []).append(trade)
                 fills.append(taker)
             elif kind is e.BalanceChanged:
-                body = wire.balance_json(
+                body, body_text = wire.balance_json_text(
                     event.asset,
                     event.available,
                     event.locked,
                     self.asset_decimals.get(event.asset, DEFAULT_DECIMALS),
                 )
+                texts[id(body)] = body_text
                 batch.balances[(event.user_id, event.asset)] = body
                 user_events.setdefault(event.user_id, []).append(("balance", body))
-                record.setdefault("balances", []).append({"user_id": event.user_id, **body})
+                owned = {"user_id": event.user_id, **body}
+                texts[id(owned)] = f'{{"user_id": {event.user_id}, {body_text[1:]}'
+                rendered += (body, owned)
+                record.setdefault("balances", []).append(owned)
             elif kind is e.DepthChanged:
                 self._fold_depth(batch, event)
             elif kind is e.Deposited or kind is e.Withdrawn:
@@ -416,13 +434,11 @@ class EngineRuntime:
         fill and balance is encoded to JSON once; the user events reuse that text."""
         words: list[str] = []
         dumps = json.dumps
-        texts: dict[int, str] = {}  # id(body) -> its JSON
+        texts = batch.texts  # id(body) -> its JSON, made when the body was rendered
+        encode = wire.encode
 
         def text(body: dict[str, Any]) -> str:
-            found = texts.get(id(body))
-            if found is None:
-                found = texts[id(body)] = dumps(body)
-            return found
+            return texts[id(body)]
 
         def op(*args: str) -> None:
             words.append(str(len(args)))
@@ -434,9 +450,11 @@ class EngineRuntime:
             op("XADD", self.commands, f"{last}-0", "first_seq", str(first),
                "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
             op("XADD", self.stream, "*", "first_seq", str(first), "last_seq", str(last),
-               "records", dumps(batch.records), "state", dumps(self._state(batch)))  # fmt: skip
+               "records", encode(batch.records, texts),
+               "state", dumps(self._state(batch)))  # fmt: skip
         if reply_to:
-            op("PUBLISH", reply_to, dumps({"shard": self.shard, "replies": batch.replies}))
+            replies = encode(batch.replies, texts)
+            op("PUBLISH", reply_to, f'{{"shard": {self.shard}, "replies": {replies}}}')
         opened: dict[int, list[str]] = {}
         closed: dict[int, list[str]] = {}
         for order_id, (user_id, is_open, body) in batch.orders.items():

@@ -9,6 +9,7 @@ engine. Replies and read-model entries are already in the REST contract's shapes
 from __future__ import annotations
 
 from dataclasses import fields
+from json import dumps
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -166,108 +167,211 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
-def iso(ts_ms: int, _last: list[Any] = [None, ""]) -> str:  # noqa: B006 - a one-entry memo
-    """Epoch milliseconds as ISO 8601 UTC. A batch's commands share a few timestamps, so
-    the last one is remembered."""
-    if _last[0] != ts_ms:
-        text = datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds")
-        _last[0], _last[1] = ts_ms, text.replace("+00:00", "Z")
-    return _last[1]
+_ISO: dict[int, str] = {}  # epoch ms -> ISO text; a batch's events share a few
+_ISO_SECONDS: dict[int, str] = {}  # epoch seconds -> "YYYY-MM-DDTHH:MM:SS"
+_MEMO_LIMIT = 50_000  # entries a formatting memo keeps before it starts over
+
+
+def iso(ts_ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC (``2026-11-26T07:53:38.920Z``)."""
+    text = _ISO.get(ts_ms)
+    if text is None:
+        seconds, ms = divmod(ts_ms, 1000)
+        head = _ISO_SECONDS.get(seconds)
+        if head is None:
+            if len(_ISO_SECONDS) > _MEMO_LIMIT:
+                _ISO_SECONDS.clear()
+            head = _ISO_SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()[:19]
+        if len(_ISO) > _MEMO_LIMIT:
+            _ISO.clear()
+        text = _ISO[ts_ms] = f"{head}.{ms:03d}Z"
+    return text
+
+
+_QUOTED: dict[str, str] = {}  # short strings (symbols, assets, enum values) -> JSON
+
+
+def quoted(value: str) -> str:
+    """A string as JSON text, remembered: the same few symbols and assets recur."""
+    text = _QUOTED.get(value)
+    if text is None:
+        if len(_QUOTED) > _MEMO_LIMIT:
+            _QUOTED.clear()
+        text = _QUOTED[value] = dumps(value)
+    return text
+
+
+def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> str:
+    quote = Decimal(order.filled_quote) * units.quote_unit
+    return format(
+        (quote / (Decimal(order.filled_quantity) * units.lot_size))
+        .quantize(units.quote_unit)
+        .normalize(),
+        "f",
+    )
 
 
 def order_json(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> dict[str, Any]:
+    return order_json_text(order, units)[0]
+
+
+def order_json_text(
+    order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits
+) -> tuple[dict[str, Any], str]:
+    """The order as GET /orders/{id} shows it, and that body's JSON text (exactly
+    ``json.dumps(body)``), built from the same formatted pieces."""
     filled = order.filled_quantity
-    average = None
-    if filled:
-        quote = Decimal(order.filled_quote) * units.quote_unit
-        average = format(
-            (quote / (Decimal(filled) * units.lot_size)).quantize(units.quote_unit).normalize(),
-            "f",
-        )
-    return {
+    average = _average_price(order, units) if filled else None
+    price = units.ticks_to_price(order.price) if order.type is OrderType.LIMIT else None
+    quantity = units.lots_to_quantity(order.quantity)
+    filled_quantity = units.lots_to_quantity(filled)
+    filled_quote = units.quote_units_to_amount(order.filled_quote)
+    created_ts, updated_ts = order.created_ts, order.updated_ts
+    created, updated = iso(created_ts), iso(updated_ts)
+    client_order_id = order.client_order_id
+    side, kind, tif, status = (
+        order.side.value,
+        order.type.value,
+        order.time_in_force.value,
+        order.status.value,
+    )
+    body = {
         "id": order.order_id,
-        "client_order_id": order.client_order_id,
+        "client_order_id": client_order_id,
         "user_id": order.user_id,
         "symbol": order.symbol,
-        "side": order.side.value,
-        "type": order.type.value,
-        "time_in_force": order.time_in_force.value,
+        "side": side,
+        "type": kind,
+        "time_in_force": tif,
         "post_only": order.post_only,
-        "price": units.ticks_to_price(order.price) if order.type is OrderType.LIMIT else None,
-        "quantity": units.lots_to_quantity(order.quantity),
-        "filled_quantity": units.lots_to_quantity(filled),
-        "filled_quote_quantity": units.quote_units_to_amount(order.filled_quote),
+        "price": price,
+        "quantity": quantity,
+        "filled_quantity": filled_quantity,
+        "filled_quote_quantity": filled_quote,
         "average_price": average,
-        "status": order.status.value,
-        "created_at": iso(order.created_ts),
-        "updated_at": iso(order.updated_ts),
-        "created_at_ms": order.created_ts,
-        "updated_at_ms": order.updated_ts,
+        "status": status,
+        "created_at": created,
+        "updated_at": updated,
+        "created_at_ms": created_ts,
+        "updated_at_ms": updated_ts,
         "sequence": order.seq,
-    }
+    }  # fmt: skip
+    price_text = "null" if price is None else f'"{price}"'
+    average_text = "null" if average is None else f'"{average}"'
+    text = (
+        f'{{"id": {order.order_id}, "client_order_id": '
+        f"{'null' if client_order_id is None else dumps(client_order_id)}, "
+        f'"user_id": {order.user_id}, "symbol": {quoted(order.symbol)}, '
+        f'"side": {quoted(side)}, "type": {quoted(kind)}, "time_in_force": {quoted(tif)}, '
+        f'"post_only": {"true" if order.post_only else "false"}, '
+        f'"price": {price_text}, "quantity": "{quantity}", '
+        f'"filled_quantity": "{filled_quantity}", "filled_quote_quantity": "{filled_quote}", '
+        f'"average_price": {average_text}, '
+        f'"status": {quoted(status)}, "created_at": "{created}", "updated_at": "{updated}", '
+        f'"created_at_ms": {created_ts}, "updated_at_ms": {updated_ts}, '
+        f'"sequence": {order.seq}}}'
+    )
+    return body, text
 
 
 def fill_json(trade: e.Trade, units: MarketUnits, *, maker: bool) -> dict[str, Any]:
     """One side of a trade, as the fills list of that side's user shows it."""
-    taker_side = trade.taker_side
-    side = (Side.SELL if taker_side is Side.BUY else Side.BUY) if maker else taker_side
-    fee = trade.maker_fee if maker else trade.taker_fee
-    fee_asset = trade.maker_fee_asset if maker else trade.taker_fee_asset
-    fee_decimals = units.base_decimals if fee_asset == units.base else units.quote_decimals
-    return {
-        "id": trade.trade_id * 2 + (0 if maker else 1),
-        "trade_id": trade.trade_id,
-        "order_id": trade.maker_order_id if maker else trade.taker_order_id,
-        "user_id": trade.maker_user_id if maker else trade.taker_user_id,
-        "symbol": trade.symbol,
-        "side": side.value,
-        "role": "maker" if maker else "taker",
-        "price": units.ticks_to_price(trade.price),
-        "quantity": units.lots_to_quantity(trade.quantity),
-        "quote_quantity": units.quote_units_to_amount(trade.quote_amount),
-        "fee": format_scaled(fee, fee_decimals),
-        "fee_asset": fee_asset,
-        "time": iso(trade.ts),
-        "time_ms": trade.ts,
-    }
+    bodies = trade_bodies(trade, units)
+    return bodies[0][0] if maker else bodies[1][0]
 
 
 def trade_record(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
     """Both sides of a trade, as the DB processor stores it."""
-    base, quote = units.base_decimals, units.quote_decimals
-    maker_decimals = base if trade.maker_fee_asset == units.base else quote
-    taker_decimals = base if trade.taker_fee_asset == units.base else quote
-    return {
-        "id": trade.trade_id,
-        "symbol": trade.symbol,
-        "price": units.ticks_to_price(trade.price),
-        "quantity": units.lots_to_quantity(trade.quantity),
-        "quote_quantity": units.quote_units_to_amount(trade.quote_amount),
-        "taker_side": trade.taker_side.value,
-        "maker_order_id": trade.maker_order_id,
-        "taker_order_id": trade.taker_order_id,
-        "maker_user_id": trade.maker_user_id,
-        "taker_user_id": trade.taker_user_id,
-        "maker_fee": format_scaled(trade.maker_fee, maker_decimals),
-        "maker_fee_asset": trade.maker_fee_asset,
-        "taker_fee": format_scaled(trade.taker_fee, taker_decimals),
-        "taker_fee_asset": trade.taker_fee_asset,
-        "time_ms": trade.ts,
-        "sequence": trade.seq,
-    }
+    return trade_bodies(trade, units)[3][0]
 
 
 def public_trade_json(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
-    return {
-        "id": trade.trade_id,
-        "symbol": trade.symbol,
-        "price": units.ticks_to_price(trade.price),
-        "quantity": units.lots_to_quantity(trade.quantity),
-        "taker_side": trade.taker_side.value,
-        "time": iso(trade.ts),
-        "time_ms": trade.ts,
-        "sequence": trade.seq,
-    }
+    return trade_bodies(trade, units)[2][0]
+
+
+Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)
+
+
+def trade_bodies(
+    trade: e.Trade, units: MarketUnits
+) -> tuple[Rendered, Rendered, Rendered, Rendered]:
+    """A trade's four shapes, each with its JSON text: the maker's fill, the taker's
+    fill (as that user's fills list shows them), the public trade, and the record the
+    DB processor stores (both sides). They share every formatted field."""
+    price = units.ticks_to_price(trade.price)
+    quantity = units.lots_to_quantity(trade.quantity)
+    quote_quantity = units.quote_units_to_amount(trade.quote_amount)
+    base, quote_decimals = units.base_decimals, units.quote_decimals
+    maker_asset, taker_asset = trade.maker_fee_asset, trade.taker_fee_asset
+    maker_fee = format_scaled(
+        trade.maker_fee, base if maker_asset == units.base else quote_decimals
+    )
+    taker_fee = format_scaled(
+        trade.taker_fee, base if taker_asset == units.base else quote_decimals
+    )
+    time_text = iso(trade.ts)
+    trade_id, ts, seq, symbol = trade.trade_id, trade.ts, trade.seq, trade.symbol
+    taker_side = trade.taker_side.value
+    maker_side = "sell" if trade.taker_side is Side.BUY else "buy"
+    q_symbol, q_maker_asset, q_taker_asset = (
+        quoted(symbol),
+        quoted(maker_asset),
+        quoted(taker_asset),
+    )
+    q_taker_side, q_maker_side = quoted(taker_side), quoted(maker_side)
+    shared = f'"price": "{price}", "quantity": "{quantity}", "quote_quantity": "{quote_quantity}", '
+    maker = {
+        "id": trade_id * 2, "trade_id": trade_id, "order_id": trade.maker_order_id,
+        "user_id": trade.maker_user_id, "symbol": symbol, "side": maker_side, "role": "maker",
+        "price": price, "quantity": quantity, "quote_quantity": quote_quantity,
+        "fee": maker_fee, "fee_asset": maker_asset, "time": time_text, "time_ms": ts,
+    }  # fmt: skip
+    maker_text = (
+        f'{{"id": {trade_id * 2}, "trade_id": {trade_id}, "order_id": {trade.maker_order_id}, '
+        f'"user_id": {trade.maker_user_id}, "symbol": {q_symbol}, "side": {q_maker_side}, '
+        f'"role": "maker", {shared}"fee": "{maker_fee}", "fee_asset": {q_maker_asset}, '
+        f'"time": "{time_text}", "time_ms": {ts}}}'
+    )
+    taker = {
+        "id": trade_id * 2 + 1, "trade_id": trade_id, "order_id": trade.taker_order_id,
+        "user_id": trade.taker_user_id, "symbol": symbol, "side": taker_side, "role": "taker",
+        "price": price, "quantity": quantity, "quote_quantity": quote_quantity,
+        "fee": taker_fee, "fee_asset": taker_asset, "time": time_text, "time_ms": ts,
+    }  # fmt: skip
+    taker_text = (
+        f'{{"id": {trade_id * 2 + 1}, "trade_id": {trade_id}, '
+        f'"order_id": {trade.taker_order_id}, "user_id": {trade.taker_user_id}, '
+        f'"symbol": {q_symbol}, "side": {q_taker_side}, "role": "taker", {shared}'
+        f'"fee": "{taker_fee}", "fee_asset": {q_taker_asset}, '
+        f'"time": "{time_text}", "time_ms": {ts}}}'
+    )
+    public = {
+        "id": trade_id, "symbol": symbol, "price": price, "quantity": quantity,
+        "taker_side": taker_side, "time": time_text, "time_ms": ts, "sequence": seq,
+    }  # fmt: skip
+    public_text = (
+        f'{{"id": {trade_id}, "symbol": {q_symbol}, "price": "{price}", '
+        f'"quantity": "{quantity}", "taker_side": {q_taker_side}, "time": "{time_text}", '
+        f'"time_ms": {ts}, "sequence": {seq}}}'
+    )
+    record = {
+        "id": trade_id, "symbol": symbol, "price": price, "quantity": quantity,
+        "quote_quantity": quote_quantity, "taker_side": taker_side,
+        "maker_order_id": trade.maker_order_id, "taker_order_id": trade.taker_order_id,
+        "maker_user_id": trade.maker_user_id, "taker_user_id": trade.taker_user_id,
+        "maker_fee": maker_fee, "maker_fee_asset": maker_asset,
+        "taker_fee": taker_fee, "taker_fee_asset": taker_asset,
+        "time_ms": ts, "sequence": seq,
+    }  # fmt: skip
+    record_text = (
+        f'{{"id": {trade_id}, "symbol": {q_symbol}, {shared}"taker_side": {q_taker_side}, '
+        f'"maker_order_id": {trade.maker_order_id}, "taker_order_id": {trade.taker_order_id}, '
+        f'"maker_user_id": {trade.maker_user_id}, "taker_user_id": {trade.taker_user_id}, '
+        f'"maker_fee": "{maker_fee}", "maker_fee_asset": {q_maker_asset}, '
+        f'"taker_fee": "{taker_fee}", "taker_fee_asset": {q_taker_asset}, '
+        f'"time_ms": {ts}, "sequence": {seq}}}'
+    )
+    return (maker, maker_text), (taker, taker_text), (public, public_text), (record, record_text)
 
 
 def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, str]:
@@ -276,6 +380,38 @@ def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict
         "available": format_scaled(available, decimals),
         "locked": format_scaled(locked, decimals),
     }
+
+
+def balance_json_text(
+    asset: str, available: int, locked: int, decimals: int
+) -> tuple[dict[str, str], str]:
+    """:func:`balance_json` and its JSON text."""
+    free, held = format_scaled(available, decimals), format_scaled(locked, decimals)
+    body = {"asset": asset, "available": free, "locked": held}
+    return body, f'{{"asset": {quoted(asset)}, "available": "{free}", "locked": "{held}"}}'
+
+
+def encode(value: Any, texts: dict[int, str]) -> str:
+    """``json.dumps(value)``, splicing in the text already made for any dict whose
+    ``id`` is in ``texts`` (bodies rendered once, then part of replies and records)."""
+    kind = type(value)
+    if kind is dict:
+        found = texts.get(id(value))
+        if found is not None:
+            return found
+        if all(type(k) is str for k in value):
+            get = _QUOTED.get
+            parts = [
+                f"{get(k) or quoted(k)}: {v if type(v) is int else encode(v, texts)}"
+                for k, v in value.items()
+            ]
+            return "{" + ", ".join(parts) + "}"
+        return dumps(value)
+    if kind is list:
+        return "[" + ", ".join([encode(v, texts) for v in value]) + "]"
+    if kind is int:
+        return str(value)
+    return dumps(value)
 
 
 def depth_json(

@@ -14,6 +14,7 @@ from engine_worker.core.rules import MarketRules
 from engine_worker.core.types import MarketStatus
 
 MAX_UNITS = 10**30  # absurd magnitudes are refused before they reach the engine
+MEMO_LIMIT = 20_000  # formatted prices (quantities) a market remembers before starting over
 
 
 class NotAMultiple(ValueError):
@@ -77,10 +78,15 @@ class MarketUnits:
     shard: int
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _lot: tuple[int, int] = field(init=False, repr=False, compare=False)
+    # prices and quantities recur (near the touch, round sizes): their text is remembered
+    _prices: dict[int, str] = field(init=False, repr=False, compare=False)
+    _quantities: dict[int, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_tick", scale_of(self.tick_size))
         object.__setattr__(self, "_lot", scale_of(self.lot_size))
+        object.__setattr__(self, "_prices", {})
+        object.__setattr__(self, "_quantities", {})
 
     @property
     def base_unit(self) -> Decimal:
@@ -97,12 +103,22 @@ class MarketUnits:
         return exact_units(quantity, self.lot_size)
 
     def ticks_to_price(self, ticks: int) -> str:
-        mantissa, exponent = self._tick
-        return format_scaled(ticks * mantissa, exponent)
+        text = self._prices.get(ticks)
+        if text is None:
+            if len(self._prices) > MEMO_LIMIT:
+                self._prices.clear()
+            mantissa, exponent = self._tick
+            text = self._prices[ticks] = format_scaled(ticks * mantissa, exponent)
+        return text
 
     def lots_to_quantity(self, lots: int) -> str:
-        mantissa, exponent = self._lot
-        return format_scaled(lots * mantissa, exponent)
+        text = self._quantities.get(lots)
+        if text is None:
+            if len(self._quantities) > MEMO_LIMIT:
+                self._quantities.clear()
+            mantissa, exponent = self._lot
+            text = self._quantities[lots] = format_scaled(lots * mantissa, exponent)
+        return text
 
     def base_units_to_amount(self, units: int) -> str:
         return format_scaled(units, self.base_decimals)
