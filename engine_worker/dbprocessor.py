@@ -8,8 +8,9 @@ XACKs. An entry whose ``last_seq`` is not above the stored one was applied alrea
 skipped; the row writes are guarded too (orders and balances only move forward by
 sequence, trades and transfers are inserted once), so replaying anything changes nothing.
 
-Writes are one statement per table per batch (``INSERT ... SELECT FROM unnest(arrays)``
-with ``ON CONFLICT``), never a query per row.
+Writes are a binary COPY per table per batch into a temporary table of the session, then
+one ``INSERT ... SELECT ... ON CONFLICT`` per table (the ledger, append-only, is COPYed
+straight into its table), never a query per row.
 
 The ledger (one row per balance movement) is derived from the records:
 
@@ -32,8 +33,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,48 @@ logger = logging.getLogger(__name__)
 
 GROUP = "dbprocessor"
 ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Entry = tuple[Any, dict[Any, Any]]  # (entry id, fields) as redis-py returns them
+
+# The batch's rows are COPYed (binary) into temporary tables of the session, then moved
+# into the real tables by one INSERT ... SELECT ... ON CONFLICT per table: COPY is the
+# cheapest way in, and the guards stay in SQL. The ledger, append-only and unguarded, is
+# COPYed straight into its table.
+TEMP_TABLES = {
+    "pg_temp.dbprocessor_order": (
+        "id bigint, user_id integer, client_order_id text, symbol text, side text, "
+        "type text, time_in_force text, post_only boolean, price numeric, quantity numeric, "
+        "filled_quantity numeric, filled_quote_quantity numeric, average_price numeric, "
+        "status text, created_ms bigint, updated_ms bigint, sequence bigint"
+    ),
+    "pg_temp.dbprocessor_trade": (
+        "id bigint, symbol text, price numeric, quantity numeric, quote_quantity numeric, "
+        "taker_side text, maker_order_id bigint, taker_order_id bigint, "
+        "maker_user_id integer, taker_user_id integer, maker_fee numeric, "
+        "maker_fee_asset text, taker_fee numeric, taker_fee_asset text, time_ms bigint, "
+        "sequence bigint"
+    ),
+    "pg_temp.dbprocessor_balance": (
+        "user_id integer, asset text, available numeric, locked numeric, sequence bigint"
+    ),
+    "pg_temp.dbprocessor_transfer": (
+        "user_id integer, asset text, kind text, amount numeric, sequence bigint, time_ms bigint"
+    ),
+}
+TEMP_SETUP = (
+    "".join(
+        f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns});\n"
+        for name, columns in TEMP_TABLES.items()
+    )
+    + f"TRUNCATE {', '.join(TEMP_TABLES)};"
+)
+
+
+def _types(columns: str) -> list[str]:
+    return [column.split()[1] for column in columns.split(", ")]
+
+
+COPY_TYPES = {name: _types(columns) for name, columns in TEMP_TABLES.items()}
 
 # Times travel as epoch milliseconds; "epoch + ms * 1 ms" converts them exactly (to_timestamp
 # takes a float).
@@ -64,12 +106,7 @@ SELECT id, user_id, client_order_id, symbol, side, type, time_in_force, post_onl
     quantity, filled_quantity, filled_quote_quantity, average_price, status,
     timestamptz 'epoch' + created_ms * interval '1 millisecond',
     timestamptz 'epoch' + updated_ms * interval '1 millisecond', sequence
-FROM unnest(%b::bigint[], %b::integer[], %b::text[], %b::text[], %b::text[], %b::text[],
-    %b::text[], %b::boolean[], %b::numeric[], %b::numeric[], %b::numeric[], %b::numeric[],
-    %b::numeric[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[])
-    AS t(id, user_id, client_order_id, symbol, side, type, time_in_force, post_only, price,
-    quantity, filled_quantity, filled_quote_quantity, average_price, status, created_ms,
-    updated_ms, sequence)
+FROM pg_temp.dbprocessor_order
 ON CONFLICT (id) DO UPDATE SET
     filled_quantity = EXCLUDED.filled_quantity,
     filled_quote_quantity = EXCLUDED.filled_quote_quantity,
@@ -87,18 +124,13 @@ INSERT INTO orders_trade (id, symbol, price, quantity, quote_quantity, taker_sid
 SELECT id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id,
     taker_order_id, maker_user_id, taker_user_id, maker_fee, maker_fee_asset, taker_fee,
     taker_fee_asset, timestamptz 'epoch' + time_ms * interval '1 millisecond', sequence
-FROM unnest(%b::bigint[], %b::text[], %b::numeric[], %b::numeric[], %b::numeric[],
-    %b::text[], %b::bigint[], %b::bigint[], %b::integer[], %b::integer[], %b::numeric[],
-    %b::text[], %b::numeric[], %b::text[], %b::bigint[], %b::bigint[])
-    AS t(id, symbol, price, quantity, quote_quantity, taker_side, maker_order_id,
-    taker_order_id, maker_user_id, taker_user_id, maker_fee, maker_fee_asset, taker_fee,
-    taker_fee_asset, time_ms, sequence)
+FROM pg_temp.dbprocessor_trade
 ON CONFLICT (id) DO NOTHING
 """
 
 BALANCE_UPSERT = """
 INSERT INTO accounts_balance (user_id, asset, available, locked, sequence)
-SELECT * FROM unnest(%b::integer[], %b::text[], %b::numeric[], %b::numeric[], %b::bigint[])
+SELECT user_id, asset, available, locked, sequence FROM pg_temp.dbprocessor_balance
 ON CONFLICT (user_id, asset) DO UPDATE SET
     available = EXCLUDED.available,
     locked = EXCLUDED.locked,
@@ -110,21 +142,18 @@ TRANSFER_INSERT = """
 INSERT INTO accounts_transfer (user_id, asset, kind, amount, sequence, time)
 SELECT user_id, asset, kind, amount, sequence,
     timestamptz 'epoch' + time_ms * interval '1 millisecond'
-FROM unnest(%b::integer[], %b::text[], %b::text[], %b::numeric[], %b::bigint[],
-    %b::bigint[]) AS t(user_id, asset, kind, amount, sequence, time_ms)
+FROM pg_temp.dbprocessor_transfer
 ON CONFLICT (sequence) DO NOTHING
 """
 
-LEDGER_INSERT = """
-INSERT INTO accounts_ledgerentry (user_id, asset, cause, delta_available, delta_locked,
-    sequence, trade_id, order_id, time)
-SELECT user_id, asset, cause, delta_available, delta_locked, sequence, trade_id, order_id,
-    timestamptz 'epoch' + time_ms * interval '1 millisecond'
-FROM unnest(%b::integer[], %b::text[], %b::text[], %b::numeric[], %b::numeric[],
-    %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[])
-    AS t(user_id, asset, cause, delta_available, delta_locked, sequence, trade_id,
-    order_id, time_ms)
+LEDGER_COPY = """
+COPY accounts_ledgerentry (user_id, asset, cause, delta_available, delta_locked, sequence,
+    trade_id, order_id, time) FROM STDIN (FORMAT BINARY)
 """
+LEDGER_TYPES = [
+    "integer", "text", "text", "numeric", "numeric", "bigint", "bigint", "bigint",
+    "timestamptz",
+]  # fmt: skip
 
 # Each entry's `state` holds the engine's counters, the depth sequence of the books its
 # batch changed, and the markets and assets only when they changed: merged in, key by key
@@ -194,7 +223,7 @@ class BatchResult:
 
 
 class _Rows:
-    """The batch's rows, column by column (what unnest() takes)."""
+    """The batch's rows, as COPY writes them."""
 
     def __init__(self) -> None:
         self.orders: dict[int, tuple[Any, ...]] = {}  # id -> row, the highest sequence wins
@@ -202,14 +231,6 @@ class _Rows:
         self.balances: dict[tuple[int, str], tuple[Any, ...]] = {}
         self.transfers: list[tuple[Any, ...]] = []
         self.ledger: list[tuple[Any, ...]] = []
-
-
-def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    cols: list[list[Any]] = [[] for _ in range(width)]
-    for row in rows:
-        for col, value in zip(cols, row, strict=True):
-            col.append(value)
-    return cols
 
 
 class DbProcessor(Service):
@@ -395,9 +416,8 @@ class DbProcessor(Service):
             records = [r for _, _, rs, _ in todo for r in rs if int(r["seq"]) > applied]
             work = self._previous_balances(cursor, records)
             rows = self._rows(records, work, result)
-            # The bulk statements go through a server-side-binding psycopg cursor on the
-            # same connection (same transaction): Django's cursor binds client-side, and
-            # quoting the arrays in Python took over half of a batch's time.
+            # The bulk writes go through a psycopg cursor on the same connection (same
+            # transaction): COPY is psycopg's, not Django's.
             with psycopg.Cursor(connection.connection) as bulk:
                 self._write(bulk, rows, result)
             # The price feed (the timeseries alias, maybe another database): idempotent,
@@ -445,7 +465,11 @@ class DbProcessor(Service):
     ) -> _Rows:
         rows = _Rows()
         fee_account = self.fee_account
-        ledger = rows.ledger
+        orders = rows.orders
+        add_trade = rows.trades.append
+        add_ledger = rows.ledger.append
+        when = EPOCH
+        last_ts = None
         for record in records:
             seq = int(record["seq"])
             ts = int(record.get("ts") or 0)
@@ -453,56 +477,50 @@ class DbProcessor(Service):
             result.last_ts = ts
             if "rejected" in record:
                 continue
-            order_types: dict[int, str] = {}
-            user_orders: dict[int, list[int]] = defaultdict(list)
+            if ts != last_ts:  # the ledger's time, as "epoch + ts ms" in SQL
+                when = EPOCH + timedelta(milliseconds=ts)
+                last_ts = ts
+            market_orders: set[int] = set()
+            user_orders: dict[int, list[int]] = {}
             for o in record.get("orders", ()):
                 order_id = int(o["id"])
-                order_types[order_id] = o["type"]
-                user_orders[int(o["user_id"])].append(order_id)
+                user = int(o["user_id"])
+                order_type = o["type"]
+                if order_type == "market":
+                    market_orders.add(order_id)
+                mine = user_orders.get(user)
+                if mine is None:
+                    user_orders[user] = [order_id]
+                else:
+                    mine.append(order_id)
                 sequence = int(o.get("sequence", seq))
-                known = rows.orders.get(order_id)
+                known = orders.get(order_id)
                 if known is None or known[-1] <= sequence:
-                    rows.orders[order_id] = (
+                    price = o.get("price")
+                    average_price = o.get("average_price")
+                    orders[order_id] = (
                         order_id,
-                        int(o["user_id"]),
+                        user,
                         o.get("client_order_id"),
                         o["symbol"],
                         o["side"],
-                        o["type"],
+                        order_type,
                         o["time_in_force"],
                         bool(o.get("post_only", False)),
-                        _dec(o.get("price")),
+                        None if price is None else Decimal(price),
                         Decimal(o["quantity"]),
                         Decimal(o["filled_quantity"]),
                         Decimal(o.get("filled_quote_quantity") or 0),
-                        _dec(o.get("average_price")),
+                        None if average_price is None else Decimal(average_price),
                         o["status"],
                         int(o["created_at_ms"]),
                         int(o["updated_at_ms"]),
                         sequence,
                     )
             # explicit movements of this command, per (user, asset): [available, locked]
-            moved: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-
-            def move(  # noqa: PLR0913
-                user: int,
-                asset: str,
-                cause: str,
-                d_avail: Decimal,
-                d_locked: Decimal,
-                trade_id: int | None,
-                order_id: int | None,
-                seq: int = seq,
-                ts: int = ts,
-                moved: dict[tuple[int, str], list[Decimal]] = moved,
-            ) -> None:
-                if not d_avail and not d_locked:
-                    return
-                acc = moved[(user, asset)]
-                acc[0] += d_avail
-                acc[1] += d_locked
-                ledger.append((user, asset, cause, d_avail, d_locked, seq, trade_id, order_id, ts))
-
+            moved: dict[tuple[int, str], list[Decimal]] = {}
+            # (user, asset, cause, available, locked, trade id, order id), zeros left out
+            moves: list[tuple[Any, ...]] = []
             for t in record.get("trades", ()):
                 trade_id = int(t["id"])
                 quantity = Decimal(t["quantity"])
@@ -511,69 +529,88 @@ class DbProcessor(Service):
                 taker_fee = Decimal(t["taker_fee"])
                 maker_user, taker_user = int(t["maker_user_id"]), int(t["taker_user_id"])
                 maker_order, taker_order = int(t["maker_order_id"]), int(t["taker_order_id"])
-                rows.trades.append(
+                taker_side = t["taker_side"]
+                maker_fee_asset, taker_fee_asset = t["maker_fee_asset"], t["taker_fee_asset"]
+                add_trade(
                     (
                         trade_id,
                         t["symbol"],
                         Decimal(t["price"]),
                         quantity,
                         quote_quantity,
-                        t["taker_side"],
+                        taker_side,
                         maker_order,
                         taker_order,
                         maker_user,
                         taker_user,
                         maker_fee,
-                        t["maker_fee_asset"],
+                        maker_fee_asset,
                         taker_fee,
-                        t["taker_fee_asset"],
+                        taker_fee_asset,
                         int(t["time_ms"]),
                         int(t.get("sequence", seq)),
                     )
                 )
-                taker_buys = t["taker_side"] == "buy"
                 # each side's fee is in what it receives: the buyer's in base, the
                 # seller's in quote
-                if taker_buys:
+                if taker_side == "buy":
                     buyer, buyer_order, buyer_fee = taker_user, taker_order, taker_fee
                     seller, seller_order, seller_fee = maker_user, maker_order, maker_fee
-                    base, quote = t["taker_fee_asset"], t["maker_fee_asset"]
+                    base, quote = taker_fee_asset, maker_fee_asset
+                    # a market-order taker pays from available
+                    buyer_pays_available = taker_order in market_orders
                 else:
                     buyer, buyer_order, buyer_fee = maker_user, maker_order, maker_fee
                     seller, seller_order, seller_fee = taker_user, taker_order, taker_fee
-                    base, quote = t["maker_fee_asset"], t["taker_fee_asset"]
-                buyer_pays_available = taker_buys and order_types.get(taker_order) == "market"
-                # buyer: receives base (less its fee), pays quote
-                move(buyer, base, "trade", quantity, ZERO, trade_id, buyer_order)
-                move(buyer, base, "fee", -buyer_fee, ZERO, trade_id, buyer_order)
-                if buyer_pays_available:
-                    move(buyer, quote, "trade", -quote_quantity, ZERO, trade_id, buyer_order)
-                else:
-                    move(buyer, quote, "trade", ZERO, -quote_quantity, trade_id, buyer_order)
-                # seller: receives quote (less its fee), pays base from locked
-                move(seller, quote, "trade", quote_quantity, ZERO, trade_id, seller_order)
-                move(seller, quote, "fee", -seller_fee, ZERO, trade_id, seller_order)
-                move(seller, base, "trade", ZERO, -quantity, trade_id, seller_order)
-                # the fee account collects both fees
-                move(fee_account, base, "fee", buyer_fee, ZERO, trade_id, None)
-                move(fee_account, quote, "fee", seller_fee, ZERO, trade_id, None)
-
+                    base, quote = maker_fee_asset, taker_fee_asset
+                    buyer_pays_available = False
+                moves += (
+                    # buyer: receives base (less its fee), pays quote
+                    (buyer, base, "trade", quantity, ZERO, trade_id, buyer_order),
+                    (buyer, base, "fee", -buyer_fee, ZERO, trade_id, buyer_order),
+                    (buyer, quote, "trade", -quote_quantity, ZERO, trade_id, buyer_order)
+                    if buyer_pays_available
+                    else (buyer, quote, "trade", ZERO, -quote_quantity, trade_id, buyer_order),
+                    # seller: receives quote (less its fee), pays base from locked
+                    (seller, quote, "trade", quote_quantity, ZERO, trade_id, seller_order),
+                    (seller, quote, "fee", -seller_fee, ZERO, trade_id, seller_order),
+                    (seller, base, "trade", ZERO, -quantity, trade_id, seller_order),
+                    # the fee account collects both fees
+                    (fee_account, base, "fee", buyer_fee, ZERO, trade_id, None),
+                    (fee_account, quote, "fee", seller_fee, ZERO, trade_id, None),
+                )
             for tr in record.get("transfers", ()):
                 user, asset, kind = int(tr["user_id"]), tr["asset"], tr["kind"]
                 amount = Decimal(tr["amount"])
                 rows.transfers.append((user, asset, kind, amount, seq, ts))
-                sign = amount if kind == "deposit" else -amount
-                move(user, asset, kind, sign, ZERO, None, None)
+                moves.append(
+                    (user, asset, kind, amount if kind == "deposit" else -amount, ZERO, None, None)
+                )
+            for user, asset, cause, d_avail, d_locked, trade_id, order_id in moves:
+                if not d_avail and not d_locked:
+                    continue
+                key = (user, asset)
+                acc = moved.get(key)
+                if acc is None:
+                    moved[key] = [ZERO + d_avail, ZERO + d_locked]
+                else:
+                    acc[0] += d_avail
+                    acc[1] += d_locked
+                add_ledger((user, asset, cause, d_avail, d_locked, seq, trade_id, order_id, when))
 
             for b in record.get("balances", ()):
                 key = (int(b["user_id"]), b["asset"])
                 available, locked = Decimal(b["available"]), Decimal(b["locked"])
-                before = work[key]
-                explicit = moved.pop(key, (ZERO, ZERO))
-                rest_avail = available - before[0] - explicit[0]
-                rest_locked = locked - before[1] - explicit[1]
+                before_avail, before_locked = work[key]
                 work[key] = (available, locked)
                 rows.balances[key] = (key[0], key[1], available, locked, seq)
+                explicit = moved.pop(key, None)
+                if explicit is None:
+                    rest_avail = available - before_avail
+                    rest_locked = locked - before_locked
+                else:
+                    rest_avail = available - before_avail - explicit[0]
+                    rest_locked = locked - before_locked - explicit[1]
                 if not rest_avail and not rest_locked:
                     continue
                 if rest_avail != -rest_locked:
@@ -588,7 +625,7 @@ class DbProcessor(Service):
                     )
                     result.mismatches.append(seq)
                 mine = user_orders.get(key[0], ())
-                ledger.append(
+                add_ledger(
                     (
                         key[0],
                         key[1],
@@ -598,7 +635,7 @@ class DbProcessor(Service):
                         seq,
                         None,
                         mine[0] if len(mine) == 1 else None,
-                        ts,
+                        when,
                     )
                 )
             for key, (d_avail, d_locked) in moved.items():
@@ -615,21 +652,31 @@ class DbProcessor(Service):
         return rows
 
     def _write(self, cursor: Any, rows: _Rows, result: BatchResult) -> None:
-        if rows.orders:
-            cursor.execute(ORDER_UPSERT, _columns(rows.orders.values(), 17))
-            result.orders = len(rows.orders)
-        if rows.trades:
-            cursor.execute(TRADE_INSERT, _columns(rows.trades, 16))
-            result.trades = len(rows.trades)
-        if rows.balances:
-            cursor.execute(BALANCE_UPSERT, _columns(rows.balances.values(), 5))
-            result.balances = len(rows.balances)
-        if rows.transfers:
-            cursor.execute(TRANSFER_INSERT, _columns(rows.transfers, 6))
-            result.transfers = len(rows.transfers)
+        cursor.execute(TEMP_SETUP)
+        for table, data, statement in (
+            ("pg_temp.dbprocessor_order", rows.orders.values(), ORDER_UPSERT),
+            ("pg_temp.dbprocessor_trade", rows.trades, TRADE_INSERT),
+            ("pg_temp.dbprocessor_balance", rows.balances.values(), BALANCE_UPSERT),
+            ("pg_temp.dbprocessor_transfer", rows.transfers, TRANSFER_INSERT),
+        ):
+            if data:
+                _copy(cursor, f"COPY {table} FROM STDIN (FORMAT BINARY)", COPY_TYPES[table], data)
+                cursor.execute(statement)
         if rows.ledger:
-            cursor.execute(LEDGER_INSERT, _columns(rows.ledger, 9))
-            result.ledger = len(rows.ledger)
+            _copy(cursor, LEDGER_COPY, LEDGER_TYPES, rows.ledger)
+        result.orders = len(rows.orders)
+        result.trades = len(rows.trades)
+        result.balances = len(rows.balances)
+        result.transfers = len(rows.transfers)
+        result.ledger = len(rows.ledger)
+
+
+def _copy(cursor: Any, statement: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    with cursor.copy(statement) as copy:
+        copy.set_types(types)
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 def processor_for(shard: int, **options: Any) -> DbProcessor:

@@ -9,6 +9,7 @@ subprocess itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -16,10 +17,12 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
@@ -336,6 +339,162 @@ def test_trim_keeps_the_window_below_what_is_committed(conn):
     assert ids.index(committed) == 49  # the 50 up to the committed entry are kept
     assert len(remaining) == len(ids) - ids.index(committed) + 49  # and everything after
     assert conn.xlen(keys.commands_stream(8)) == len(remaining)  # one log entry per batch
+
+
+def _entry(first_seq: int, last_seq: int, records: list[dict[str, Any]]) -> tuple[bytes, dict]:
+    state = {"next_seq": last_seq + 1, "depth_seq": {}}
+    return (
+        f"{last_seq}-0".encode(),
+        {
+            b"first_seq": str(first_seq).encode(),
+            b"last_seq": str(last_seq).encode(),
+            b"records": json.dumps(records).encode(),
+            b"state": json.dumps(state).encode(),
+        },
+    )
+
+
+def _order(order_id: int, user: int, status: str, sequence: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": order_id,
+        "user_id": user,
+        "client_order_id": 'tab\there back\\slash\nnew "line" é',
+        "symbol": "HAND_USDT",
+        "side": "buy",
+        "type": "limit",
+        "time_in_force": "GTC",
+        "post_only": True,
+        "price": "10.5",
+        "quantity": "2",
+        "filled_quantity": "0",
+        "average_price": None,
+        "status": status,
+        "created_at_ms": 1_795_000_000_123,
+        "updated_at_ms": 1_795_000_000_123 + sequence,
+        "sequence": sequence,
+        **fields,
+    }
+
+
+@pytest.mark.django_db
+def test_hand_written_records_are_stored_exactly(conn):
+    """Every column of every table, including text that needs quoting, nulls, a missing
+    filled_quote_quantity, millisecond times, a rejected record and an older order state
+    that must not overwrite a newer one."""
+    user, order_id, ts = USER_BASE + 990_000, 3 * ID_BASE + 1, 1_795_000_000_500
+    usdt = {"user_id": user, "asset": "USDT"}
+    batch = [
+        _entry(
+            1,
+            3,
+            [
+                {
+                    "seq": 1,
+                    "kind": "Deposit",
+                    "ts": ts,
+                    "transfers": [{**usdt, "kind": "deposit", "amount": "1000"}],
+                    "balances": [{**usdt, "available": "1000", "locked": "0"}],
+                },
+                {
+                    "seq": 2,
+                    "kind": "PlaceOrder",
+                    "ts": ts + 1,
+                    "orders": [_order(order_id, user, "new", 2)],
+                    "balances": [{**usdt, "available": "979", "locked": "21"}],
+                },
+                {"seq": 3, "kind": "PlaceOrder", "ts": ts + 2, "rejected": "post_only"},
+            ],
+        ),
+        _entry(
+            4,
+            4,
+            [
+                {
+                    "seq": 4,
+                    "kind": "CancelOrder",
+                    "ts": ts + 3,
+                    "orders": [_order(order_id, user, "cancelled", 4)],
+                    "balances": [{**usdt, "available": "1000", "locked": "0"}],
+                }
+            ],
+        ),
+    ]
+    proc = processor(conn, 12)
+    result = proc.apply(batch)
+    assert (result.commands, result.orders, result.balances, result.transfers) == (4, 1, 1, 1)
+    assert (result.ledger, result.mismatches, result.last_ts) == (3, [], ts + 3)
+    # an older state of the order, in a later entry: the order does not move back
+    proc.apply([_entry(5, 5, [{"seq": 5, "kind": "X", "ts": ts + 4,
+                                "orders": [_order(order_id, user, "new", 2)]}])])  # fmt: skip
+
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=1)
+    order = Order.objects.get(id=order_id)
+    assert order.client_order_id == 'tab\there back\\slash\nnew "line" é'
+    assert (order.post_only, order.price, order.quantity, order.filled_quantity) == (
+        True,
+        Decimal("10.5"),
+        Decimal(2),
+        Decimal(0),
+    )
+    assert (order.filled_quote_quantity, order.average_price) == (Decimal(0), None)
+    assert (order.status, order.sequence) == ("cancelled", 4)
+    assert order.created_at == at + timedelta(milliseconds=1_795_000_000_122)
+    assert order.updated_at == at + timedelta(milliseconds=1_795_000_000_126)
+    assert db_balances({user}) == {(user, "USDT"): (Decimal(1000), Decimal(0))}
+    assert Balance.objects.get(user_id=user).sequence == 4
+    assert list(
+        Transfer.objects.filter(user_id=user).values_list("kind", "amount", "sequence", "time")
+    ) == [("deposit", Decimal(1000), 1, at + timedelta(milliseconds=ts - 1))]
+    assert list(
+        LedgerEntry.objects.filter(user_id=user)
+        .order_by("id")
+        .values_list("cause", "delta_available", "delta_locked", "sequence", "order_id", "time")
+    ) == [
+        ("deposit", Decimal(1000), Decimal(0), 1, None, at + timedelta(milliseconds=ts - 1)),
+        ("lock", Decimal(-21), Decimal(21), 2, order_id, at + timedelta(milliseconds=ts)),
+        ("unlock", Decimal(21), Decimal(-21), 4, order_id, at + timedelta(milliseconds=ts + 2)),
+    ]
+    assert ProcessorState.objects.get(shard=12).last_seq == 5
+
+
+@pytest.mark.django_db
+def test_a_failed_batch_writes_nothing_and_the_next_one_applies(conn):
+    """A batch that fails part-way (an asset too long for its column) leaves no row
+    behind, in the tables or in what the next batch writes."""
+    user, ts = USER_BASE + 991_000, 1_795_000_000_500
+
+    def deposit(seq: int, asset: str) -> tuple[bytes, dict]:
+        return _entry(
+            seq,
+            seq,
+            [
+                {
+                    "seq": seq,
+                    "kind": "Deposit",
+                    "ts": ts,
+                    "transfers": [
+                        {"user_id": user, "asset": asset, "kind": "deposit", "amount": "5"}
+                    ],
+                    "balances": [
+                        {"user_id": user, "asset": asset, "available": "5", "locked": "0"}
+                    ],
+                }
+            ],
+        )
+
+    with pytest.raises(psycopg.DataError):
+        processor(conn, 13).apply([deposit(1, "USDT"), deposit(2, "A" * 40)])
+    assert not Transfer.objects.filter(user_id=user).exists()
+    assert not LedgerEntry.objects.filter(user_id=user).exists()
+    assert not Balance.objects.filter(user_id=user).exists()
+    processor(conn, 13).apply([deposit(1, "USDT"), deposit(2, "BTC")])
+    assert db_balances({user}) == {
+        (user, "USDT"): (Decimal(5), Decimal(0)),
+        (user, "BTC"): (Decimal(5), Decimal(0)),
+    }
+    assert Transfer.objects.filter(user_id=user).count() == 2
+    assert LedgerEntry.objects.filter(user_id=user).count() == 2
+    assert ProcessorState.objects.get(shard=13).last_seq == 2
 
 
 @pytest.mark.django_db
