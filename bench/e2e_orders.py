@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -30,55 +29,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BENCH_DB = "exchange_bench"
-BASE_DB_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange")
-DB_URL = BASE_DB_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
+from bench.common import bench_env, free_port, log, port_open, prepare  # noqa: E402
+from bench.common import start as start_service  # noqa: E402
+
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-ENV = {
-    **os.environ,
-    "DATABASE_URL": DB_URL,
-    "TIMESERIES_DATABASE_URL": DB_URL,
-    "REDIS_URL": REDIS_URL,
-    "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
-    "SIGNUP_DEMO_FUNDS": "USDT=100000000,BTC=100000",
-    "LOG_LEVEL": "WARNING",
-    "API_RATE_LIMIT": "100000000/minute",
-}
-os.environ.update(ENV)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def setup() -> None:
-    import psycopg
-
-    with psycopg.connect(BASE_DB_URL, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
-    subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=ENV, check=True)
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
+ENV = bench_env(
+    "exchange_bench",
+    REDIS_URL,
+    SIGNUP_DEMO_FUNDS="USDT=100000000,BTC=100000",
+    API_RATE_LIMIT="100000000/minute",
+)
 
 
 def start(args: list[str], wait_for) -> subprocess.Popen:
-    proc = subprocess.Popen(args, cwd=ROOT, env=ENV)  # noqa: S603
-    deadline = time.monotonic() + 60
-    while not wait_for():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{args} did not start")
-        time.sleep(0.1)
-    return proc
+    return start_service(args, ENV, wait_for)
 
 
 # -- (a) engine throughput through RQ ----------------------------------------------------
@@ -315,7 +279,7 @@ def main() -> None:
     from engine_worker import keys
 
     log("setting up the bench database and Redis db ...")
-    setup()
+    prepare(ENV)
     conn = redis.Redis.from_url(REDIS_URL)
     manage = [sys.executable, "manage.py"]
     engine = start([*manage, "run_engine"], lambda: conn.exists(keys.alive(0)))
@@ -342,7 +306,7 @@ def main() -> None:
                 str(port),
                 "exchange_site.asgi:application",
             ],
-            lambda: _port_open(port),
+            lambda: port_open(port),
         )
         log("(b) registering 32 traders ...")
         tokens = [register(port, f"bench{time.time_ns()}x{k}") for k in range(32)]
@@ -383,14 +347,6 @@ def main() -> None:
             if proc is not None:
                 proc.terminate()
                 proc.wait(10)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

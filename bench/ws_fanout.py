@@ -35,64 +35,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BENCH_DB = "exchange_wsbench"
-BASE_DB_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange")
-DB_URL = BASE_DB_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
+from bench.common import bench_env, free_port, prepare, start, stop  # noqa: E402
+
 REDIS_URL = os.environ.get("BENCH_WS_REDIS_URL", "redis://127.0.0.1:6379/13")
-ENV = {
-    **os.environ,
-    "DATABASE_URL": DB_URL,
-    "TIMESERIES_DATABASE_URL": DB_URL,
-    "REDIS_URL": REDIS_URL,
-    "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
-    "LOG_LEVEL": "WARNING",
-    "CHANNEL_LAYER_PREFIX": f"wsbench{os.getpid()}",
-    "WS_PING_INTERVAL": "30",
-}
-os.environ.update(ENV)
+ENV = bench_env(
+    "exchange_wsbench",
+    REDIS_URL,
+    CHANNEL_LAYER_PREFIX=f"wsbench{os.getpid()}",
+    WS_PING_INTERVAL="30",
+)
 SYMBOL = "BTC_USDT"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def setup() -> None:
-    import psycopg
-    import redis
-
-    with psycopg.connect(BASE_DB_URL, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
-    subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=ENV, check=True)
-    redis.Redis.from_url(REDIS_URL).flushdb()
-
-
-def start(args: list[str], env: dict, ready) -> subprocess.Popen:
-    proc = subprocess.Popen(args, cwd=ROOT, env=env)  # noqa: S603
-    deadline = time.monotonic() + 60
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{args} did not start")
-        time.sleep(0.1)
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def port_open(port: int) -> bool:
@@ -385,7 +337,7 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     scenarios = [tuple(map(float, s.split(":"))) for s in (args.scenario or ["1000:100", "100:0"])]
-    setup()
+    prepare(ENV)
     for name, per_second in layer_rates():
         print(f"group_send from one asyncio loop, {name}: {per_second:,.0f}/s")
     alive = __import__("redis").Redis.from_url(REDIS_URL)
