@@ -20,23 +20,9 @@ from django.http import HttpRequest
 
 from engine_worker.core.types import MarketStatus
 from exchange_site.errors import ExchangeError
-from marketdata.forms import AssetForm, MarketAddForm
+from marketdata.forms import MARKET_FIELDS, AssetForm, MarketAddForm
 from marketdata.models import Asset, Market
 from marketdata.services import market_create, market_engine_sync, market_set_status
-
-MARKET_FIELDS = (
-    "symbol",
-    "base",
-    "quote",
-    "tick_size",
-    "lot_size",
-    "min_quantity",
-    "max_quantity",
-    "min_notional",
-    "maker_fee_bps",
-    "taker_fee_bps",
-    "shard",
-)
 
 
 @admin.register(Asset)

@@ -29,25 +29,29 @@ class AssetForm(forms.ModelForm):
         return symbol
 
 
+# A market's fields as an admin enters them; all read-only once it exists.
+MARKET_FIELDS = (
+    "symbol",
+    "base",
+    "quote",
+    "tick_size",
+    "lot_size",
+    "min_quantity",
+    "max_quantity",
+    "min_notional",
+    "maker_fee_bps",
+    "taker_fee_bps",
+    "shard",
+)
+
+
 class MarketAddForm(forms.ModelForm):
     """A new market, checked as marketdata.services.market_create would check it (sizes
     that fit the assets' decimals), so that the admin's save cannot be refused."""
 
     class Meta:
         model = Market
-        fields = [
-            "symbol",
-            "base",
-            "quote",
-            "tick_size",
-            "lot_size",
-            "min_quantity",
-            "max_quantity",
-            "min_notional",
-            "maker_fee_bps",
-            "taker_fee_bps",
-            "shard",
-        ]
+        fields = list(MARKET_FIELDS)
 
     def clean_symbol(self) -> str:
         symbol = self.cleaned_data["symbol"].strip().upper()
@@ -56,18 +60,7 @@ class MarketAddForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        needed = (
-            "symbol",
-            "base",
-            "quote",
-            "tick_size",
-            "lot_size",
-            "min_quantity",
-            "max_quantity",
-            "min_notional",
-            "maker_fee_bps",
-            "taker_fee_bps",
-        )
+        needed = tuple(f for f in MARKET_FIELDS if f != "shard")  # what the rules use
         if any(cleaned.get(name) is None for name in needed):
             return cleaned  # a field error is shown already
         if cleaned["base"] == cleaned["quote"]:

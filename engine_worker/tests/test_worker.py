@@ -94,40 +94,41 @@ def test_concurrent_commands_share_jobs(engine, market):
     assert jobs < 200, "every command went in a job of its own"
 
 
-def test_engine_timeout_is_a_504_with_the_request_id(engine):
-    """A shard that looks alive but never answers: the caller gets EngineTimeout."""
-    conn = redis.Redis.from_url(settings.REDIS_URL)
-    conn.set(keys.alive(7), "1", ex=30)
+@pytest.fixture
+def short_gateway():
+    """A gateway of the test's own that gives up after 0.3 s."""
     gateway = OrderGateway(settings.REDIS_URL, reply_timeout=0.3)
-    command = {
+    yield gateway
+    gateway.close()
+
+
+def deposit_command(gateway: OrderGateway, user_id: int, amount: int = 1) -> dict:
+    return {
         "kind": "Deposit",
         "request_id": gateway.new_request_id(),
         "ts": now_ms(),
-        "user_id": 1,
+        "user_id": user_id,
         "asset": "USDT",
-        "amount": 1,
+        "amount": amount,
+        "decimals": 8,
     }
+
+
+def test_engine_timeout_is_a_504_with_the_request_id(engine, short_gateway):
+    """A shard that looks alive but never answers: the caller gets EngineTimeout."""
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    conn.set(keys.alive(7), "1", ex=30)
+    command = deposit_command(short_gateway, 1)
     with pytest.raises(EngineTimeout) as raised:
-        gateway.call(7, command)
-    gateway.close()
+        short_gateway.call(7, command)
     assert raised.value.http_status == 504
     assert raised.value.details["request_id"] == command["request_id"]
     conn.delete(keys.queue(7), f"rq:queue:{keys.queue(7)}")
 
 
-def test_engine_down_is_a_503(engine):
-    gateway = OrderGateway(settings.REDIS_URL, reply_timeout=0.3)
-    command = {
-        "kind": "Deposit",
-        "request_id": gateway.new_request_id(),
-        "ts": now_ms(),
-        "user_id": 1,
-        "asset": "USDT",
-        "amount": 1,
-    }
+def test_engine_down_is_a_503(engine, short_gateway):
     with pytest.raises(EngineUnavailable) as raised:
-        gateway.call(8, command)
-    gateway.close()
+        short_gateway.call(8, deposit_command(short_gateway, 1))
     assert raised.value.http_status == 503
 
 
@@ -176,15 +177,7 @@ def test_restart_replays_the_log_to_the_same_state(engine, market, client):
 
 def test_a_resent_request_id_is_refused_not_applied_twice(engine):
     gateway = get_gateway()
-    command = {
-        "kind": "Deposit",
-        "request_id": gateway.new_request_id(),
-        "ts": now_ms(),
-        "user_id": 500_001,
-        "asset": "USDT",
-        "amount": 5 * 10**8,
-        "decimals": 8,
-    }
+    command = deposit_command(gateway, 500_001, amount=5 * 10**8)
     first = gateway.call(0, dict(command))
     again = gateway.call(0, dict(command))
     assert first["ok"] and first["balance"]["available"] == "5"
@@ -194,15 +187,7 @@ def test_a_resent_request_id_is_refused_not_applied_twice(engine):
 
 def test_resends_are_refused_after_a_restart_too(engine):
     gateway = get_gateway()
-    command = {
-        "kind": "Deposit",
-        "request_id": gateway.new_request_id(),
-        "ts": now_ms(),
-        "user_id": 500_002,
-        "asset": "USDT",
-        "amount": 10**8,
-        "decimals": 8,
-    }
+    command = deposit_command(gateway, 500_002, amount=10**8)
     assert gateway.call(0, dict(command))["ok"]
     engine.kill()
     engine.start()
@@ -228,9 +213,12 @@ def test_a_job_abandoned_by_a_dead_worker_is_failed_not_rerun(engine):
         "decimals": 8,
     }
     engine.kill()
+    listener = conn.pubsub()
+    listener.subscribe("engine.reply.abandoned-test")
+    listener.get_message(timeout=1)
     job = Job.create(
         "engine_worker.jobs.apply_batch",
-        args=([command], "nowhere", 0),
+        args=([command], "engine.reply.abandoned-test", 0),
         connection=conn,
         serializer=JSONSerializer,
         timeout=-1,
@@ -245,6 +233,10 @@ def test_a_job_abandoned_by_a_dead_worker_is_failed_not_rerun(engine):
     engine.start()
     assert job.id not in registry.get_job_ids(cleanup=False)
     assert job.get_status(refresh=True) == JobStatus.FAILED
+    # its gateway hears that the job is over (no replies), so nothing waits behind it
+    message = listener.get_message(timeout=5)
+    assert message and json.loads(message["data"]) == {"shard": 0, "replies": []}
+    listener.close()
     assert deposit(500_003, amount=10**8)["balance"]["available"] == "1"  # not 2
 
 
