@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import threading
 
@@ -42,7 +43,8 @@ def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
     """Jobs a dead worker of this shard had taken but not finished. A job's commands are
     committed all together or not at all, and RQ must not run them again (engine jobs
     never retry): log what became of each, then move them to the failed registry. Only
-    one worker serves a shard, so at start-up every started job is abandoned."""
+    one worker serves a shard, so at start-up every started job is abandoned. Its
+    gateway is told the job is over (an empty reply), so commands waiting behind it go."""
     started = StartedJobRegistry(queue=queue)
     failed = FailedJobRegistry(queue=queue)
     connection = queue.connection
@@ -66,6 +68,11 @@ def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
             )
             job.set_status(JobStatus.FAILED, pipeline=pipe)
             failed.add(job, exc_string="abandoned: its engine worker died mid-job", pipeline=pipe)
+            reply_to = job.args[1] if len(job.args) > 1 else None
+            if isinstance(reply_to, str):
+                # no replies, but the gateway learns its job is over and sends what queued
+                # up behind it now, instead of when the job's reply deadline passes
+                pipe.publish(reply_to, json.dumps({"shard": runtime.shard, "replies": []}))
         if entries:
             pipe.zrem(started.key, *entries)
         pipe.execute()
