@@ -289,3 +289,38 @@ def test_a_lost_database_connection_is_retried_not_dead_lettered(conn, caplog):
     assert not DeadLetter.objects.exists()
     assert ProcessorState.objects.get(shard=shard).last_seq == 4
     assert Transfer.objects.filter(user_id__in=[a, b]).count() == 3
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_shows_and_retries_dead_letters(conn, django_user_model):
+    shard, user = 25, USER + 40
+    fresh_stream(conn, shard)
+    write(conn, shard, [
+        one(1, deposit(1, user, "5", "5")),
+        one(2, place(2, user, 25 * 10**12, "4", "1", client_order_id="a\x00b")),
+        one(3, deposit(3, user, "1", "5", "1")),
+    ])  # fmt: skip
+    drain(processor(conn, shard))
+    (poisoned,) = DeadLetter.objects.filter(shard=shard)
+    fine = processor(conn, shard).bury(one(4, deposit(4, user, "2", "7", "1")), ValueError("x"))
+    assert fine.dead == 1
+    fixed = DeadLetter.objects.get(shard=shard, last_seq=4)
+
+    web = Client()
+    web.force_login(django_user_model.objects.create_superuser("dl-root", "r@example.com", "p"))
+    listing = web.get("/admin/engine_worker/deadletter/").content.decode()
+    assert "2-2" in listing and "4-4" in listing and "0x00" in listing
+    detail = web.get(f"/admin/engine_worker/deadletter/{poisoned.pk}/change/").content.decode()
+    assert "client_order_id" in detail and "PlaceOrder" in detail and "0x00" in detail
+
+    done = web.post(
+        "/admin/engine_worker/deadletter/",
+        {"action": "retry", "_selected_action": [poisoned.pk, fixed.pk]},
+        follow=True,
+    )
+    shown = [(m.level_tag, str(m)) for m in done.context["messages"]]
+    assert ("error", f"dead letter {poisoned.pk} (shard {shard}, seq 2-2) failed again: "
+            f"{DeadLetter.objects.get(pk=poisoned.pk).error}") in shown  # fmt: skip
+    assert ("success", f"dead letter {fixed.pk} (shard {shard}, seq 4-4) persisted") in shown
+    assert list(DeadLetter.objects.filter(shard=shard)) == [poisoned]
+    assert Balance.objects.get(user_id=user).sequence == 4
