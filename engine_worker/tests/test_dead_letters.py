@@ -324,3 +324,39 @@ def test_the_admin_lists_shows_and_retries_dead_letters(conn, django_user_model)
     assert ("success", f"dead letter {fixed.pk} (shard {shard}, seq 4-4) persisted") in shown
     assert list(DeadLetter.objects.filter(shard=shard)) == [poisoned]
     assert Balance.objects.get(user_id=user).sequence == 4
+
+
+@pytest.mark.django_db(transaction=True)  # recovery's REPEATABLE READ must come first
+def test_engine_recovery_sees_what_a_dead_entry_did(conn):
+    """ProcessorState is past the dead entry, so the command log after it does not
+    replay it: recovery lays the dead letters over the database's snapshot, where their
+    sequence is higher."""
+    from engine_worker.recovery import snapshot_load
+
+    shard, a, b, x, y = 26, USER + 50, USER + 51, 26 * 10**12, 26 * 10**12 + 1
+    fresh_stream(conn, shard)
+    poisoned = place(3, a, y, "979", "21", price=BIG)
+    # the same command also partly fills b's order x (older than the cancel at seq 4)
+    poisoned["orders"].append(_order(x, b, "partially_filled", 3, filled_quantity="1"))
+    write(conn, shard, [
+        one(1, deposit(1, a, "1000", "1000")),
+        one(2, place(2, b, x, "490", "10")),
+        one(3, poisoned),
+        one(4, {**place(4, b, x, "500", "0"), "kind": "CancelOrder",
+                "orders": [_order(x, b, "cancelled", 4)]}),
+    ])  # fmt: skip
+    drain(processor(conn, shard))
+    assert DeadLetter.objects.filter(shard=shard).count() == 1
+    ProcessorState.objects.filter(shard=shard).update(
+        engine_state={"markets": {"HAND_USDT": {}}, "next_seq": 5}
+    )
+    snapshot = snapshot_load(shard=shard)
+    assert snapshot.last_seq == 4
+    mine = {(u, asset): (av, lo) for u, asset, av, lo in snapshot.balances if u in (a, b)}
+    assert mine == {
+        (a, "USDT"): (Decimal(979), Decimal(21)),  # the dead entry's, newer than seq 1's row
+        (b, "USDT"): (Decimal(500), Decimal(0)),  # seq 4's row, newer than nothing dead
+    }
+    open_orders = {o.id: o for o in snapshot.orders if o.id in (x, y)}
+    assert list(open_orders) == [y]  # x was cancelled at seq 4: the older fill does not revive it
+    assert (open_orders[y].price, open_orders[y].user_id) == (Decimal(BIG), a)
