@@ -251,6 +251,15 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def _sequence(fields: dict[Any, Any], name: str) -> int:
+    """A sequence field of an entry that may be malformed: 0 unless a storable number."""
+    try:
+        value = int(_field(fields, name) or 0)
+    except ValueError:
+        return 0
+    return value if 0 <= value < 2**63 else 0
+
+
 def error_text(exc: BaseException) -> str:
     """What failed, on one line, for the dead-letter store and the log (no NUL: storable)."""
     text = " ".join(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}".split())
@@ -579,11 +588,7 @@ class DbProcessor(Service):
         entry_id, fields = _text(entry[0]), entry[1]
         error = error_text(exc)
         result = BatchResult(entries=1)
-        try:
-            first_seq = int(_field(fields, "first_seq") or 0)
-            last_seq = int(_field(fields, "last_seq") or 0)
-        except ValueError:
-            first_seq = last_seq = 0
+        first_seq, last_seq = _sequence(fields, "first_seq"), _sequence(fields, "last_seq")
         records: list[dict[str, Any]] | None
         after: dict[tuple[int, str], tuple[Decimal, Decimal, int]] | None
         try:
@@ -609,7 +614,7 @@ class DbProcessor(Service):
                     before = None
             dead = DeadLetter.objects.create(
                 shard=self.shard,
-                entry_id=entry_id,
+                entry_id=entry_id[:64],
                 first_seq=first_seq,
                 last_seq=last_seq,
                 fields=entry_to_json(fields),

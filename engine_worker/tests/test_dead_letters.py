@@ -360,3 +360,24 @@ def test_engine_recovery_sees_what_a_dead_entry_did(conn):
     open_orders = {o.id: o for o in snapshot.orders if o.id in (x, y)}
     assert list(open_orders) == [y]  # x was cancelled at seq 4: the older fill does not revive it
     assert (open_orders[y].price, open_orders[y].user_id) == (Decimal(BIG), a)
+
+
+@pytest.mark.django_db
+def test_an_entry_the_code_cannot_read_is_dead_lettered_too(conn):
+    shard, user = 27, USER + 60
+    fresh_stream(conn, shard)
+    garbage = (b"2-0", {b"first_seq": b"2", b"last_seq": b"2", b"records": b"[{\xff not json",
+                        b"state": b"{}"})  # fmt: skip
+    write(conn, shard, [one(1, deposit(1, user, "5", "5")), garbage,
+                        one(3, deposit(3, user, "1", "6"))])  # fmt: skip
+    (counters,) = drain(processor(conn, shard))
+    assert (counters["entries"], counters["dead"]) == (3, 1)
+    (dead,) = DeadLetter.objects.filter(shard=shard)
+    assert (dead.last_seq, dead.before, dead.after) == (2, "", "")
+    assert "JSONDecodeError" in dead.error or "UnicodeDecodeError" in dead.error
+    from engine_worker.dbprocessor import entry_from_json
+
+    assert entry_from_json(dead.fields) == garbage[1]  # byte for byte, the 0xff included
+    assert ProcessorState.objects.get(shard=shard).last_seq == 3
+    assert balances({user}) == {(user, "USDT"): (Decimal(6), Decimal(0))}
+    assert "\\udcff not json" in dead_letters("show", str(dead.pk))
