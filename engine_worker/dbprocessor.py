@@ -26,6 +26,15 @@ The ledger (one row per balance movement) is derived from the records:
 So per (user, asset) the ledger's sums equal the balance row. A remainder that is not a
 pure move means the records and the derivation disagree: it is logged as an ERROR with
 the sequence number and written as lock/unlock all the same (reconcile reports it).
+
+A batch that fails for a reason in its content (:data:`DATA_ERRORS`: a value the
+database cannot hold, a NUL byte in text, a record the code cannot read) is split in
+halves until the entry at fault is alone; that entry goes whole, with its error, to the
+dead-letter store (:class:`engine_worker.models.DeadLetter`) in a transaction that also
+moves ``ProcessorState`` past it, and every other entry is applied as usual. Any other
+failure (the database or Redis unreachable) propagates: the service backs off and
+redoes the batch. The rules that keep later entries and a later retry exact are in
+docs/event-stream.md, "Dead letters".
 """
 
 from __future__ import annotations
@@ -38,11 +47,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import django.db
 import psycopg
 import redis
 from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from engine_worker import keys
+from engine_worker.models import DeadLetter
 from engine_worker.service import Service
 from marketdata.timeseries import ticks_write
 
@@ -55,6 +68,23 @@ GROUP = "dbprocessor"
 ZERO = Decimal(0)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Entry = tuple[Any, dict[Any, Any]]  # (entry id, fields) as redis-py returns them
+
+# Failures caused by an entry's content: the same entry fails the same way every time,
+# so it is set aside (the dead-letter store) instead of retried. The database's data and
+# integrity errors, as psycopg raises them (the COPY cursor) and as Django wraps them;
+# and what reading a malformed record raises (json, int, Decimal, a missing key).
+# Everything else -- OperationalError, InterfaceError, Redis errors -- means the
+# database or Redis is away: the batch is retried as it is.
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    django.db.DataError,
+    django.db.IntegrityError,
+    ValueError,  # json.JSONDecodeError, int("x"), UnicodeDecodeError
+    KeyError,
+    TypeError,
+    ArithmeticError,  # decimal.InvalidOperation
+)
 
 # The batch's rows are COPYed (binary) into temporary tables of the session, then moved
 # into the real tables by one INSERT ... SELECT ... ON CONFLICT per table: COPY is the
@@ -169,11 +199,30 @@ WHERE shard = %s
 """
 
 BALANCE_SELECT = """
-SELECT b.user_id, b.asset, b.available, b.locked
+SELECT b.user_id, b.asset, b.available, b.locked, b.sequence
 FROM accounts_balance b
 JOIN unnest(%s::integer[], %s::text[]) AS k(user_id, asset)
     ON b.user_id = k.user_id AND b.asset = k.asset
 """
+
+# The final balances of the shard's dead entries below a sequence, oldest first: a balance
+# the database does not show yet (its entry is dead) but later entries build on.
+DEAD_AFTER_SELECT = """
+SELECT after FROM engine_worker_deadletter
+WHERE shard = %s AND last_seq < %s AND after <> ''
+ORDER BY last_seq
+"""
+
+STATE_INIT = (
+    "INSERT INTO engine_worker_processorstate "
+    "(shard, last_seq, last_entry_id, engine_state, updated_at) "
+    "VALUES (%s, 0, '0-0', '{}', now()) ON CONFLICT (shard) DO NOTHING"
+)
+STATE_LOCK = "SELECT last_seq FROM engine_worker_processorstate WHERE shard = %s FOR UPDATE"
+STATE_MOVE = (
+    "UPDATE engine_worker_processorstate SET last_seq = %s, last_entry_id = %s, "
+    "updated_at = now() WHERE shard = %s"
+)
 
 
 def merged_state(todo: Sequence[tuple[str, int, Any, str | None]]) -> str:
@@ -202,6 +251,62 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def _sequence(fields: dict[Any, Any], name: str) -> int:
+    """A sequence field of an entry that may be malformed: 0 unless a storable number."""
+    try:
+        value = int(_field(fields, name) or 0)
+    except ValueError:
+        return 0
+    return value if 0 <= value < 2**63 else 0
+
+
+def error_text(exc: BaseException) -> str:
+    """What failed, on one line, for the dead-letter store and the log (no NUL: storable)."""
+    text = " ".join(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}".split())
+    return text.replace("\x00", "\\x00")
+
+
+def entry_to_json(fields: dict[Any, Any]) -> str:
+    """A stream entry's fields as JSON text; bytes round-trip exactly (surrogateescape)."""
+    return json.dumps(
+        {
+            (k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else str(k)): (
+                v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+            )
+            for k, v in fields.items()
+        },
+        sort_keys=True,
+    )
+
+
+def entry_from_json(text: str) -> dict[bytes, bytes]:
+    """The fields as redis-py returned them, from :func:`entry_to_json`."""
+    return {
+        k.encode("utf-8", "surrogateescape"): v.encode("utf-8", "surrogateescape")
+        for k, v in json.loads(text).items()
+    }
+
+
+def final_balances(
+    records: list[dict[str, Any]],
+) -> dict[tuple[int, str], tuple[Decimal, Decimal, int]]:
+    """Each (user, asset)'s balance after the records, with the sequence that set it."""
+    out: dict[tuple[int, str], tuple[Decimal, Decimal, int]] = {}
+    for record in records:
+        seq = int(record["seq"])
+        for b in record.get("balances", ()):
+            out[(int(b["user_id"]), str(b["asset"]))] = (
+                Decimal(b["available"]),
+                Decimal(b["locked"]),
+                seq,
+            )
+    return out
+
+
+def balances_to_json(balances: dict[tuple[int, str], tuple[Any, ...]]) -> str:
+    return json.dumps([[k[0], k[1], *(str(v) for v in value)] for k, value in balances.items()])
+
+
 @dataclass
 class BatchResult:
     entries: int = 0  # entries in the batch
@@ -213,6 +318,7 @@ class BatchResult:
     transfers: int = 0
     ledger: int = 0
     ticks: int = 0  # price ticks written to the timeseries alias
+    dead: int = 0  # entries moved to the dead-letter store
     last_seq: int = 0
     last_ts: int | None = None  # the last record's ts (epoch ms)
     mismatches: list[int] = field(default_factory=list)  # seqs with a non-pure remainder
@@ -220,6 +326,16 @@ class BatchResult:
     @property
     def rows(self) -> int:
         return self.orders + self.trades + self.balances + self.transfers + self.ledger
+
+    def add(self, other: BatchResult) -> None:
+        """Fold in the result of the batch's next part."""
+        for name in ("entries", "skipped", "commands", "orders", "trades", "balances",
+                     "transfers", "ledger", "ticks", "dead"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.last_seq = max(self.last_seq, other.last_seq)
+        if other.last_ts is not None:
+            self.last_ts = other.last_ts
+        self.mismatches += other.mismatches
 
 
 class _Rows:
@@ -286,7 +402,7 @@ class DbProcessor(Service):
         return self.read()
 
     def handle(self, batch: list[Entry]) -> dict[str, Any]:
-        result = self.apply(batch)
+        result = self.persist(batch)
         self.ack(batch)
         if self.trim_every and self.batches % self.trim_every == self.trim_every - 1:
             self.trim()
@@ -295,6 +411,7 @@ class DbProcessor(Service):
             "entries": result.entries,
             "skipped": result.skipped,
             "commands": result.commands,
+            "dead": result.dead,
             "rows": result.rows,
             "trades": result.trades,
             "last_seq": result.last_seq,
@@ -305,7 +422,8 @@ class DbProcessor(Service):
         return counters
 
     def describe(self, counters: dict[str, Any]) -> str:
-        order = ("entries", "skipped", "commands", "rows", "trades", "lag_entries", "lag_ms")
+        order = ("entries", "skipped", "dead", "commands", "rows", "trades", "lag_entries",
+                 "lag_ms")  # fmt: skip
         parts = [f"{k}={counters[k]}" for k in order if k in counters]
         if "last_seq" in counters:
             parts.append(f"seq {counters['last_seq']}")
@@ -387,21 +505,39 @@ class DbProcessor(Service):
 
     # -- the database -----------------------------------------------------------------------
 
+    def persist(self, entries: Sequence[Entry]) -> BatchResult:
+        """Apply the entries; if that fails for a reason in their content, split them in
+        halves (each applied in its own transaction, in order) until the entry at fault
+        is alone, and move it to the dead-letter store. Any other failure propagates."""
+        try:
+            return self.apply(entries)
+        except DATA_ERRORS as exc:
+            if len(entries) == 1:
+                return self.bury(entries[0], exc)
+            logger.warning(
+                "%s: batch of %d entries (%s to %s) failed on its content (%s): splitting it",
+                self.name,
+                len(entries),
+                _text(entries[0][0]),
+                _text(entries[-1][0]),
+                type(exc).__name__,
+            )
+        middle = len(entries) // 2
+        result = self.persist(entries[:middle])
+        result.add(self.persist(entries[middle:]))
+        return result
+
+    def _lock_state(self, cursor: Any) -> int:
+        """Lock the shard's ProcessorState row (created if missing); its last_seq."""
+        cursor.execute(STATE_INIT, [self.shard])
+        cursor.execute(STATE_LOCK, [self.shard])
+        return int(cursor.fetchone()[0])
+
     def apply(self, entries: Sequence[Entry]) -> BatchResult:
         """Apply a batch of stream entries in one transaction; returns what it wrote."""
         result = BatchResult(entries=len(entries))
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO engine_worker_processorstate "
-                "(shard, last_seq, last_entry_id, engine_state, updated_at) "
-                "VALUES (%s, 0, '0-0', '{}', now()) ON CONFLICT (shard) DO NOTHING",
-                [self.shard],
-            )
-            cursor.execute(
-                "SELECT last_seq FROM engine_worker_processorstate WHERE shard = %s FOR UPDATE",
-                [self.shard],
-            )
-            applied = int(cursor.fetchone()[0])
+            applied = self._lock_state(cursor)
             result.last_seq = applied
             todo: list[tuple[str, int, list[dict[str, Any]], str | None]] = []
             for entry_id, fields in entries:
@@ -414,17 +550,8 @@ class DbProcessor(Service):
             if not todo:
                 return result
             records = [r for _, _, rs, _ in todo for r in rs if int(r["seq"]) > applied]
-            work = self._previous_balances(cursor, records)
-            rows = self._rows(records, work, result)
-            # The bulk writes go through a psycopg cursor on the same connection (same
-            # transaction): COPY is psycopg's, not Django's.
-            with psycopg.Cursor(connection.connection) as bulk:
-                self._write(bulk, rows, result)
-            # The price feed (the timeseries alias, maybe another database): idempotent,
-            # so a batch that fails after this and is redone writes nothing twice.
-            trades = [t for r in records for t in r.get("trades", ())]
-            if trades:
-                result.ticks = ticks_write(trades)
+            work = self._previous_balances(cursor, records, self.balances, below=applied + 1)
+            self._persist_records(cursor, records, work, result)
             entry_id, last_seq, _, _ = todo[-1]
             state = merged_state(todo)
             cursor.execute(STATE_UPDATE, [last_seq, entry_id, state, state, self.shard])
@@ -435,26 +562,175 @@ class DbProcessor(Service):
         self._last_seq = last_seq
         return result
 
+    def _persist_records(
+        self,
+        cursor: Any,
+        records: list[dict[str, Any]],
+        work: dict[tuple[int, str], tuple[Decimal, Decimal]],
+        result: BatchResult,
+    ) -> None:
+        """The records' rows, the ledger and the price ticks, in the open transaction."""
+        rows = self._rows(records, work, result)
+        # The bulk writes go through a psycopg cursor on the same connection (same
+        # transaction): COPY is psycopg's, not Django's.
+        with psycopg.Cursor(connection.connection) as bulk:
+            self._write(bulk, rows, result)
+        # The price feed (the timeseries alias, maybe another database): idempotent,
+        # so a batch that fails after this and is redone writes nothing twice.
+        trades = [t for r in records for t in r.get("trades", ())]
+        if trades:
+            result.ticks = ticks_write(trades)
+
+    def bury(self, entry: Entry, exc: BaseException) -> BatchResult:
+        """Move one entry that cannot be persisted to the dead-letter store, whole, and
+        ProcessorState past it (its ``state`` merged in, as for a persisted entry: the
+        counters, markets and assets it carries are the engine's), in one transaction."""
+        entry_id, fields = _text(entry[0]), entry[1]
+        error = error_text(exc)
+        result = BatchResult(entries=1)
+        first_seq, last_seq = _sequence(fields, "first_seq"), _sequence(fields, "last_seq")
+        records: list[dict[str, Any]] | None
+        after: dict[tuple[int, str], tuple[Decimal, Decimal, int]] | None
+        try:
+            records = json.loads(_field(fields, "records") or "[]")
+            after = final_balances(records or [])
+        except DATA_ERRORS:
+            records, after = None, None  # unreadable: its balances are not known
+        with transaction.atomic(), connection.cursor() as cursor:
+            applied = self._lock_state(cursor)
+            if last_seq and last_seq <= applied:
+                result.skipped = 1
+                result.last_seq = applied
+                return result
+            before: dict[tuple[int, str], tuple[Decimal, Decimal]] | None = None
+            if records is not None and after is not None:
+                try:
+                    with transaction.atomic():  # a savepoint: the keys may be unstorable
+                        work = self._previous_balances(
+                            cursor, records, self.balances, below=first_seq or applied + 1
+                        )
+                    before = {key: work[key] for key in after}
+                except DATA_ERRORS:
+                    before = None
+            dead = DeadLetter.objects.create(
+                shard=self.shard,
+                entry_id=entry_id[:64],
+                first_seq=first_seq,
+                last_seq=last_seq,
+                fields=entry_to_json(fields),
+                error=error,
+                before="" if before is None else balances_to_json(before),
+                after="" if after is None else balances_to_json(after),
+            )
+            moved_to = max(last_seq, applied)
+            try:
+                with transaction.atomic():
+                    state = merged_state([(entry_id, moved_to, [], _field(fields, "state"))])
+                    cursor.execute(STATE_UPDATE, [moved_to, entry_id, state, state, self.shard])
+            except DATA_ERRORS as state_exc:
+                logger.error(  # noqa: TRY400 - the cause is in the message, not a traceback
+                    "%s: seq %d-%d: the entry's state cannot be stored either (%s); "
+                    "ProcessorState moves past it without it",
+                    self.name, first_seq, last_seq, error_text(state_exc),
+                )  # fmt: skip
+                cursor.execute(STATE_MOVE, [moved_to, entry_id, self.shard])
+        logger.error(
+            "%s: seq %d-%d (entry %s) cannot be persisted: %s; moved to the dead-letter "
+            "store as %d (manage.py dead_letters show %d), the processor goes on",
+            self.name, first_seq, last_seq, entry_id, error, dead.pk, dead.pk,
+        )  # fmt: skip
+        # committed: what follows builds on the entry's balances (the engine applied it)
+        if after is None:
+            self.balances.clear()  # unknown: read them again, from the database
+        else:
+            self.balances.update({key: value[:2] for key, value in after.items()})
+        self._last_entry_id = entry_id
+        self._last_seq = moved_to
+        result.dead = 1
+        result.last_seq = moved_to
+        return result
+
+    def retry(self, dead_letter_id: int) -> tuple[bool, str]:
+        """Re-apply one dead entry of this shard through the same code; on success the
+        dead letter is deleted in the same transaction (so it is applied once).
+        Returns (persisted, error); on a failure the dead letter keeps the new error.
+
+        The entry's rows go in under the usual guards (an order or a balance only moves
+        forward by sequence: a newer row that a later entry wrote stays), and its ledger
+        rows are derived from the balances stored when it died, so the ledger still adds
+        up to the balances. ProcessorState does not move (it is past the entry)."""
+        result = BatchResult(entries=1)
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                self._lock_state(cursor)  # one writer per shard: the processor waits
+                dead = (
+                    DeadLetter.objects.select_for_update()
+                    .filter(pk=dead_letter_id, shard=self.shard)
+                    .first()
+                )
+                if dead is None:
+                    return False, f"no dead letter {dead_letter_id} on shard {self.shard}"
+                fields = entry_from_json(dead.fields)
+                records = json.loads(_field(fields, "records") or "[]")
+                known = {
+                    (int(u), a): (Decimal(available), Decimal(locked))
+                    for u, a, available, locked in json.loads(dead.before or "[]")
+                }
+                work = self._previous_balances(cursor, records, known, below=dead.first_seq)
+                self._persist_records(cursor, records, work, result)
+                dead.delete()
+        except DATA_ERRORS as exc:
+            error = error_text(exc)
+            DeadLetter.objects.filter(pk=dead_letter_id).update(
+                error=error, attempts=F("attempts") + 1, last_attempt_at=timezone.now()
+            )
+            logger.error(  # noqa: TRY400 - the cause is in the message
+                "%s: dead letter %d (seq %s) failed again: %s",
+                self.name, dead_letter_id, _dead_range(dead_letter_id), error,
+            )  # fmt: skip
+            return False, error
+        logger.info(
+            "%s: dead letter %d (seq %d-%d) persisted: %d rows, %d ledger entries",
+            self.name, dead_letter_id, dead.first_seq, dead.last_seq, result.rows, result.ledger,
+        )  # fmt: skip
+        return True, ""
+
     def _previous_balances(
-        self, cursor: Any, records: list[dict[str, Any]]
+        self,
+        cursor: Any,
+        records: list[dict[str, Any]],
+        known: dict[tuple[int, str], tuple[Decimal, Decimal]],
+        *,
+        below: int,
     ) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
-        """The balance before the batch of every key it touches: the cache, else the
-        database (one query for all the missing keys), else zero."""
+        """The balance before the records of every key they touch: ``known`` (the
+        cache), else the newer of the database's row and the final balance in a dead
+        entry below sequence ``below`` (one query each for all the missing keys), else
+        zero."""
         touched = {(int(b["user_id"]), b["asset"]) for r in records for b in r.get("balances", ())}
         work: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
         missing = []
         for key in touched:
-            cached = self.balances.get(key)
+            cached = known.get(key)
             if cached is None:
                 missing.append(key)
             else:
                 work[key] = cached
         if missing:
+            found: dict[tuple[int, str], tuple[Decimal, Decimal, int]] = {}
             cursor.execute(BALANCE_SELECT, [[k[0] for k in missing], [k[1] for k in missing]])
-            for user_id, asset, available, locked in cursor.fetchall():
-                work[(user_id, asset)] = (available, locked)
+            for user_id, asset, available, locked, sequence in cursor.fetchall():
+                found[(user_id, asset)] = (available, locked, sequence)
+            cursor.execute(DEAD_AFTER_SELECT, [self.shard, below])
+            wanted = set(missing)
+            for (text,) in cursor.fetchall():
+                for user_id, asset, available, locked, sequence in json.loads(text):
+                    key = (int(user_id), asset)
+                    if key in wanted and int(sequence) > found.get(key, (ZERO, ZERO, -1))[2]:
+                        found[key] = (Decimal(available), Decimal(locked), int(sequence))
             for key in missing:
-                work.setdefault(key, (ZERO, ZERO))
+                value = found.get(key)
+                work[key] = (ZERO, ZERO) if value is None else value[:2]
         return work
 
     def _rows(  # noqa: C901, PLR0912, PLR0915
@@ -669,6 +945,12 @@ class DbProcessor(Service):
         result.balances = len(rows.balances)
         result.transfers = len(rows.transfers)
         result.ledger = len(rows.ledger)
+
+
+def _dead_range(dead_letter_id: int) -> str:
+    dead = DeadLetter.objects.filter(pk=dead_letter_id).values_list("first_seq", "last_seq")
+    row = dead.first()
+    return "?" if row is None else f"{row[0]}-{row[1]}"
 
 
 def _copy(cursor: Any, statement: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:

@@ -13,6 +13,8 @@
    ways. Then, per asset, the sum of all balances (the fee account included) with
    deposits minus withdrawals (accounts.Transfer), and the engine's own totals with its
    net deposits.
+5. Every entry of the shard in the DB processor's dead-letter store is a difference too:
+   the database lacks what it did until it is retried (``manage.py dead_letters``).
 
 Every difference is a :class:`Difference` (what, user, key, engine value, database
 value); the command prints them as a table and exits 1 if there is any.
@@ -35,6 +37,7 @@ from django.db.models import Sum
 
 from accounts.models import Balance, Transfer
 from engine_worker import keys
+from engine_worker.deadletters import RETRY_HINT, dead_letters, sequence_range
 from engine_worker.models import ProcessorState
 from exchange_site.errors import ExchangeError
 from orders.models import Order
@@ -56,7 +59,7 @@ class DatabaseBehind(Exception):
 
 @dataclass(frozen=True)
 class Difference:
-    what: str  # balance, order, total, read model
+    what: str  # balance, order, total, read model, dead letter
     user: str  # user id, or "" for a total
     key: str  # asset, or "order <id> <field>"
     engine: str
@@ -137,6 +140,7 @@ class Reconciler:
             self.compare_balances(engine_balances, report)
             self.compare_orders(dump, report)
             self.compare_totals(dump, engine_balances, report)
+            self.report_dead_letters(report)
         return report
 
     # -- the engine -------------------------------------------------------------------
@@ -405,6 +409,19 @@ class Reconciler:
                         "",
                     )
                 )
+
+    def report_dead_letters(self, report: Report) -> None:
+        """The shard's dead letters: entries whose effects the database lacks."""
+        for dead in dead_letters(self.shard):
+            report.differences.append(
+                Difference(
+                    "dead letter",
+                    "",
+                    f"seq {sequence_range(dead)}",
+                    "applied",
+                    f"not persisted ({dead.error[:80]}); retry: " + RETRY_HINT.format(id=dead.pk),
+                )
+            )
 
 
 def format_table(differences: list[Difference]) -> str:

@@ -20,6 +20,7 @@ from accounts.models import Balance
 from engine_worker.core.book import Order as CoreOrder
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
+from engine_worker.deadletters import recovery_overlay
 from engine_worker.models import ProcessorState
 from engine_worker.wire import market_units_from_wire
 from marketdata.units import MarketUnits, exact_units
@@ -77,6 +78,8 @@ def snapshot_load(*, shard: int) -> Snapshot:
         balances = list(Balance.objects.values_list("user_id", "asset", "available", "locked"))
         cursor.execute(OPEN_ORDERS, [markets])
         orders = [OrderRow(*row) for row in cursor.fetchall()]
+        # entries the DB processor set aside: applied by the engine, not in the tables
+        balances, orders = recovery_overlay(shard, balances, orders, markets)
     return Snapshot(state.last_seq, state.engine_state, balances, orders)
 
 

@@ -7,6 +7,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from engine_worker import keys
+from engine_worker.deadletters import dead_letter_counts
 from marketdata.selectors import read_model
 
 
@@ -53,6 +54,26 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "# HELP exchange_dependency_up Whether a dependency answers (1) or not (0).",
         "# TYPE exchange_dependency_up gauge",
     ]
-    for name, up in dependency_status().items():
+    status = dependency_status()
+    for name, up in status.items():
         lines.append(f'exchange_dependency_up{{dependency="{name}"}} {int(up)}')
+    if status.get("postgres"):
+        lines += dead_letter_lines()
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
+
+def dead_letter_lines() -> list[str]:
+    """Per shard (every configured one, and any other that has some), the stream entries
+    the DB processor could not persist (docs/event-stream.md, "Dead letters")."""
+    try:
+        counts = dead_letter_counts()
+    except Exception:  # noqa: BLE001 - the database went away: the gauge is left out
+        return []
+    lines = [
+        "# HELP exchange_dead_letters Event-stream entries the DB processor could not "
+        "persist, waiting for an operator (manage.py dead_letters).",
+        "# TYPE exchange_dead_letters gauge",
+    ]
+    for shard in sorted(_shards() | set(counts)):
+        lines.append(f'exchange_dead_letters{{shard="{shard}"}} {counts.get(shard, 0)}')
+    return lines

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db.models import F
 
 from accounts.models import Balance, Transfer
+from engine_worker.models import DeadLetter
 from engine_worker.reconcile import Reconciler
 from orders.models import Order
 from orders.tests.helpers import place
@@ -89,6 +90,26 @@ def test_totals_against_deposits_minus_withdrawals(busy_market):
     totals = [x for x in out.splitlines() if x.startswith("total")]
     assert len(totals) == 1 and "ETH" in totals[0], out
     assert "balance " not in out
+
+
+def test_a_dead_letter_is_a_difference_printed_with_how_to_retry(busy_market):
+    dead = DeadLetter.objects.create(
+        shard=0,
+        entry_id="1-0",
+        first_seq=7,
+        last_seq=9,
+        fields="{}",
+        error="psycopg.errors.NumericValueOutOfRange: numeric field overflow",
+    )
+    DeadLetter.objects.create(  # another shard's: not this report's
+        shard=5, entry_id="1-0", first_seq=1, last_seq=1, fields="{}", error="x"
+    )
+    code, out, _ = reconcile()
+    assert code == 1
+    (line,) = [x for x in out.splitlines() if x.startswith("dead letter")]
+    assert "seq 7-9" in line and "numeric field overflow" in line
+    assert f"manage.py dead_letters retry {dead.pk}" in line
+    assert "1 differences" in out
 
 
 def test_rows_changed_after_the_dump_are_skipped_not_reported(busy_market, make_trader, market):

@@ -17,7 +17,8 @@ class Command(BaseCommand):
     help = (
         "Compare one engine shard's live balances and open orders (a dump at sequence S) "
         "with the read model and with the database once the DB processor has committed S, "
-        "and per asset the sum of all balances with deposits minus withdrawals. Prints a "
+        "and per asset the sum of all balances with deposits minus withdrawals; and the "
+        "shard's dead letters (entries the DB processor could not persist). Prints a "
         "table of differences. Exit 0: none; 1: differences; 2: the engine did not answer "
         "or the database did not catch up."
     )
@@ -73,4 +74,11 @@ class Command(BaseCommand):
             return
         self.stdout.write(format_table(report.differences))
         self.stdout.write(f"{summary}: {len(report.differences)} differences")
+        dead = sum(1 for d in report.differences if d.what == "dead letter")
+        if dead:
+            self.stdout.write(
+                f"{dead} stream entries are in the dead-letter store: fix the cause, then "
+                "manage.py dead_letters retry ID (or retry --all); list: manage.py "
+                "dead_letters list"
+            )
         sys.exit(1)

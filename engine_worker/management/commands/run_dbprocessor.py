@@ -10,7 +10,9 @@ class Command(BaseCommand):
     help = (
         "Persist one engine shard's event stream (engine.events.<shard>) into PostgreSQL: "
         "orders, trades, balances, transfers and the ledger, one transaction per batch "
-        "(consumer group dbprocessor). SIGTERM/SIGINT stop after the current batch."
+        "(consumer group dbprocessor). An entry that cannot be stored because of its "
+        "content goes to the dead-letter store (manage.py dead_letters) and the rest goes "
+        "on. SIGTERM/SIGINT stop after the current batch."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
