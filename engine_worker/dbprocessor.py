@@ -35,7 +35,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -45,6 +45,7 @@ from django.db import connection, transaction
 from engine_worker import keys
 from engine_worker.service import Service
 from marketdata.timeseries import ticks_write
+from marketdata.units import CONTEXT
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -415,7 +416,8 @@ class DbProcessor(Service):
                 return result
             records = [r for _, _, rs, _ in todo for r in rs if int(r["seq"]) > applied]
             work = self._previous_balances(cursor, records)
-            rows = self._rows(records, work, result)
+            with localcontext(CONTEXT):  # exact sums of 38-digit amounts (28 would round)
+                rows = self._rows(records, work, result)
             # The bulk writes go through a psycopg cursor on the same connection (same
             # transaction): COPY is psycopg's, not Django's.
             with psycopg.Cursor(connection.connection) as bulk:

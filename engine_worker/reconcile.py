@@ -36,6 +36,7 @@ from django.db.models import Sum
 from accounts.models import Balance, Transfer
 from engine_worker import keys
 from engine_worker.models import ProcessorState
+from marketdata.units import CONTEXT, plain
 from exchange_site.errors import ExchangeError
 from orders.models import Order
 
@@ -85,15 +86,15 @@ def _dec(value: Any) -> Decimal:
 def _text(value: Decimal | None) -> str:
     if value is None:
         return "-"
-    return format(value.normalize(), "f") if value else "0"
+    return plain(value)
 
 
 def _dump_balances(dump: dict[str, Any]) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
     out = {}
     for user_id, asset, available, locked, decimals in dump["balances"]:
         out[(int(user_id), asset)] = (
-            Decimal(available).scaleb(-decimals),
-            Decimal(locked).scaleb(-decimals),
+            Decimal(available).scaleb(-decimals, CONTEXT),
+            Decimal(locked).scaleb(-decimals, CONTEXT),
         )
     return out
 
@@ -394,7 +395,7 @@ class Reconciler:
             engine_held[asset] = engine_held.get(asset, ZERO) + available + locked
         decimals = {asset: d for _, asset, _, _, d in dump["balances"]}
         for asset, units in sorted(dump.get("net_deposits", {}).items()):
-            net = Decimal(units).scaleb(-decimals.get(asset, 8))
+            net = Decimal(units).scaleb(-decimals.get(asset, 8), CONTEXT)
             if engine_held.get(asset, ZERO) != net:
                 diffs.append(
                     Difference(
