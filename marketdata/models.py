@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from engine_worker.core.types import MarketStatus
-from marketdata.units import AMOUNT, max_price_default
+from marketdata.units import AMOUNT, VOLUME, max_price_default
 
 
 class Asset(models.Model):
@@ -101,8 +101,8 @@ class Kline(models.Model):
     high = models.DecimalField(**AMOUNT)
     low = models.DecimalField(**AMOUNT)
     close = models.DecimalField(**AMOUNT)
-    volume = models.DecimalField(**AMOUNT)
-    quote_volume = models.DecimalField(**AMOUNT)
+    volume = models.DecimalField(**VOLUME)  # sums of amounts: wider than one
+    quote_volume = models.DecimalField(**VOLUME)
     trades = models.BigIntegerField()
     open_trade_id = models.BigIntegerField()
     close_trade_id = models.BigIntegerField()

@@ -40,6 +40,8 @@ _EXACT.traps[Inexact] = True
 AMOUNT_DIGITS = 38
 AMOUNT_DECIMALS = 18
 AMOUNT = {"max_digits": AMOUNT_DIGITS, "decimal_places": AMOUNT_DECIMALS}  # model fields
+# a sum of storable amounts (a candle's volume): room for 10^19 of them
+VOLUME = {"max_digits": AMOUNT_DIGITS + 19, "decimal_places": AMOUNT_DECIMALS}
 AMOUNT_LIMIT = Decimal(10 ** (AMOUNT_DIGITS - AMOUNT_DECIMALS))  # |x| < 10^20 is storable
 AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMALS, CONTEXT)  # the smallest storable step
 AMOUNT_MAX = CONTEXT.subtract(AMOUNT_LIMIT, AMOUNT_QUANTUM)  # the largest storable amount

@@ -75,3 +75,32 @@ def test_the_admin_refuses_the_same_rules(admin_web):  # noqa: F811
         response.context and response.context["adminform"].form.errors
     )
     assert Market.objects.get(symbol=symbol).max_price == Decimal("99999999999999999.99")
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"])
+def test_a_candle_sums_volumes_past_one_amount_and_the_ticker_spans_any_prices(client):
+    from datetime import UTC, datetime, timedelta
+
+    from marketdata import timeseries
+    from marketdata.tests.test_market_data import new_market, trade
+
+    symbol = new_market()
+    now = (datetime.now(tz=UTC) - timeseries.EPOCH) // timedelta(milliseconds=1)
+    big = "9999999999999999.99"  # x 10000 = a notional just below 10^20
+    trades = [trade(symbol, i, now - 1000 + i, big, "10000") for i in (1, 2, 3)]
+    trades.append(trade(symbol, 4, now - 990, "0.01", "0.00001"))  # 10^18 times lower
+    assert timeseries.ticks_write(trades) == 4  # a numeric(38,18) volume overflowed here
+    candle = client.get(f"/api/v1/markets/{symbol}/klines", {"interval": "1m"}).json()[-1]
+    assert candle["quote_volume"] == "299999999999999999700.0000001"
+    assert client.get(f"/api/v1/markets/{symbol}/ticker").json()["change_percent"] == "-100.00"
+
+    wide = new_market()  # from the smallest storable price up to a large one: 10^36 %
+    timeseries.ticks_write(
+        [
+            trade(wide, 1, now - 1000, "0.000000000000000001", "1"),
+            trade(wide, 2, now - 990, big, "0.00001"),
+        ]
+    )
+    response = client.get(f"/api/v1/markets/{wide}/ticker")
+    assert response.status_code == 200  # the default context raised: a 500
+    assert response.json()["change_percent"] == "999999999999999998999999999999999900.00"
