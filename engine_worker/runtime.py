@@ -278,6 +278,8 @@ class EngineRuntime:
             logger.warning("request %s: already applied, refused", command.request_id)
             return rejection(command.request_id, "duplicate_request")
         if isinstance(command, c.Deposit) and not self._storable_after(command):
+            if len(self.asset_decimals) != known:  # learnt from a refused command: forget
+                self.asset_decimals.pop(command.asset, None)
             logger.warning(
                 "request %s: deposit past the storable total, refused", command.request_id
             )

@@ -208,3 +208,20 @@ def test_the_job_exits_the_worker_on_a_fail_stop(monkeypatch):
     monkeypatch.setattr(jobs.os, "_exit", exit_)
     jobs.apply_batch([], "replies", 5)  # RQ would catch a raise and run the next job
     assert exits == [jobs.FAIL_STOP_EXIT]
+
+
+@pytest.mark.django_db
+def test_the_worker_refuses_a_deposit_past_the_storable_total_and_logs_nothing(conn):
+    shard = Shard(conn, 43)
+    most = 10**38 - 1  # 99999999999999999999.999999999999999999 in 18-decimal units
+    deposit = shard.command("Deposit", user_id=SELLER, asset="HUGE", amount=most + 1, decimals=18)
+    reply = shard.runtime.apply_batch([deposit], reply_to=None)[0]
+    assert (reply["ok"], reply["code"]) == (False, "balance_limit")
+    assert conn.xlen(keys.commands_stream(43)) == 0
+    assert "HUGE" not in shard.runtime.asset_decimals  # not learnt from a refused command
+    ok = shard.command("Deposit", user_id=SELLER, asset="HUGE", amount=most, decimals=18)
+    over = shard.command("Deposit", user_id=BUYER, asset="HUGE", amount=1, decimals=18)
+    replies = shard.runtime.apply_batch([ok, over], reply_to=None)
+    assert [r["ok"] for r in replies] == [True, False]
+    assert replies[0]["balance"]["available"] == "99999999999999999999.999999999999999999"
+    assert shard.runtime.engine.balance(BUYER, "HUGE") == (0, 0)
