@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-AMOUNT = {"max_digits": 38, "decimal_places": 18}
+from marketdata.units import AMOUNT
 
 
 def _user() -> models.ForeignKey:

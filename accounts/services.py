@@ -17,7 +17,14 @@ from rest_framework.authtoken.models import Token
 from engine_worker.gateway import engine_call
 from exchange_site.errors import Conflict, EngineRejected, ExchangeError, InvalidInput
 from marketdata.selectors import asset_decimals_get
-from marketdata.units import NotAMultiple, exact_units
+from marketdata.units import (
+    AMOUNT_DECIMALS,
+    AMOUNT_LIMIT,
+    CONTEXT,
+    NotAMultiple,
+    exact_units,
+    is_storable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +70,18 @@ def token_revoke(*, user: AbstractBaseUser) -> None:
 
 
 def _asset_units(asset: str, amount: Decimal) -> tuple[int, int]:
+    """The amount in the asset's units. Only amounts the database stores pass (the API,
+    the admin and the support commands all come here); whether the resulting balance is
+    still storable is the engine worker's to say (``balance_limit``)."""
+    if not is_storable(amount):
+        raise InvalidInput(
+            f"Amounts are below {AMOUNT_LIMIT:f} with at most {AMOUNT_DECIMALS} decimals.",
+            code="amount_out_of_range",
+            details={"amount": str(amount)},
+        )
     decimals = asset_decimals_get(asset)
     try:
-        units = exact_units(amount, Decimal(1).scaleb(-decimals))
+        units = exact_units(amount, Decimal(1).scaleb(-decimals, CONTEXT))
     except NotAMultiple as exc:
         raise InvalidInput(
             f"{asset} amounts have at most {decimals} decimals.", code="invalid_amount"

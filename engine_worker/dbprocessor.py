@@ -44,7 +44,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 import django.db
@@ -58,6 +58,7 @@ from engine_worker import keys
 from engine_worker.models import DeadLetter
 from engine_worker.service import Service
 from marketdata.timeseries import ticks_write
+from marketdata.units import CONTEXT
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -570,7 +571,8 @@ class DbProcessor(Service):
         result: BatchResult,
     ) -> None:
         """The records' rows, the ledger and the price ticks, in the open transaction."""
-        rows = self._rows(records, work, result)
+        with localcontext(CONTEXT):  # exact sums of 38-digit amounts (28 would round)
+            rows = self._rows(records, work, result)
         # The bulk writes go through a psycopg cursor on the same connection (same
         # transaction): COPY is psycopg's, not Django's.
         with psycopg.Cursor(connection.connection) as bulk:

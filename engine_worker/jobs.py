@@ -3,15 +3,25 @@ where :data:`RUNTIME` holds the books and balances between jobs."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+from engine_worker.runtime import FailStop
 
 if TYPE_CHECKING:
     from engine_worker.runtime import EngineRuntime
 
 RUNTIME: EngineRuntime | None = None
+FAIL_STOP_EXIT = 70  # the worker's exit status after a FailStop (EX_SOFTWARE)
 
 
 def apply_batch(commands: list[Any], reply_to: str, shard: int) -> None:
     if RUNTIME is None or RUNTIME.shard != shard:
         raise RuntimeError(f"engine job for shard {shard} outside its engine worker")
-    RUNTIME.apply_batch(commands, reply_to)
+    try:
+        RUNTIME.apply_batch(commands, reply_to)
+    except FailStop:
+        # RQ catches everything a job raises and carries on with the next job: with a
+        # memory the log does not describe. Exit at once instead (logged by apply_batch);
+        # the supervisor restarts the worker, which recovers from the log.
+        os._exit(FAIL_STOP_EXIT)

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import redis
@@ -39,6 +39,7 @@ from accounts.models import Balance, Transfer
 from engine_worker import keys
 from engine_worker.deadletters import RETRY_HINT, dead_letters, sequence_range
 from engine_worker.models import ProcessorState
+from marketdata.units import CONTEXT, plain
 from exchange_site.errors import ExchangeError
 from orders.models import Order
 
@@ -88,15 +89,15 @@ def _dec(value: Any) -> Decimal:
 def _text(value: Decimal | None) -> str:
     if value is None:
         return "-"
-    return format(value.normalize(), "f") if value else "0"
+    return plain(value)
 
 
 def _dump_balances(dump: dict[str, Any]) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
     out = {}
     for user_id, asset, available, locked, decimals in dump["balances"]:
         out[(int(user_id), asset)] = (
-            Decimal(available).scaleb(-decimals),
-            Decimal(locked).scaleb(-decimals),
+            Decimal(available).scaleb(-decimals, CONTEXT),
+            Decimal(locked).scaleb(-decimals, CONTEXT),
         )
     return out
 
@@ -373,6 +374,15 @@ class Reconciler:
         engine_balances: dict[tuple[int, str], tuple[Decimal, Decimal]],
         report: Report,
     ) -> None:
+        with localcontext(CONTEXT):  # sums of 38-digit amounts, exactly
+            self._compare_totals(dump, engine_balances, report)
+
+    def _compare_totals(
+        self,
+        dump: dict[str, Any],
+        engine_balances: dict[tuple[int, str], tuple[Decimal, Decimal]],
+        report: Report,
+    ) -> None:
         held: dict[str, Decimal] = {}
         for row in Balance.objects.values("asset").annotate(a=Sum("available"), l=Sum("locked")):
             held[row["asset"]] = _dec(row["a"]) + _dec(row["l"])
@@ -398,7 +408,7 @@ class Reconciler:
             engine_held[asset] = engine_held.get(asset, ZERO) + available + locked
         decimals = {asset: d for _, asset, _, _, d in dump["balances"]}
         for asset, units in sorted(dump.get("net_deposits", {}).items()):
-            net = Decimal(units).scaleb(-decimals.get(asset, 8))
+            net = Decimal(units).scaleb(-decimals.get(asset, 8), CONTEXT)
             if engine_held.get(asset, ZERO) != net:
                 diffs.append(
                     Difference(

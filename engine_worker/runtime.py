@@ -29,7 +29,7 @@ from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OrderStatus, RejectReason
 from engine_worker.recovery import Snapshot, engine_restore
-from marketdata.units import MarketUnits, format_scaled
+from marketdata.units import MarketUnits, format_scaled, max_units
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ REASON_MESSAGES = {
     RejectReason.MIN_NOTIONAL: "The order's value is below the market's minimum notional.",
     RejectReason.MIN_QUANTITY: "The quantity is below the market's minimum.",
     RejectReason.MAX_QUANTITY: "The quantity is above the market's maximum.",
+    RejectReason.MAX_PRICE: "The price is above the market's maximum.",
     RejectReason.INVALID_PRICE: "The price must be positive.",
     RejectReason.INVALID_QUANTITY: "The quantity must be positive.",
     RejectReason.INVALID_AMOUNT: "The amount must be positive.",
@@ -62,6 +63,8 @@ REASON_MESSAGES = {
     RejectReason.MARKET_EXISTS: "The market already exists.",
     RejectReason.MALFORMED_COMMAND: "Malformed command.",
     "duplicate_request": "This request_id was applied already; look the order up instead.",
+    "balance_limit": "The deposit would take the asset's balances past what the database "
+    "can store.",
 }
 
 
@@ -73,6 +76,13 @@ def rejection(request_id: str, reason: RejectReason | str, message: str | None =
         "code": str(code),
         "message": message or REASON_MESSAGES.get(code, str(code)),  # type: ignore[call-overload]
     }
+
+
+class FailStop(BaseException):
+    """The engine applied commands of a batch that was not committed: its memory is ahead
+    of the command log. The worker must stop before anything is replied, so that its next
+    start rebuilds the memory from the log (without the batch; its clients time out). A
+    BaseException, so that no ``except Exception`` on the way carries on regardless."""
 
 
 class _Batch:
@@ -212,10 +222,25 @@ class EngineRuntime:
         if not isinstance(commands, list):
             commands = []
         first_seq = self.engine.next_seq
-        for command in commands:
-            batch.replies.append(self._apply_one(command, batch))
-        last_seq = self.engine.next_seq - 1
-        self._commit(batch, reply_to, first_seq, last_seq)
+        try:
+            for command in commands:
+                batch.replies.append(self._apply_one(command, batch))
+            last_seq = self.engine.next_seq - 1
+            self._commit(batch, reply_to, first_seq, last_seq)
+        except Exception as exc:
+            if self.engine.next_seq == first_seq:
+                raise  # nothing applied: the memory is still what the log describes
+            logger.critical(
+                "batch from seq %d: %s: %s after the engine applied seq %d..%d; stopping "
+                "before any reply, the next start recovers from the command log",
+                first_seq,
+                type(exc).__name__,
+                exc,
+                first_seq,
+                self.engine.next_seq - 1,
+                exc_info=True,
+            )
+            raise FailStop(f"batch from seq {first_seq} applied but not committed") from exc
         logger.info(
             "batch seq %d..%d: %d commands, %d trades",
             first_seq,
@@ -252,12 +277,27 @@ class EngineRuntime:
         if command.request_id in self.recent_requests:
             logger.warning("request %s: already applied, refused", command.request_id)
             return rejection(command.request_id, "duplicate_request")
+        if isinstance(command, c.Deposit) and not self._storable_after(command):
+            if len(self.asset_decimals) != known:  # learnt from a refused command: forget
+                self.asset_decimals.pop(command.asset, None)
+            logger.warning(
+                "request %s: deposit past the storable total, refused", command.request_id
+            )
+            return rejection(command.request_id, "balance_limit")
         if len(self.asset_decimals) != known:
             batch.catalogue_changed = True  # a new asset: its decimals go to the snapshot
         events = self.engine.apply(command)
         batch.logged.append(command_wire)
         self._remember((command.request_id,))
         return self._collect(command, events, batch)
+
+    def _storable_after(self, deposit: c.Deposit) -> bool:
+        """Whether every balance of the asset stays storable after the deposit. Trades and
+        fees only move funds between balances, so the asset's total (deposits minus
+        withdrawals) bounds each of them: keeping it storable keeps all of them so."""
+        decimals = self.asset_decimals.get(deposit.asset, DEFAULT_DECIMALS)
+        total = self.engine.net_deposits.get(deposit.asset, 0) + deposit.amount
+        return total <= max_units(decimals)
 
     def _collect(self, command: c.Command, events: list[Any], batch: _Batch) -> dict[str, Any]:
         """Fold one command's events into the batch and build its reply."""

@@ -17,7 +17,7 @@ from typing import Any
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.types import MarketStatus, OrderType, Side, TimeInForce
-from marketdata.units import MarketUnits, format_scaled
+from marketdata.units import CONTEXT, MarketUnits, format_scaled
 
 
 class MalformedCommand(ValueError):
@@ -62,6 +62,8 @@ def market_units_from_wire(wire: dict[str, Any]) -> MarketUnits:
             taker_fee_bps=int(wire["taker_fee_bps"]),
             status=str(wire["status"]),
             shard=int(wire["shard"]),
+            # absent from logs and snapshots older than the field: the default it had then
+            max_price=Decimal(wire["max_price"]) if wire.get("max_price") is not None else None,
         )
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise MalformedCommand(f"bad market: {exc}") from exc
@@ -202,13 +204,13 @@ def quoted(value: str) -> str:
 
 
 def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> str:
-    quote = Decimal(order.filled_quote) * units.quote_unit
-    return format(
-        (quote / (Decimal(order.filled_quantity) * units.lot_size))
-        .quantize(units.quote_unit)
-        .normalize(),
-        "f",
-    )
+    """The filled quote over the filled quantity, to the quote asset's unit (half even),
+    in the one wide context: exact for every storable amount, whatever the decimals."""
+    ctx = CONTEXT
+    quote = ctx.multiply(Decimal(order.filled_quote), units.quote_unit)
+    base = ctx.multiply(Decimal(order.filled_quantity), units.lot_size)
+    average = ctx.divide(quote, base).quantize(units.quote_unit, context=ctx)
+    return format(average.normalize(ctx), "f")
 
 
 def order_json(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> dict[str, Any]:

@@ -6,18 +6,25 @@ from decimal import Decimal, InvalidOperation
 
 from rest_framework import serializers
 
-MAX_DECIMAL = Decimal(10) ** 30
+from marketdata.units import AMOUNT_DECIMALS, AMOUNT_LIMIT, is_storable, plain
+
+MAX_TEXT = 64  # characters of a decimal string; longer is refused before it is parsed
 
 
 class DecimalString(serializers.Field):
     """A positive decimal given as a string (numbers are accepted too, but a float on the
-    wire may already have lost digits). Rejects NaN, infinities, exponents past 10^30 and
-    more than 18 decimals, so absurd input is a 400, never an overflow."""
+    wire may already have lost digits). Exponent forms are read exactly ("1e-5" is
+    0.00001). Only amounts the database can store are accepted: below 10^20, at most 18
+    decimals (marketdata.units.AMOUNT); NaN, infinities, huge exponents and longer
+    fractions are a 400, never an overflow."""
 
     default_error_messages = {
         "invalid": 'Must be a decimal number given as a string, such as "0.01".',
         "positive": "Must be greater than zero.",
-        "range": "Out of range.",
+        "range": (
+            f"Out of range: amounts are below {AMOUNT_LIMIT:f} "
+            f"with at most {AMOUNT_DECIMALS} decimals."
+        ),
     }
 
     def __init__(self, *, allow_zero: bool = False, **kwargs):
@@ -28,7 +35,7 @@ class DecimalString(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, str | int | float):
             self.fail("invalid")
         text = str(data).strip()
-        if len(text) > 64:
+        if len(text) > MAX_TEXT:
             self.fail("range")
         try:
             value = Decimal(text)
@@ -36,11 +43,13 @@ class DecimalString(serializers.Field):
             self.fail("invalid")
         if not value.is_finite():
             self.fail("invalid")
-        if abs(value) >= MAX_DECIMAL or value.as_tuple().exponent < -18:  # type: ignore[operator]
+        if not is_storable(value):
             self.fail("range")
-        if value < 0 or (value == 0 and not self.allow_zero):
+        if value.is_signed() and not value.is_zero():
+            self.fail("positive")
+        if value.is_zero() and not self.allow_zero:
             self.fail("positive")
         return value
 
     def to_representation(self, value: Decimal) -> str:
-        return format(value.normalize(), "f") if value else "0"
+        return plain(value)

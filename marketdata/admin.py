@@ -88,6 +88,7 @@ class MarketAdmin(admin.ModelAdmin):
             lot_size=obj.lot_size,
             min_quantity=obj.min_quantity,
             max_quantity=obj.max_quantity,
+            max_price=obj.max_price,
             min_notional=obj.min_notional,
             maker_fee_bps=obj.maker_fee_bps,
             taker_fee_bps=obj.taker_fee_bps,

@@ -25,6 +25,7 @@ class MarketSerializer(serializers.Serializer):
     lot_size = DecimalString()
     min_quantity = DecimalString()
     max_quantity = DecimalString()
+    max_price = DecimalString()
     min_notional = DecimalString()
     maker_fee_bps = serializers.IntegerField()
     taker_fee_bps = serializers.IntegerField()

@@ -38,6 +38,7 @@ MARKET_FIELDS = (
     "lot_size",
     "min_quantity",
     "max_quantity",
+    "max_price",
     "min_notional",
     "maker_fee_bps",
     "taker_fee_bps",
@@ -61,7 +62,8 @@ class MarketAddForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         needed = tuple(f for f in MARKET_FIELDS if f != "shard")  # what the rules use
-        if any(cleaned.get(name) is None for name in needed):
+        optional = ("max_price",)  # empty: derived (marketdata.units.max_price_default)
+        if any(cleaned.get(name) is None for name in needed if name not in optional):
             return cleaned  # a field error is shown already
         if cleaned["base"] == cleaned["quote"]:
             self.add_error("quote", "The quote asset must differ from the base asset.")
@@ -69,7 +71,7 @@ class MarketAddForm(forms.ModelForm):
         if cleaned["min_quantity"] > cleaned["max_quantity"]:
             self.add_error("max_quantity", "The maximum must not be below the minimum.")
             return cleaned
-        candidate = Market(**{name: cleaned[name] for name in needed})
+        candidate = Market(**{name: cleaned.get(name) for name in needed})
         try:
             market_validate(market_units_of(candidate))
         except InvalidInput as exc:

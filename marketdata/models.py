@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from engine_worker.core.types import MarketStatus
-
-AMOUNT = {"max_digits": 38, "decimal_places": 18}
+from marketdata.units import AMOUNT, VOLUME, max_price_default
 
 
 class Asset(models.Model):
@@ -37,6 +37,12 @@ class Market(models.Model):
     lot_size = models.DecimalField(**AMOUNT)
     min_quantity = models.DecimalField(**AMOUNT, default=Decimal(0))
     max_quantity = models.DecimalField(**AMOUNT, default=Decimal(1_000_000))
+    max_price = models.DecimalField(
+        **AMOUNT,
+        blank=True,
+        help_text="Orders above this price are refused. Empty: the highest price whose "
+        "notional at the maximum quantity the database can still store.",
+    )
     min_notional = models.DecimalField(**AMOUNT, default=Decimal(0))
     maker_fee_bps = models.PositiveIntegerField(default=10, validators=[MaxValueValidator(10_000)])
     taker_fee_bps = models.PositiveIntegerField(default=20, validators=[MaxValueValidator(10_000)])
@@ -49,6 +55,11 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return self.symbol
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.max_price is None:  # the default depends on the market's other sizes
+            self.max_price = max_price_default(Decimal(self.tick_size), Decimal(self.max_quantity))
+        super().save(*args, **kwargs)
 
 
 # -- the time series (on the `timeseries` database alias: marketdata/routers.py) ------------
@@ -90,8 +101,8 @@ class Kline(models.Model):
     high = models.DecimalField(**AMOUNT)
     low = models.DecimalField(**AMOUNT)
     close = models.DecimalField(**AMOUNT)
-    volume = models.DecimalField(**AMOUNT)
-    quote_volume = models.DecimalField(**AMOUNT)
+    volume = models.DecimalField(**VOLUME)  # sums of amounts: wider than one
+    quote_volume = models.DecimalField(**VOLUME)
     trades = models.BigIntegerField()
     open_trade_id = models.BigIntegerField()
     close_trade_id = models.BigIntegerField()

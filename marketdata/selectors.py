@@ -15,7 +15,7 @@ from engine_worker import keys
 from exchange_site.errors import InvalidInput, NotFound
 from marketdata import timeseries
 from marketdata.models import Asset, Market
-from marketdata.units import MarketUnits
+from marketdata.units import CONTEXT, MarketUnits, plain
 
 _cache: dict[str, MarketUnits] = {}
 _cache_lock = threading.Lock()
@@ -28,11 +28,12 @@ def market_units_of(market: Market) -> MarketUnits:
         quote=market.quote.symbol,
         base_decimals=market.base.decimals,
         quote_decimals=market.quote.decimals,
-        tick_size=market.tick_size.normalize(),
-        lot_size=market.lot_size.normalize(),
-        min_quantity=market.min_quantity.normalize(),
-        max_quantity=market.max_quantity.normalize(),
-        min_notional=market.min_notional.normalize(),
+        tick_size=market.tick_size.normalize(CONTEXT),
+        lot_size=market.lot_size.normalize(CONTEXT),
+        min_quantity=market.min_quantity.normalize(CONTEXT),
+        max_quantity=market.max_quantity.normalize(CONTEXT),
+        min_notional=market.min_notional.normalize(CONTEXT),
+        max_price=market.max_price.normalize(CONTEXT) if market.max_price is not None else None,
         maker_fee_bps=market.maker_fee_bps,
         taker_fee_bps=market.taker_fee_bps,
         status=market.status,
@@ -111,7 +112,7 @@ def _ms(moment: datetime) -> int:
 def _dec(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    return format(value.normalize(), "f") if value else "0"
+    return plain(value)
 
 
 def trade_list(symbol: str, *, limit: int) -> list[dict[str, Any]]:

@@ -15,7 +15,15 @@ from engine_worker.gateway import engine_call
 from exchange_site.errors import EngineRejected, InvalidInput
 from marketdata.models import Asset, Market
 from marketdata.selectors import market_units_of
-from marketdata.units import MarketUnits, NotAMultiple
+from marketdata.units import (
+    AMOUNT_DECIMALS,
+    AMOUNT_LIMIT,
+    MarketUnits,
+    NotAMultiple,
+    is_storable,
+    max_price_default,
+    max_units,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +43,31 @@ def asset_get_or_create(*, symbol: str, decimals: int = 8) -> Asset:
     return asset
 
 
+SIZES = ("tick_size", "lot_size", "min_quantity", "max_quantity", "max_price", "min_notional")
+
+
 def market_validate(units: MarketUnits) -> None:
-    """Refuse rules the engine cannot apply: sizes it cannot count in whole units, fees
-    outside 0..10000 bps, a minimum above the maximum, a negative shard."""
+    """Refuse rules the engine cannot apply or that would let it accept amounts the
+    database cannot store: sizes outside the database's range (marketdata.units.AMOUNT)
+    or that it cannot count in whole units, a notional at the maximum price and quantity
+    that is not storable, fees outside 0..10000 bps, a minimum above the maximum, a
+    negative shard."""
+    for name in SIZES:
+        value = getattr(units, name)
+        if not is_storable(value) or value < 0:
+            raise InvalidInput(
+                f"{name} must be a non-negative decimal below {AMOUNT_LIMIT:f} with at most "
+                f"{AMOUNT_DECIMALS} decimals.",
+                code="amount_out_of_range",
+                details={"field": name, "value": str(value)},
+            )
     for name in ("tick_size", "lot_size"):
         if getattr(units, name) <= 0:
             raise InvalidInput(f"{name} must be positive.", details={"field": name})
+    if units.max_quantity < units.lot_size:
+        raise InvalidInput("max_quantity is below one lot.", details={"field": "max_quantity"})
+    if units.max_price is not None and units.max_price < units.tick_size:
+        raise InvalidInput("max_price is below one tick.", details={"field": "max_price"})
     for name in ("maker_fee_bps", "taker_fee_bps"):
         if not 0 <= getattr(units, name) <= 10_000:
             raise InvalidInput(f"{name} must be within 0..10000.", details={"field": name})
@@ -51,13 +78,24 @@ def market_validate(units: MarketUnits) -> None:
     if units.base == units.quote:
         raise InvalidInput("base and quote must differ.", details={"field": "quote"})
     try:
-        units.rules()
+        rules = units.rules()
     except NotAMultiple as exc:
         raise InvalidInput(
             "lot_size must be a whole number of base units and tick_size * lot_size a whole "
             "number of quote units (raise the assets' decimals or coarsen the sizes).",
             details={"value": str(exc)},
         ) from exc
+    # the largest order's notional (and so its fee, its fills' quote amounts, the locked
+    # funds) in quote units: storable as an amount of the quote asset
+    notional = rules.max_price * rules.max_quantity * rules.quote_per_tick_lot
+    if notional > max_units(units.quote_decimals):
+        highest = max_price_default(units.tick_size, units.max_quantity)
+        raise InvalidInput(
+            f"max_price * max_quantity must stay below {AMOUNT_LIMIT:f} (what the database "
+            f"stores): lower max_price to at most {highest:f} or lower max_quantity.",
+            code="amount_out_of_range",
+            details={"field": "max_price", "highest": format(highest, "f")},
+        )
 
 
 def market_create(
@@ -69,6 +107,7 @@ def market_create(
     lot_size: Decimal,
     min_quantity: Decimal = Decimal(0),
     max_quantity: Decimal = Decimal(1_000_000),
+    max_price: Decimal | None = None,
     min_notional: Decimal = Decimal(0),
     maker_fee_bps: int = 10,
     taker_fee_bps: int = 20,
@@ -77,7 +116,8 @@ def market_create(
     shard: int | None = None,
     notify_engine: bool = True,
 ) -> Market:
-    """Create the market (and its missing assets); it trades at once."""
+    """Create the market (and its missing assets); it trades at once. Without
+    ``max_price``, the highest price whose notional at ``max_quantity`` is storable."""
     with transaction.atomic():
         base_asset = asset_get_or_create(symbol=base, decimals=base_decimals)
         quote_asset = asset_get_or_create(symbol=quote, decimals=quote_decimals)
@@ -89,6 +129,7 @@ def market_create(
             lot_size=lot_size,
             min_quantity=min_quantity,
             max_quantity=max_quantity,
+            max_price=max_price,
             min_notional=min_notional,
             maker_fee_bps=maker_fee_bps,
             taker_fee_bps=taker_fee_bps,
@@ -96,7 +137,9 @@ def market_create(
             if shard is None
             else shard,
         )
-        market_validate(market_units_of(market))
+        units = market_units_of(market)
+        market_validate(units)
+        market.max_price = units.max_price
         if Market.objects.filter(symbol=market.symbol).exists():
             raise InvalidInput(f"Market {market.symbol} already exists.", code="market_exists")
         market.save()

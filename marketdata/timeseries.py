@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from django.conf import settings
 from django.db import connections
 
 from marketdata.routers import TIMESERIES_ALIAS
+from marketdata.units import CONTEXT
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,15 @@ def _time_ms(trade: dict[str, Any]) -> int:
     if isinstance(time, str):
         time = datetime.fromisoformat(time.replace("Z", "+00:00"))
     return (time - EPOCH) // timedelta(milliseconds=1)
+
+
+def _change_percent(open_: Decimal | None, close: Decimal) -> Decimal | None:
+    """The change from open to close in percent, to 0.01 (in the wide context: prices
+    ten orders of magnitude apart made the default one raise)."""
+    if not open_:
+        return None
+    with localcontext(CONTEXT):
+        return ((close - open_) * 100 / open_).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def ticks_write(trades: Iterable[dict[str, Any]], *, using: str = TIMESERIES_ALIAS) -> int:
@@ -330,11 +340,7 @@ def ticker_stats(
                 volume=volume,
                 quote_volume=quote_volume,
                 trades=int(trades),
-                change_percent=((close - open_) * 100 / open_).quantize(
-                    Decimal("0.01"), rounding=ROUND_HALF_UP
-                )
-                if open_
-                else None,
+                change_percent=_change_percent(open_, close),
             )
         quiet = [symbol for symbol in names if stats[symbol]["last"] is None]
         if quiet:  # no trade in the window: the last price is the newest trade's

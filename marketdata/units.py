@@ -8,12 +8,45 @@ meet; they never round: a value that is not an exact multiple is an error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DecimalException,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 
 from engine_worker.core.rules import MarketRules
 from engine_worker.core.types import MarketStatus
 
-MAX_UNITS = 10**30  # absurd magnitudes are refused before they reach the engine
+# The one context of every decimal computation of the exchange: wide enough that any
+# product or quotient of two storable amounts is exact (2 x 38 digits and more), so that
+# nothing rounds silently and nothing overflows; a huge exponent is an error, not a hang.
+# (Decimal's default context keeps 28 digits: it rounds storable amounts.)
+CONTEXT = Context(
+    prec=100,
+    rounding=ROUND_HALF_EVEN,
+    Emax=999,
+    Emin=-999,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+_EXACT = CONTEXT.copy()  # the same context, where any rounding is an error
+_EXACT.traps[Inexact] = True
+
+# -- the database's range: every amount column is numeric(AMOUNT_DIGITS, AMOUNT_DECIMALS) ----
+AMOUNT_DIGITS = 38
+AMOUNT_DECIMALS = 18
+AMOUNT = {"max_digits": AMOUNT_DIGITS, "decimal_places": AMOUNT_DECIMALS}  # model fields
+# a sum of storable amounts (a candle's volume): room for 10^19 of them
+VOLUME = {"max_digits": AMOUNT_DIGITS + 19, "decimal_places": AMOUNT_DECIMALS}
+AMOUNT_LIMIT = Decimal(10 ** (AMOUNT_DIGITS - AMOUNT_DECIMALS))  # |x| < 10^20 is storable
+AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMALS, CONTEXT)  # the smallest storable step
+AMOUNT_MAX = CONTEXT.subtract(AMOUNT_LIMIT, AMOUNT_QUANTUM)  # the largest storable amount
+
+MAX_UNITS = 10**AMOUNT_DIGITS  # a storable amount counted in its smallest unit is below this
 MEMO_LIMIT = 20_000  # formatted prices (quantities) a market remembers before starting over
 
 
@@ -21,15 +54,49 @@ class NotAMultiple(ValueError):
     """A decimal is not a whole number of the unit it must be counted in."""
 
 
+def plain(value: Decimal) -> str:
+    """A decimal as the contract writes it: no exponent, no trailing zeros, every digit."""
+    return format(value.normalize(CONTEXT), "f") if value else "0"
+
+
+def is_storable(value: Decimal) -> bool:
+    """Whether the database's amount columns hold ``value`` exactly: finite, below
+    10^20 in magnitude, with at most 18 decimals (trailing zeros aside)."""
+    if not value.is_finite():
+        return False
+    if value.copy_abs() >= AMOUNT_LIMIT:
+        return False
+    _, digits, exponent = value.as_tuple()
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return value.is_zero() or exponent + trailing_zeros >= -AMOUNT_DECIMALS  # type: ignore[operator]
+
+
+def max_units(decimals: int) -> int:
+    """The most units of an asset with ``decimals`` that an amount column stores."""
+    return 10 ** (AMOUNT_DIGITS - AMOUNT_DECIMALS + decimals) - 1
+
+
 def exact_units(value: Decimal, unit: Decimal) -> int:
     """``value / unit`` as an int, or NotAMultiple if it is not a whole number."""
     try:
-        count = value / unit
-    except (InvalidOperation, ZeroDivisionError) as exc:
+        count = _EXACT.divide(value, unit)
+    except (DecimalException, ZeroDivisionError) as exc:
         raise NotAMultiple(str(value)) from exc
-    if not count.is_finite() or count != count.to_integral_value() or abs(count) > MAX_UNITS:
+    if not count.is_finite() or count != count.to_integral_value() or count.copy_abs() > MAX_UNITS:
         raise NotAMultiple(str(value))
     return int(count)
+
+
+def max_price_default(tick_size: Decimal, max_quantity: Decimal) -> Decimal:
+    """The highest price, in whole ticks, whose notional at ``max_quantity`` (and the
+    price itself) is still storable: a market's maximum price when none is given."""
+    if tick_size <= 0:
+        return tick_size
+    ticks = CONTEXT.divide_int(AMOUNT_MAX, tick_size)
+    if max_quantity > 0:
+        notional_per_tick = CONTEXT.multiply(tick_size, max_quantity)
+        ticks = min(ticks, CONTEXT.divide_int(AMOUNT_MAX, notional_per_tick))
+    return CONTEXT.multiply(ticks, tick_size).normalize(CONTEXT)
 
 
 def format_units(units: int, unit: Decimal) -> str:
@@ -40,7 +107,7 @@ def format_units(units: int, unit: Decimal) -> str:
 
 def scale_of(unit: Decimal) -> tuple[int, int]:
     """``unit`` as ``(m, k)`` with ``unit == m * 10**-k``, m an integer."""
-    sign, digits, exponent = unit.normalize().as_tuple()
+    sign, digits, exponent = unit.normalize(CONTEXT).as_tuple()
     mantissa = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
     if exponent >= 0:  # type: ignore[operator]
         return mantissa * 10**exponent, 0  # type: ignore[operator]
@@ -76,6 +143,7 @@ class MarketUnits:
     taker_fee_bps: int
     status: str
     shard: int
+    max_price: Decimal | None = None  # None: max_price_default(tick_size, max_quantity)
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _lot: tuple[int, int] = field(init=False, repr=False, compare=False)
     # prices and quantities recur (near the touch, round sizes): their text is remembered
@@ -83,6 +151,9 @@ class MarketUnits:
     _quantities: dict[int, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.max_price is None:
+            default = max_price_default(self.tick_size, self.max_quantity)
+            object.__setattr__(self, "max_price", default)
         object.__setattr__(self, "_tick", scale_of(self.tick_size))
         object.__setattr__(self, "_lot", scale_of(self.lot_size))
         object.__setattr__(self, "_prices", {})
@@ -90,11 +161,11 @@ class MarketUnits:
 
     @property
     def base_unit(self) -> Decimal:
-        return Decimal(1).scaleb(-self.base_decimals)
+        return Decimal(1).scaleb(-self.base_decimals, CONTEXT)
 
     @property
     def quote_unit(self) -> Decimal:
-        return Decimal(1).scaleb(-self.quote_decimals)
+        return Decimal(1).scaleb(-self.quote_decimals, CONTEXT)
 
     def price_to_ticks(self, price: Decimal) -> int:
         return exact_units(price, self.tick_size)
@@ -130,17 +201,22 @@ class MarketUnits:
         """The engine's integer rules; raises NotAMultiple if the sizes do not fit the
         assets' decimals (a tick times a lot must be a whole number of quote units)."""
         base_per_lot = exact_units(self.lot_size, self.base_unit)
-        quote_per_tick_lot = exact_units(self.tick_size * self.lot_size, self.quote_unit)
-        min_lots = max(1, -(-self.min_quantity // self.lot_size)) if self.min_quantity else 1
+        quote_per_tick_lot = exact_units(
+            CONTEXT.multiply(self.tick_size, self.lot_size), self.quote_unit
+        )
+        ctx = CONTEXT
+        min_lots = -ctx.divide_int(-self.min_quantity, self.lot_size) if self.min_quantity else 1
+        max_price = self.max_price if self.max_price is not None else self.tick_size
         return MarketRules(
             symbol=self.symbol,
             base=self.base,
             quote=self.quote,
             base_per_lot=base_per_lot,
             quote_per_tick_lot=quote_per_tick_lot,
-            min_quantity=int(min_lots),
-            max_quantity=int(self.max_quantity // self.lot_size),
-            min_notional=int(-(-self.min_notional // self.quote_unit)),
+            min_quantity=max(1, int(min_lots)),
+            max_quantity=int(ctx.divide_int(self.max_quantity, self.lot_size)),
+            min_notional=int(-ctx.divide_int(-self.min_notional, self.quote_unit)),
+            max_price=int(ctx.divide_int(max_price, self.tick_size)),
             maker_fee_bps=self.maker_fee_bps,
             taker_fee_bps=self.taker_fee_bps,
             status=MarketStatus(self.status),

@@ -9,8 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from engine_worker.core.types import OrderStatus
-
-AMOUNT = {"max_digits": 38, "decimal_places": 18}
+from marketdata.units import AMOUNT
 
 
 def _user(related_name: str = "+") -> models.ForeignKey:

@@ -24,6 +24,7 @@ from engine_worker.wire import epoch_ms
 from engine_worker.wire import iso
 from exchange_site.errors import NotFound
 from marketdata.selectors import read_model
+from marketdata.units import plain
 from orders.models import Order, Trade
 
 MAX_RECENT = 1000
@@ -93,7 +94,7 @@ def _amount(value: Decimal | None) -> str | None:
     """A decimal as the read model writes it: no exponent, no trailing zeros."""
     if value is None:
         return None
-    return format(value.normalize(), "f") if value else "0"
+    return plain(value)
 
 
 def order_json(row: Order) -> dict[str, Any]:

@@ -170,6 +170,7 @@ class Book:
         "quote_per_tick_lot",
         "min_quantity",
         "max_quantity",
+        "max_price",
         "min_notional",
         "maker_fee_bps",
         "taker_fee_bps",
@@ -197,6 +198,7 @@ class Book:
         self.quote_per_tick_lot = rules.quote_per_tick_lot
         self.min_quantity = rules.min_quantity
         self.max_quantity = rules.max_quantity
+        self.max_price = rules.max_price
         self.min_notional = rules.min_notional
         self.maker_fee_bps = rules.maker_fee_bps
         self.taker_fee_bps = rules.taker_fee_bps

@@ -317,6 +317,8 @@ class Engine:
             price = c.price
             if price <= 0:
                 return [OrderRejected(seq, uid, sym, coid, _R.INVALID_PRICE)]
+            if price > book.max_price:
+                return [OrderRejected(seq, uid, sym, coid, _R.MAX_PRICE)]
         if q < book.min_quantity:
             return [OrderRejected(seq, uid, sym, coid, _R.MIN_QUANTITY)]
         if q > book.max_quantity:

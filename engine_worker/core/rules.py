@@ -24,6 +24,7 @@ class MarketRules:
     quote_per_tick_lot: int
     min_quantity: int = 1  # lots
     max_quantity: int = 10**15  # lots
+    max_price: int = 10**18  # ticks; the edge keeps max_price * max_quantity storable
     min_notional: int = 0  # quote units
     maker_fee_bps: int = 0
     taker_fee_bps: int = 0

@@ -47,6 +47,7 @@ class RejectReason(StrEnum):
     MIN_NOTIONAL = "min_notional"
     MIN_QUANTITY = "min_quantity"
     MAX_QUANTITY = "max_quantity"
+    MAX_PRICE = "max_price"
     INVALID_PRICE = "invalid_price"
     INVALID_QUANTITY = "invalid_quantity"
     INVALID_AMOUNT = "invalid_amount"

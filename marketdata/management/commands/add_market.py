@@ -30,6 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--min-notional", type=decimal_arg, default=Decimal(0))
         parser.add_argument("--min-quantity", type=decimal_arg, default=Decimal(0))
         parser.add_argument("--max-quantity", type=decimal_arg, default=Decimal(1_000_000))
+        parser.add_argument(
+            "--max-price",
+            type=decimal_arg,
+            default=None,
+            help="Orders above it are refused (default: the highest price whose notional "
+            "at the maximum quantity the database can store).",
+        )
         parser.add_argument("--maker-fee-bps", type=int, default=10)
         parser.add_argument("--taker-fee-bps", type=int, default=20)
         parser.add_argument("--base-decimals", type=int, default=8)
@@ -49,6 +56,7 @@ class Command(BaseCommand):
                 min_notional=o["min_notional"],
                 min_quantity=o["min_quantity"],
                 max_quantity=o["max_quantity"],
+                max_price=o["max_price"],
                 maker_fee_bps=o["maker_fee_bps"],
                 taker_fee_bps=o["taker_fee_bps"],
                 base_decimals=o["base_decimals"],
