@@ -98,7 +98,9 @@ class _Batch:
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
 # one atomic step, however many keys the batch touched. ARGV is a flat run of commands,
-# each preceded by its number of words: 3 SET k v 2 DEL k ...
+# each preceded by its number of words: 3 SET k v 2 DEL k ... Lua's unpack() fails past
+# about 8,000 values (its C stack), so no command may be longer than MAX_OP_WORDS:
+# op_words() splits the multi-value ones.
 APPLY_OPS = """
 local i = 1
 local n = #ARGV
@@ -109,7 +111,32 @@ while i <= n do
 end
 return n
 """
-MAX_VALUES_PER_OP = 1000  # Lua's unpack() has a stack limit
+MAX_VALUES_PER_OP = 1000  # values (members, elements, field-value pairs) per command
+# command -> words per value: the commands a batch issues with any number of values
+MULTI_VALUE_OPS = {"ZADD": 2, "ZREM": 1, "LPUSH": 1, "HSET": 2}
+MAX_OP_WORDS = 2 + 2 * MAX_VALUES_PER_OP  # command, key, values
+
+
+def op_words(args: tuple[str, ...] | list[str]) -> list[str]:
+    """One command as APPLY_OPS' words (its length, then the command), split into several
+    commands of at most MAX_VALUES_PER_OP values each if it is longer. Splitting keeps the
+    effect: each of these commands adds or removes its values one by one, in order (LPUSH
+    of a, b then of c leaves c, b, a on top, as one LPUSH of a, b, c does). A longer
+    command of any other kind is a bug, refused before anything is applied."""
+    if len(args) <= MAX_OP_WORDS:
+        return [str(len(args)), *args]
+    step = MULTI_VALUE_OPS.get(args[0])
+    if step is None:
+        raise ValueError(f"{args[0]} with {len(args)} words cannot be split")
+    head, values = list(args[:2]), args[2:]
+    chunk = step * MAX_VALUES_PER_OP
+    words: list[str] = []
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        words.append(str(len(part) + 2))
+        words.extend(head)
+        words.extend(part)
+    return words
 
 
 class EngineRuntime:
@@ -441,8 +468,11 @@ class EngineRuntime:
             return texts[id(body)]
 
         def op(*args: str) -> None:
-            words.append(str(len(args)))
-            words.extend(args)
+            if len(args) <= MAX_OP_WORDS:
+                words.append(str(len(args)))
+                words.extend(args)
+            else:
+                words.extend(op_words(args))
 
         if batch.logged:
             # the command log, keyed by the batch's last sequence number (recovery starts
