@@ -56,6 +56,46 @@ ORDER BY id
 """
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The limits the engine must have: the settings' defaults and the users' own
+    open-order limits (accounts.OrderLimit). The engine gets them through logged
+    commands (EngineRuntime.sync_limits at start-up, orders.services.order_limit_set)."""
+
+    max_open_orders: int
+    client_order_id_retention: int  # ms
+    users: dict[int, int] = field(default_factory=dict)
+
+
+def limits_load() -> Limits:
+    from django.conf import settings
+
+    from accounts.models import OrderLimit
+
+    return Limits(
+        max_open_orders=settings.MAX_OPEN_ORDERS_PER_MARKET,
+        client_order_id_retention=settings.CLIENT_ORDER_ID_RETENTION * 1000,
+        users=dict(OrderLimit.objects.values_list("user_id", "max_open_orders")),
+    )
+
+
+def limits_to_state(engine: Engine) -> dict[str, Any]:
+    """The engine's limits as the event stream's ``state`` carries them (docs/event-stream.md)."""
+    return {
+        "max_open_orders": engine.max_open_orders,
+        "client_order_id_retention": engine.coid_retention,
+        "users": {str(user_id): n for user_id, n in sorted(engine.order_limits.items())},
+    }
+
+
+def limits_restore(engine: Engine, state: dict[str, Any]) -> None:
+    limits = state.get("limits")
+    if limits:
+        engine.max_open_orders = int(limits["max_open_orders"])
+        engine.coid_retention = int(limits["client_order_id_retention"])
+        engine.order_limits = {int(u): int(n) for u, n in limits["users"].items()}
+
+
 @dataclass
 class Snapshot:
     """What the database says the engine looked like after ``last_seq``."""
@@ -88,6 +128,7 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
     depth_seq = state.get("depth_seq", {})
     for symbol, market in units.items():
         engine.restore_market(market.rules(), depth_seq=int(depth_seq.get(symbol, 0)))
+    limits_restore(engine, state)
     for user_id, asset, available, locked in snapshot.balances:
         unit = Decimal(1).scaleb(-assets.get(asset, 8))
         engine.restore_balance(

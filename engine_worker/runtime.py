@@ -28,7 +28,7 @@ from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OrderStatus, RejectReason
-from engine_worker.recovery import Snapshot, engine_restore
+from engine_worker.recovery import Limits, Snapshot, engine_restore, limits_to_state
 from marketdata.units import MarketUnits, format_scaled
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ REASON_MESSAGES = {
     RejectReason.UNKNOWN_ORDER: "No such open order.",
     RejectReason.ORDER_NOT_OPEN: "The order is no longer open.",
     RejectReason.DUPLICATE_CLIENT_ORDER_ID: "An open order already has this client_order_id.",
+    RejectReason.TOO_MANY_OPEN_ORDERS: (
+        "You have as many open orders in this market as allowed; cancel some first."
+    ),
+    RejectReason.INVALID_LIMIT: "A limit must be a positive number.",
     RejectReason.MARKET_EXISTS: "The market already exists.",
     RejectReason.MALFORMED_COMMAND: "Malformed command.",
     "duplicate_request": "This request_id was applied already; look the order up instead.",
@@ -92,6 +96,7 @@ class _Batch:
         self.user_events: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
         self.catalogue_changed = False  # a market or an asset was added or changed
+        self.limits_changed = False  # Configure or SetOrderLimit applied
         self.texts: dict[int, str] = {}  # id(body) -> its JSON text, made with the body
         self.rendered: list[dict[str, Any]] = []  # those bodies, kept alive (ids stay theirs)
 
@@ -201,6 +206,35 @@ class EngineRuntime:
                 recent[request_id] = None
         while len(recent) > RECENT_REQUESTS:
             recent.popitem(last=False)
+
+    def sync_limits(self, limits: Limits) -> None:
+        """Bring the engine's limits in line with the settings and the users' own limits in
+        the database, through logged commands (Configure, SetOrderLimit)."""
+        engine = self.engine
+        ts = time.time_ns() // 1_000_000
+        batch: list[dict[str, Any]] = []
+        if (engine.max_open_orders, engine.coid_retention) != (
+            limits.max_open_orders,
+            limits.client_order_id_retention,
+        ):
+            batch.append(
+                {
+                    "kind": "Configure",
+                    "max_open_orders": limits.max_open_orders,
+                    "client_order_id_retention": limits.client_order_id_retention,
+                }
+            )
+        for user_id in sorted(engine.order_limits.keys() | limits.users.keys()):
+            limit = limits.users.get(user_id)
+            if engine.order_limits.get(user_id) != limit:
+                batch.append(
+                    {"kind": "SetOrderLimit", "user_id": user_id, "max_open_orders": limit}
+                )
+        for i, command in enumerate(batch):
+            command.update(request_id=f"startup-{self.shard}-limits-{time.time_ns()}-{i}", ts=ts)
+        if batch:
+            self.apply_batch(batch, reply_to=None)
+            logger.info("engine shard %d: %d limit changes at start-up", self.shard, len(batch))
 
     def sync_markets(self, markets: Iterable[MarketUnits]) -> None:
         """Bring the engine's markets in line with the catalogue (the database): add the
@@ -368,6 +402,8 @@ class EngineRuntime:
             elif kind is e.OrderRejected or kind is e.CommandRejected:
                 record["rejected"] = event.reason.value
                 return {**rejection(command.request_id, event.reason), "sequence": event.seq}
+            elif kind is e.LimitsChanged:
+                batch.limits_changed = True
             elif kind is e.MarketChanged:
                 batch.catalogue_changed = True
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
@@ -550,6 +586,8 @@ class EngineRuntime:
                 if symbol in engine.markets
             }
             state["assets"] = dict(self.asset_decimals)
+        if batch.limits_changed:
+            state["limits"] = limits_to_state(engine)
         return state
 
     def _depth_body(self, symbol: str) -> dict[str, Any]:

@@ -111,6 +111,43 @@ def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
     return reply["order"]
 
 
+def order_limit_set(*, user_id: int, max_open_orders: int | None) -> None:
+    """Give the user its own limit of open orders per market (None: the default again).
+    Saved first (the database is what every engine start applies), then sent to the
+    engine as a logged SetOrderLimit; EngineUnavailable if it cannot be reached now."""
+    from accounts.models import OrderLimit
+
+    if max_open_orders is None:
+        OrderLimit.objects.filter(user_id=user_id).delete()
+    elif max_open_orders < 1:
+        raise InvalidInput("The limit must be at least 1.", code="invalid_limit")
+    else:
+        OrderLimit.objects.update_or_create(
+            user_id=user_id, defaults={"max_open_orders": max_open_orders}
+        )
+    order_limit_sync(user_id=user_id)
+
+
+def order_limit_sync(*, user_id: int) -> int | None:
+    """Tell the engine the user's limit as the database has it; returns that limit.
+    The balance shard (the default one) is told now; any other shard at its next start."""
+    from accounts.models import OrderLimit
+
+    limit = (
+        OrderLimit.objects.filter(user_id=user_id).values_list("max_open_orders", flat=True).first()
+    )
+    reply = engine_call({"kind": "SetOrderLimit", "user_id": user_id, "max_open_orders": limit})
+    if not reply["ok"]:
+        raise engine_error(reply)
+    logger.info(
+        "request %s: user %d may have %s open orders per market",
+        reply["request_id"],
+        user_id,
+        "the default number of" if limit is None else limit,
+    )
+    return limit
+
+
 def order_cancel_all(*, user_id: int, symbol: str | None = None) -> list[dict[str, Any]]:
     """Cancel every open order of the user (in one market); returns them."""
     if symbol is not None:

@@ -33,9 +33,11 @@ from .commands import (
     AddMarket,
     CancelAll,
     CancelOrder,
+    Configure,
     Deposit,
     PlaceOrder,
     SetMarketStatus,
+    SetOrderLimit,
     Withdraw,
 )
 from .events import (
@@ -43,6 +45,7 @@ from .events import (
     CommandRejected,
     DepthChanged,
     Deposited,
+    LimitsChanged,
     MarketChanged,
     OrderAccepted,
     OrderRejected,
@@ -62,6 +65,9 @@ if TYPE_CHECKING:
 #: User id of the account that collects fees unless the engine is told otherwise.
 #: 0 is never a database user id, so it cannot collide with a trader.
 FEE_ACCOUNT_DEFAULT = 0
+#: How long (ms) a client_order_id stays taken after its order was placed, until a
+#: Configure command says otherwise.
+CLIENT_ORDER_ID_RETENTION_DEFAULT = 24 * 3600 * 1000
 
 _BUY = Side.BUY
 _SELL = Side.SELL
@@ -103,6 +109,10 @@ class Engine:
         self._orders: dict[int, Order] = {}  # open orders by id
         self._user_orders: dict[int, dict[int, Order]] = {}  # user -> id -> open order
         self._coids: dict[tuple[int, str], int] = {}  # (user, client id) -> open order id
+        # limits (Configure, SetOrderLimit): open orders per user and market, 0 = none
+        self.max_open_orders = 0
+        self.order_limits: dict[int, int] = {}  # user -> its own limit
+        self.coid_retention = CLIENT_ORDER_ID_RETENTION_DEFAULT
         self._handlers: dict[type, Callable[[Command, int], list[Event]]] = {
             PlaceOrder: self._place,  # type: ignore[dict-item]
             CancelOrder: self._cancel,  # type: ignore[dict-item]
@@ -111,6 +121,8 @@ class Engine:
             Withdraw: self._withdraw,  # type: ignore[dict-item]
             AddMarket: self._add_market,  # type: ignore[dict-item]
             SetMarketStatus: self._set_status,  # type: ignore[dict-item]
+            Configure: self._configure,  # type: ignore[dict-item]
+            SetOrderLimit: self._set_order_limit,  # type: ignore[dict-item]
         }
 
     # ---------------------------------------------------------------- entry point
@@ -247,6 +259,13 @@ class Engine:
             by_user.setdefault(o.user_id, set()).add(o.order_id)
         got = {u: set(d) for u, d in self._user_orders.items() if d}
         assert got == by_user, f"per-user order index {got} != resting orders {by_user}"
+        for sym, book in self._books.items():
+            counted = {u: n for u, n in book.open_by_user.items() if n}
+            want_counts: dict[int, int] = {}
+            for o in book.iter_orders():
+                want_counts[o.user_id] = want_counts.get(o.user_id, 0) + 1
+            assert counted == want_counts, f"{sym}: open counts {counted} != {want_counts}"
+        assert all(n >= 1 for n in self.order_limits.values()), self.order_limits
         coids = {
             (o.user_id, o.client_order_id): o.order_id
             for o in seen.values()
@@ -284,12 +303,15 @@ class Engine:
         if uo is None:
             uo = self._user_orders[o.user_id] = {}
         uo[o.order_id] = o
+        obu = self._books[o.symbol].open_by_user
+        obu[o.user_id] = obu.get(o.user_id, 0) + 1
         if o.client_order_id is not None:
             self._coids[(o.user_id, o.client_order_id)] = o.order_id
 
     def _unindex(self, o: Order) -> None:
         del self._orders[o.order_id]
         del self._user_orders[o.user_id][o.order_id]
+        self._books[o.symbol].open_by_user[o.user_id] -= 1
         if o.client_order_id is not None:
             del self._coids[(o.user_id, o.client_order_id)]
 
@@ -327,6 +349,17 @@ class Engine:
             return [OrderRejected(seq, uid, sym, coid, _R.MIN_NOTIONAL)]
         if coid is not None and (uid, coid) in self._coids:
             return [OrderRejected(seq, uid, sym, coid, _R.DUPLICATE_CLIENT_ORDER_ID)]
+        tif = c.time_in_force
+        limits = self.order_limits
+        limit = limits.get(uid, self.max_open_orders) if limits else self.max_open_orders
+        # only an order that can rest counts against the limit (a GTC limit order)
+        if (
+            limit
+            and not is_market
+            and (tif is _GTC or tif == _GTC)
+            and book.open_by_user.get(uid, 0) >= limit
+        ):
+            return [OrderRejected(seq, uid, sym, coid, _R.TOO_MANY_OPEN_ORDERS)]
         side = c.side
         is_buy = side is _BUY or (side is not _SELL and side == _BUY)
         # would it take? (crossing the opposite best)
@@ -367,7 +400,6 @@ class Engine:
             lock = q * book.base_per_lot
             if avail < lock:
                 return [OrderRejected(seq, uid, sym, coid, _R.INSUFFICIENT_BALANCE)]
-        tif = c.time_in_force
         if tif is _GTC:
             rests = not is_market
         elif tif is _IOC:
@@ -449,6 +481,8 @@ class Engine:
                 if uo is None:
                     uo = self._user_orders[uid] = {}
                 uo[oid] = o
+                obu = book.open_by_user
+                obu[uid] = obu.get(uid, 0) + 1
                 if coid is not None:
                     self._coids[(uid, coid)] = oid
                 bc = _new(BalanceChanged)
@@ -656,6 +690,7 @@ class Engine:
         orders = self._orders
         user_orders = self._user_orders
         coids = self._coids
+        open_by_user = book.open_by_user
         fee_b, fee_q = book.fee_bals or self._fee_bals(book)
         append = events.append
         new = _new
@@ -750,6 +785,7 @@ class Engine:
                     m.next = None
                     del orders[moid]
                     del user_orders[muid][moid]
+                    open_by_user[muid] -= 1
                     if mcoid is not None:
                         del coids[(muid, mcoid)]
                 else:
@@ -825,6 +861,7 @@ class Engine:
         orders = self._orders
         user_orders = self._user_orders
         coids = self._coids
+        open_by_user = book.open_by_user
         fee_b, fee_q = book.fee_bals or self._fee_bals(book)
         append = events.append
         new = _new
@@ -911,6 +948,7 @@ class Engine:
                     m.next = None
                     del orders[moid]
                     del user_orders[muid][moid]
+                    open_by_user[muid] -= 1
                     if mcoid is not None:
                         del coids[(muid, mcoid)]
                 else:
@@ -1009,6 +1047,7 @@ class Engine:
         oid = o.order_id
         del self._orders[oid]
         del self._user_orders[uid][oid]
+        book.open_by_user[uid] -= 1
         coid = o.client_order_id
         if coid is not None:
             del self._coids[(uid, coid)]
@@ -1100,6 +1139,25 @@ class Engine:
             return [CommandRejected(seq, 0, _R.MARKET_EXISTS)]
         self.restore_market(c.rules)
         return [MarketChanged(seq, c.rules)]
+
+    # ---------------------------------------------------------------- limits
+
+    def _configure(self, c: Configure, seq: int) -> list[Event]:
+        if c.max_open_orders < 0 or c.client_order_id_retention < 0:
+            return [CommandRejected(seq, 0, _R.INVALID_LIMIT)]
+        self.max_open_orders = c.max_open_orders
+        self.coid_retention = c.client_order_id_retention
+        return [LimitsChanged(seq, None, c.max_open_orders)]
+
+    def _set_order_limit(self, c: SetOrderLimit, seq: int) -> list[Event]:
+        limit = c.max_open_orders
+        if limit is None:
+            self.order_limits.pop(c.user_id, None)
+        elif limit < 1:
+            return [CommandRejected(seq, c.user_id, _R.INVALID_LIMIT)]
+        else:
+            self.order_limits[c.user_id] = limit
+        return [LimitsChanged(seq, c.user_id, limit)]
 
     def _set_status(self, c: SetMarketStatus, seq: int) -> list[Event]:
         rules = self.markets.get(c.symbol)

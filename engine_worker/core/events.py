@@ -163,8 +163,18 @@ class MarketChanged:
     rules: MarketRules
 
 
+@dataclass(slots=True)
+class LimitsChanged:
+    """Configure or SetOrderLimit applied. ``user_id`` is None for the shard's limits."""
+
+    seq: int
+    user_id: int | None
+    max_open_orders: int | None  # the user's own limit (None: the default), or the default
+
+
 Event = (
     OrderAccepted
+    | LimitsChanged
     | OrderUpdated
     | OrderRejected
     | CommandRejected

@@ -17,9 +17,11 @@ from engine_worker.core.commands import (
     CancelAll,
     CancelOrder,
     Command,
+    Configure,
     Deposit,
     PlaceOrder,
     SetMarketStatus,
+    SetOrderLimit,
     Withdraw,
 )
 from engine_worker.core.rules import MarketRules
@@ -63,6 +65,8 @@ class _State:
     book: list[RefOrder] = field(default_factory=list)  # every resting order, arrival order
     next_order_id: int = 1
     trades: list[RefTrade] = field(default_factory=list)
+    max_open_orders: int = 0  # per user and market; 0: no limit
+    order_limits: dict[int, int] = field(default_factory=dict)  # user -> its own limit
 
 
 class ReferenceEngine:
@@ -124,6 +128,19 @@ class ReferenceEngine:
                 return "unknown_market"
             s.markets[c.symbol] = dataclasses.replace(s.markets[c.symbol], status=c.status)
             return "ok"
+        if isinstance(c, Configure):
+            if c.max_open_orders < 0 or c.client_order_id_retention < 0:
+                return "invalid_limit"
+            s.max_open_orders = c.max_open_orders
+            return "ok"
+        if isinstance(c, SetOrderLimit):
+            if c.max_open_orders is None:
+                s.order_limits.pop(c.user_id, None)
+            elif c.max_open_orders < 1:
+                return "invalid_limit"
+            else:
+                s.order_limits[c.user_id] = c.max_open_orders
+            return "ok"
         if isinstance(c, CancelOrder):
             mine = [o for o in s.book if o.order_id == c.order_id and o.user_id == c.user_id]
             if not mine:
@@ -183,6 +200,10 @@ class ReferenceEngine:
             o.user_id == c.user_id and o.client_order_id == c.client_order_id for o in s.book
         ):
             return "duplicate_client_order_id"
+        limit = s.order_limits.get(c.user_id, s.max_open_orders)
+        resting = [o for o in s.book if o.user_id == c.user_id and o.symbol == c.symbol]
+        if limit and not market and c.time_in_force == TimeInForce.GTC and len(resting) >= limit:
+            return "too_many_open_orders"
 
         def acceptable(o: RefOrder) -> bool:
             if market:
