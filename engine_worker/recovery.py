@@ -18,7 +18,7 @@ from django.db import connection, transaction
 
 from accounts.models import Balance
 from engine_worker.core.book import Order as CoreOrder
-from engine_worker.core.engine import Engine
+from engine_worker.core.engine import CLIENT_ORDER_ID_RETENTION_DEFAULT, COID_HORIZON_NONE, Engine
 from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
 from engine_worker.models import ProcessorState
 from engine_worker.wire import market_units_from_wire
@@ -96,6 +96,19 @@ def limits_restore(engine: Engine, state: dict[str, Any]) -> None:
         engine.order_limits = {int(u): int(n) for u, n in limits["users"].items()}
 
 
+# Orders whose client_order_id the engine still holds taken: placed after the snapshot's
+# coid_horizon (docs/event-stream.md), open or not. created_at is the command's ts, exact
+# to the millisecond (the DB processor writes "epoch + ms * 1 ms").
+RECENT_CLIENT_ORDER_IDS = """
+SELECT user_id, client_order_id, id, (extract(epoch FROM created_at) * 1000)::bigint
+FROM orders_order
+WHERE client_order_id IS NOT NULL
+    AND created_at > timestamptz 'epoch' + %s * interval '1 millisecond'
+    AND symbol = ANY(%s)
+ORDER BY id
+"""
+
+
 @dataclass
 class Snapshot:
     """What the database says the engine looked like after ``last_seq``."""
@@ -104,6 +117,20 @@ class Snapshot:
     state: dict[str, Any] = field(default_factory=dict)
     balances: list[tuple[int, str, Decimal, Decimal]] = field(default_factory=list)
     orders: list[OrderRow] = field(default_factory=list)
+    # (user, client_order_id, order id, created ms) of orders past the coid horizon
+    client_order_ids: list[tuple[int, str, int, int]] = field(default_factory=list)
+
+
+def coid_floor(state: dict[str, Any], now_ms: int) -> int:
+    """Orders placed after this (epoch ms) keep their client_order_id taken in the engine
+    as of the snapshot: its ``coid_horizon``. A state without one (no order with a client
+    id came yet, or written before there were horizons) falls back to the window now."""
+    horizon = int(state.get("coid_horizon", COID_HORIZON_NONE))
+    if horizon != COID_HORIZON_NONE:
+        return horizon
+    limits = state.get("limits") or {}
+    retention = int(limits.get("client_order_id_retention", CLIENT_ORDER_ID_RETENTION_DEFAULT))
+    return now_ms - retention
 
 
 def snapshot_load(*, shard: int) -> Snapshot:
@@ -117,7 +144,10 @@ def snapshot_load(*, shard: int) -> Snapshot:
         balances = list(Balance.objects.values_list("user_id", "asset", "available", "locked"))
         cursor.execute(OPEN_ORDERS, [markets])
         orders = [OrderRow(*row) for row in cursor.fetchall()]
-    return Snapshot(state.last_seq, state.engine_state, balances, orders)
+        floor = coid_floor(state.engine_state, time.time_ns() // 1_000_000)
+        cursor.execute(RECENT_CLIENT_ORDER_IDS, [floor, markets])
+        client_order_ids = [tuple(row) for row in cursor.fetchall()]
+    return Snapshot(state.last_seq, state.engine_state, balances, orders, client_order_ids)
 
 
 def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]:
@@ -155,6 +185,9 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
                 updated_ts=row.updated_ms,
             )
         )
+    engine.coid_horizon = int(state.get("coid_horizon", COID_HORIZON_NONE))
+    for user_id, client_order_id, order_id, created_ms in snapshot.client_order_ids:
+        engine.restore_client_order_id(user_id, client_order_id, order_id, created_ms)
     engine.next_seq = int(state.get("next_seq", snapshot.last_seq + 1))
     engine.next_order_id = int(state.get("next_order_id", 1))
     engine.next_trade_id = int(state.get("next_trade_id", 1))

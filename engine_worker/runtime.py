@@ -58,7 +58,10 @@ REASON_MESSAGES = {
     RejectReason.UNKNOWN_MARKET: "Unknown market.",
     RejectReason.UNKNOWN_ORDER: "No such open order.",
     RejectReason.ORDER_NOT_OPEN: "The order is no longer open.",
-    RejectReason.DUPLICATE_CLIENT_ORDER_ID: "An open order already has this client_order_id.",
+    RejectReason.DUPLICATE_CLIENT_ORDER_ID: (
+        "This client_order_id was used by an order still open or placed within the "
+        "retention window; details.order_id is that order."
+    ),
     RejectReason.TOO_MANY_OPEN_ORDERS: (
         "You have as many open orders in this market as allowed; cancel some first."
     ),
@@ -401,7 +404,10 @@ class EngineRuntime:
                 )
             elif kind is e.OrderRejected or kind is e.CommandRejected:
                 record["rejected"] = event.reason.value
-                return {**rejection(command.request_id, event.reason), "sequence": event.seq}
+                rejected = {**rejection(command.request_id, event.reason), "sequence": event.seq}
+                if kind is e.OrderRejected and event.order_id is not None:
+                    rejected["order_id"] = event.order_id  # the order holding the client id
+                return rejected
             elif kind is e.LimitsChanged:
                 batch.limits_changed = True
             elif kind is e.MarketChanged:
@@ -575,6 +581,7 @@ class EngineRuntime:
             "next_seq": engine.next_seq,
             "next_order_id": engine.next_order_id,
             "next_trade_id": engine.next_trade_id,
+            "coid_horizon": engine.coid_horizon,
             "depth_seq": {symbol: engine.depth_seq(symbol) for symbol in batch.depth},
         }
         if batch.catalogue_changed:

@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 def engine_error(reply: dict[str, Any]) -> Exception:
     """The API error for an engine rejection."""
     code, message = reply["code"], reply["message"]
-    if code in (RejectReason.DUPLICATE_CLIENT_ORDER_ID, "duplicate_request"):
+    if code == RejectReason.DUPLICATE_CLIENT_ORDER_ID:
+        details = {"request_id": reply["request_id"], "order_id": reply.get("order_id")}
+        return Conflict(message, code=code, details=details)
+    if code == "duplicate_request":
         return Conflict(message, code=code, details={"request_id": reply["request_id"]})
     if code == RejectReason.UNKNOWN_ORDER:
         return NotFound(message, code=code)

@@ -25,6 +25,7 @@ meanwhile. The rest favours plainness.
 from __future__ import annotations
 
 import dataclasses
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 from .balances import Balance
@@ -68,6 +69,8 @@ FEE_ACCOUNT_DEFAULT = 0
 #: How long (ms) a client_order_id stays taken after its order was placed, until a
 #: Configure command says otherwise.
 CLIENT_ORDER_ID_RETENTION_DEFAULT = 24 * 3600 * 1000
+#: ``Engine.coid_horizon`` before any order with a client id came (timestamps are >= 0).
+COID_HORIZON_NONE = -1
 
 _BUY = Side.BUY
 _SELL = Side.SELL
@@ -113,6 +116,13 @@ class Engine:
         self.max_open_orders = 0
         self.order_limits: dict[int, int] = {}  # user -> its own limit
         self.coid_retention = CLIENT_ORDER_ID_RETENTION_DEFAULT
+        # client order ids of orders placed within the retention window, open or not:
+        # (user, client id) -> (order id, ts). Kept exactly while ts > coid_horizon, the
+        # highest "ts - retention" any order with a client id brought; older ones are
+        # pruned (a heap by ts), so the set is a function of the command stream alone.
+        self._recent_coids: dict[tuple[int, str], tuple[int, int]] = {}
+        self._coid_heap: list[tuple[int, int, int, str]] = []  # (ts, order id, user, coid)
+        self.coid_horizon = COID_HORIZON_NONE
         self._handlers: dict[type, Callable[[Command, int], list[Event]]] = {
             PlaceOrder: self._place,  # type: ignore[dict-item]
             CancelOrder: self._cancel,  # type: ignore[dict-item]
@@ -226,6 +236,35 @@ class Engine:
         self._books[order.symbol].add(order)
         self._index(order)
 
+    def restore_client_order_id(self, user_id: int, client_order_id: str, order_id: int,
+                                ts: int) -> None:  # fmt: skip
+        """Remember an order placed at ``ts`` with a client id, as its placing did (recovery
+        loads those newer than the snapshot's coid_horizon, in order id order)."""
+        if ts > self.coid_horizon:
+            self._recent_coids[(user_id, client_order_id)] = (order_id, ts)
+            heappush(self._coid_heap, (ts, order_id, user_id, client_order_id))
+
+    def client_order_id_taken(self, user_id: int, client_order_id: str, ts: int) -> int | None:
+        """The order that keeps ``client_order_id`` taken for a new order at ``ts`` (an open
+        one, or one placed within the retention window), or None. Moves the horizon to
+        ``ts - retention`` and forgets what falls behind it."""
+        horizon = ts - self.coid_retention
+        if horizon > self.coid_horizon:
+            self.coid_horizon = horizon
+            heap = self._coid_heap
+            recent = self._recent_coids
+            while heap and heap[0][0] <= horizon:
+                _, order_id, uid, coid = heappop(heap)
+                key = (uid, coid)
+                if recent.get(key, (0,))[0] == order_id:
+                    del recent[key]
+        key = (user_id, client_order_id)
+        open_id = self._coids.get(key)
+        if open_id is not None:
+            return open_id
+        found = self._recent_coids.get(key)
+        return None if found is None else found[0]
+
     # ---------------------------------------------------------------- invariants
 
     def check_invariants(self) -> None:
@@ -272,6 +311,11 @@ class Engine:
             if o.client_order_id is not None
         }
         assert coids == self._coids, f"client order id index {self._coids} != {coids}"
+        horizon = self.coid_horizon
+        in_heap = {(u, coid, oid) for _, oid, u, coid in self._coid_heap}
+        for (u, coid), (oid, ts) in self._recent_coids.items():
+            assert ts > horizon, f"client order id {coid!r} of {u} kept past the horizon"
+            assert (u, coid, oid) in in_heap, f"client order id {coid!r} of {u} not in heap"
         for uid, acct in self._accounts.items():
             for asset, b in acct.items():
                 assert b.user_id == uid and b.asset == asset, f"{b} filed under {uid} {asset}"
@@ -347,8 +391,10 @@ class Engine:
         min_notional = book.min_notional
         if min_notional and not is_market and price * q * qpt < min_notional:
             return [OrderRejected(seq, uid, sym, coid, _R.MIN_NOTIONAL)]
-        if coid is not None and (uid, coid) in self._coids:
-            return [OrderRejected(seq, uid, sym, coid, _R.DUPLICATE_CLIENT_ORDER_ID)]
+        if coid is not None:
+            first = self.client_order_id_taken(uid, coid, c.ts)
+            if first is not None:
+                return [OrderRejected(seq, uid, sym, coid, _R.DUPLICATE_CLIENT_ORDER_ID, first)]
         tif = c.time_in_force
         limits = self.order_limits
         limit = limits.get(uid, self.max_open_orders) if limits else self.max_open_orders
@@ -417,6 +463,9 @@ class Engine:
         oid = self.next_order_id
         self.next_order_id = oid + 1
         ts = c.ts
+        if coid is not None and ts > self.coid_horizon:
+            self._recent_coids[(uid, coid)] = (oid, ts)
+            heappush(self._coid_heap, (ts, oid, uid, coid))
         # events are built with object.__new__ and slot stores: about twice as fast as
         # calling the dataclass __init__ (see events.py)
         acc = _new(OrderAccepted)

@@ -65,13 +65,15 @@ class OrderUpdated:
 
 @dataclass(slots=True)
 class OrderRejected:
-    """A PlaceOrder was refused; nothing changed."""
+    """A PlaceOrder was refused; nothing changed. ``order_id``: for
+    duplicate_client_order_id, the earlier order that has this client_order_id."""
 
     seq: int
     user_id: int
     symbol: str
     client_order_id: str | None
     reason: RejectReason
+    order_id: int | None = None
 
 
 @dataclass(slots=True)

@@ -74,7 +74,7 @@ def random_commands(rng: random.Random, count: int) -> list[dict]:
                     "price": rng.randint(990, 1010) if kind == "limit" else 0,
                     "quantity": rng.randint(1, 300),
                     "post_only": rng.random() < 0.1,
-                    "client_order_id": None,
+                    "client_order_id": rng.choice([None, None, f"c{rng.randint(0, 30)}"]),
                 }
             )
         elif roll < 0.85:
@@ -105,7 +105,7 @@ def random_commands(rng: random.Random, count: int) -> list[dict]:
             )
     for n, command in enumerate(commands):
         command["request_id"] = f"rec-{rng.random()}-{n}"
-        command["ts"] = 1_800_000_000_000 + n
+        command["ts"] = 1_800_000_000_000 + n + rng.randint(-3, 3)  # clocks disagree a little
     return commands
 
 
@@ -133,6 +133,7 @@ def state_of(runtime: EngineRuntime) -> dict:
         "orders": orders,
         "counters": (engine.next_seq, engine.next_order_id, engine.next_trade_id),
         "depth": engine.depth_snapshot(UNITS.symbol, 1000),
+        "client_order_ids": (engine.coid_horizon, sorted(engine._recent_coids.items())),
         "markets": dict(engine.markets),
     }
 
@@ -146,6 +147,8 @@ def test_recovery_from_database_and_stream_is_exact(seed):
     fee_account = fee_account_id()
     live = EngineRuntime(SHARD, fee_account=fee_account, connection=connection)
     live.sync_markets([UNITS])
+    # client order ids stay taken for 60 ms (60 commands or so): some are reused, some not
+    live.sync_limits(Limits(max_open_orders=0, client_order_id_retention=60))
     commands = random_commands(rng, 400)
     tail = commands[-40:]
     commands = commands[:-40]

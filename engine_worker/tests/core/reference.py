@@ -67,6 +67,9 @@ class _State:
     trades: list[RefTrade] = field(default_factory=list)
     max_open_orders: int = 0  # per user and market; 0: no limit
     order_limits: dict[int, int] = field(default_factory=dict)  # user -> its own limit
+    coid_retention: int = 24 * 3600 * 1000
+    coid_horizon: int = -1  # the highest "ts - retention" an order with a client id brought
+    recent: dict[tuple[int, str], int] = field(default_factory=dict)  # -> ts of its order
 
 
 class ReferenceEngine:
@@ -132,6 +135,7 @@ class ReferenceEngine:
             if c.max_open_orders < 0 or c.client_order_id_retention < 0:
                 return "invalid_limit"
             s.max_open_orders = c.max_open_orders
+            s.coid_retention = c.client_order_id_retention
             return "ok"
         if isinstance(c, SetOrderLimit):
             if c.max_open_orders is None:
@@ -196,10 +200,14 @@ class ReferenceEngine:
         qpt = r.quote_per_tick_lot
         if not market and price * q * qpt < r.min_notional:
             return "min_notional"
-        if c.client_order_id is not None and any(
-            o.user_id == c.user_id and o.client_order_id == c.client_order_id for o in s.book
-        ):
-            return "duplicate_client_order_id"
+        if c.client_order_id is not None:
+            # taken while open, and for orders placed within the retention window
+            s.coid_horizon = max(s.coid_horizon, c.ts - s.coid_retention)
+            s.recent = {k: ts for k, ts in s.recent.items() if ts > s.coid_horizon}
+            if (c.user_id, c.client_order_id) in s.recent or any(
+                o.user_id == c.user_id and o.client_order_id == c.client_order_id for o in s.book
+            ):
+                return "duplicate_client_order_id"
         limit = s.order_limits.get(c.user_id, s.max_open_orders)
         resting = [o for o in s.book if o.user_id == c.user_id and o.symbol == c.symbol]
         if limit and not market and c.time_in_force == TimeInForce.GTC and len(resting) >= limit:
@@ -255,6 +263,8 @@ class ReferenceEngine:
         if c.time_in_force == TimeInForce.FOK and o.remaining > 0:
             self.s = saved
             return "fok_not_filled"
+        if c.client_order_id is not None and c.ts > s.coid_horizon:
+            s.recent[(c.user_id, c.client_order_id)] = c.ts
         if o.remaining == 0:
             return "accepted:filled"
         if c.time_in_force == TimeInForce.GTC and not market and not stopped:
