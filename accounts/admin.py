@@ -30,7 +30,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from accounts.forms import BalanceMoveForm
-from accounts.models import Balance, LedgerEntry, Transfer
+from accounts.models import Balance, LedgerEntry, OrderLimit, Transfer
 from accounts.selectors import balance_list
 from accounts.services import balance_deposit, balance_withdraw
 from exchange_site.errors import ExchangeError
@@ -41,6 +41,7 @@ from orders.admin import (
     admin_orders_cancel_all,
     username_of,
 )
+from orders.services import order_limit_sync
 
 LEDGER_ON_BALANCE_PAGE = 50
 
@@ -49,11 +50,41 @@ User = get_user_model()
 admin.site.unregister(User)
 
 
+class OrderLimitInline(admin.StackedInline):
+    """The user's own open-order limit per market; none: settings.MAX_OPEN_ORDERS_PER_MARKET.
+    Saving it tells the engine at once (ExchangeUserAdmin.save_related)."""
+
+    model = OrderLimit
+    can_delete = True
+    max_num = 1
+    extra = 0
+    verbose_name = "own limit of open orders per market"
+    verbose_name_plural = verbose_name
+
+
 @admin.register(User)
 class ExchangeUserAdmin(UserAdmin):
     change_form_template = "admin/accounts/user/change_form.html"
     balances_template = "admin/accounts/user/balances.html"
     list_display = (*UserAdmin.list_display, "balances_link")
+    inlines = (OrderLimitInline,)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if any(f.model is OrderLimit and f.has_changed() for f in formsets):
+            user = form.instance
+            try:
+                limit = order_limit_sync(user_id=user.pk)
+            except ExchangeError as exc:
+                messages.warning(
+                    request,
+                    f"The open-order limit is saved; the engine could not be told now "
+                    f"({exc.code}) and applies it at its next start.",
+                )
+            else:
+                shown = "the default" if limit is None else str(limit)
+                self.log_change(request, user, f"Open orders per market: {shown}.")
+                messages.success(request, f"The engine now allows {shown} open orders per market.")
 
     @admin.display(description="Balances and orders")
     def balances_link(self, user: Any) -> str:

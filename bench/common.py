@@ -28,6 +28,9 @@ def bench_env(database: str, redis_url: str, **extra: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
         "LOG_LEVEL": "WARNING",
+        # the benches' users rest far more orders than a real user may: measure matching,
+        # not refusals (too_many_open_orders)
+        "MAX_OPEN_ORDERS_PER_MARKET": "0",
         **extra,
     }
     os.environ.update(env)

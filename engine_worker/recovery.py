@@ -18,7 +18,7 @@ from django.db import connection, transaction
 
 from accounts.models import Balance
 from engine_worker.core.book import Order as CoreOrder
-from engine_worker.core.engine import Engine
+from engine_worker.core.engine import CLIENT_ORDER_ID_RETENTION_DEFAULT, COID_HORIZON_NONE, Engine
 from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
 from engine_worker.deadletters import recovery_overlay
 from engine_worker.models import ProcessorState
@@ -57,6 +57,59 @@ ORDER BY id
 """
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The limits the engine must have: the settings' defaults and the users' own
+    open-order limits (accounts.OrderLimit). The engine gets them through logged
+    commands (EngineRuntime.sync_limits at start-up, orders.services.order_limit_set)."""
+
+    max_open_orders: int
+    client_order_id_retention: int  # ms
+    users: dict[int, int] = field(default_factory=dict)
+
+
+def limits_load() -> Limits:
+    from django.conf import settings
+
+    from accounts.models import OrderLimit
+
+    return Limits(
+        max_open_orders=settings.MAX_OPEN_ORDERS_PER_MARKET,
+        client_order_id_retention=settings.CLIENT_ORDER_ID_RETENTION * 1000,
+        users=dict(OrderLimit.objects.values_list("user_id", "max_open_orders")),
+    )
+
+
+def limits_to_state(engine: Engine) -> dict[str, Any]:
+    """The engine's limits as the event stream's ``state`` carries them (docs/event-stream.md)."""
+    return {
+        "max_open_orders": engine.max_open_orders,
+        "client_order_id_retention": engine.coid_retention,
+        "users": {str(user_id): n for user_id, n in sorted(engine.order_limits.items())},
+    }
+
+
+def limits_restore(engine: Engine, state: dict[str, Any]) -> None:
+    limits = state.get("limits")
+    if limits:
+        engine.max_open_orders = int(limits["max_open_orders"])
+        engine.coid_retention = int(limits["client_order_id_retention"])
+        engine.order_limits = {int(u): int(n) for u, n in limits["users"].items()}
+
+
+# Orders whose client_order_id the engine still holds taken: placed after the snapshot's
+# coid_horizon (docs/event-stream.md), open or not. created_at is the command's ts, exact
+# to the millisecond (the DB processor writes "epoch + ms * 1 ms").
+RECENT_CLIENT_ORDER_IDS = """
+SELECT user_id, client_order_id, id, (extract(epoch FROM created_at) * 1000)::bigint
+FROM orders_order
+WHERE client_order_id IS NOT NULL
+    AND created_at > timestamptz 'epoch' + %s * interval '1 millisecond'
+    AND symbol = ANY(%s)
+ORDER BY id
+"""
+
+
 @dataclass
 class Snapshot:
     """What the database says the engine looked like after ``last_seq``."""
@@ -65,6 +118,20 @@ class Snapshot:
     state: dict[str, Any] = field(default_factory=dict)
     balances: list[tuple[int, str, Decimal, Decimal]] = field(default_factory=list)
     orders: list[OrderRow] = field(default_factory=list)
+    # (user, client_order_id, order id, created ms) of orders past the coid horizon
+    client_order_ids: list[tuple[int, str, int, int]] = field(default_factory=list)
+
+
+def coid_floor(state: dict[str, Any], now_ms: int) -> int:
+    """Orders placed after this (epoch ms) keep their client_order_id taken in the engine
+    as of the snapshot: its ``coid_horizon``. A state without one (no order with a client
+    id came yet, or written before there were horizons) falls back to the window now."""
+    horizon = int(state.get("coid_horizon", COID_HORIZON_NONE))
+    if horizon != COID_HORIZON_NONE:
+        return horizon
+    limits = state.get("limits") or {}
+    retention = int(limits.get("client_order_id_retention", CLIENT_ORDER_ID_RETENTION_DEFAULT))
+    return now_ms - retention
 
 
 def snapshot_load(*, shard: int) -> Snapshot:
@@ -80,7 +147,10 @@ def snapshot_load(*, shard: int) -> Snapshot:
         orders = [OrderRow(*row) for row in cursor.fetchall()]
         # entries the DB processor set aside: applied by the engine, not in the tables
         balances, orders = recovery_overlay(shard, balances, orders, markets)
-    return Snapshot(state.last_seq, state.engine_state, balances, orders)
+        floor = coid_floor(state.engine_state, time.time_ns() // 1_000_000)
+        cursor.execute(RECENT_CLIENT_ORDER_IDS, [floor, markets])
+        client_order_ids = [tuple(row) for row in cursor.fetchall()]
+    return Snapshot(state.last_seq, state.engine_state, balances, orders, client_order_ids)
 
 
 def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]:
@@ -91,6 +161,7 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
     depth_seq = state.get("depth_seq", {})
     for symbol, market in units.items():
         engine.restore_market(market.rules(), depth_seq=int(depth_seq.get(symbol, 0)))
+    limits_restore(engine, state)
     for user_id, asset, available, locked in snapshot.balances:
         unit = Decimal(1).scaleb(-assets.get(asset, 8))
         engine.restore_balance(
@@ -117,6 +188,9 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
                 updated_ts=row.updated_ms,
             )
         )
+    engine.coid_horizon = int(state.get("coid_horizon", COID_HORIZON_NONE))
+    for user_id, client_order_id, order_id, created_ms in snapshot.client_order_ids:
+        engine.restore_client_order_id(user_id, client_order_id, order_id, created_ms)
     engine.next_seq = int(state.get("next_seq", snapshot.last_seq + 1))
     engine.next_order_id = int(state.get("next_order_id", 1))
     engine.next_trade_id = int(state.get("next_trade_id", 1))

@@ -28,7 +28,7 @@ from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OrderStatus, RejectReason
-from engine_worker.recovery import Snapshot, engine_restore
+from engine_worker.recovery import Limits, Snapshot, engine_restore, limits_to_state
 from marketdata.units import MarketUnits, format_scaled, max_units
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,14 @@ REASON_MESSAGES = {
     RejectReason.UNKNOWN_MARKET: "Unknown market.",
     RejectReason.UNKNOWN_ORDER: "No such open order.",
     RejectReason.ORDER_NOT_OPEN: "The order is no longer open.",
-    RejectReason.DUPLICATE_CLIENT_ORDER_ID: "An open order already has this client_order_id.",
+    RejectReason.DUPLICATE_CLIENT_ORDER_ID: (
+        "This client_order_id was used by an order still open or placed within the "
+        "retention window; details.order_id is that order."
+    ),
+    RejectReason.TOO_MANY_OPEN_ORDERS: (
+        "You have as many open orders in this market as allowed; cancel some first."
+    ),
+    RejectReason.INVALID_LIMIT: "A limit must be a positive number.",
     RejectReason.MARKET_EXISTS: "The market already exists.",
     RejectReason.MALFORMED_COMMAND: "Malformed command.",
     "duplicate_request": "This request_id was applied already; look the order up instead.",
@@ -102,13 +109,16 @@ class _Batch:
         self.user_events: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
         self.catalogue_changed = False  # a market or an asset was added or changed
+        self.limits_changed = False  # Configure or SetOrderLimit applied
         self.texts: dict[int, str] = {}  # id(body) -> its JSON text, made with the body
         self.rendered: list[dict[str, Any]] = []  # those bodies, kept alive (ids stay theirs)
 
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
 # one atomic step, however many keys the batch touched. ARGV is a flat run of commands,
-# each preceded by its number of words: 3 SET k v 2 DEL k ...
+# each preceded by its number of words: 3 SET k v 2 DEL k ... Lua's unpack() fails past
+# about 8,000 values (its C stack), so no command may be longer than MAX_OP_WORDS:
+# op_words() splits the multi-value ones.
 APPLY_OPS = """
 local i = 1
 local n = #ARGV
@@ -119,7 +129,32 @@ while i <= n do
 end
 return n
 """
-MAX_VALUES_PER_OP = 1000  # Lua's unpack() has a stack limit
+MAX_VALUES_PER_OP = 1000  # values (members, elements, field-value pairs) per command
+# command -> words per value: the commands a batch issues with any number of values
+MULTI_VALUE_OPS = {"ZADD": 2, "ZREM": 1, "LPUSH": 1, "HSET": 2}
+MAX_OP_WORDS = 2 + 2 * MAX_VALUES_PER_OP  # command, key, values
+
+
+def op_words(args: tuple[str, ...] | list[str]) -> list[str]:
+    """One command as APPLY_OPS' words (its length, then the command), split into several
+    commands of at most MAX_VALUES_PER_OP values each if it is longer. Splitting keeps the
+    effect: each of these commands adds or removes its values one by one, in order (LPUSH
+    of a, b then of c leaves c, b, a on top, as one LPUSH of a, b, c does). A longer
+    command of any other kind is a bug, refused before anything is applied."""
+    if len(args) <= MAX_OP_WORDS:
+        return [str(len(args)), *args]
+    step = MULTI_VALUE_OPS.get(args[0])
+    if step is None:
+        raise ValueError(f"{args[0]} with {len(args)} words cannot be split")
+    head, values = list(args[:2]), args[2:]
+    chunk = step * MAX_VALUES_PER_OP
+    words: list[str] = []
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        words.append(str(len(part) + 2))
+        words.extend(head)
+        words.extend(part)
+    return words
 
 
 class EngineRuntime:
@@ -184,6 +219,35 @@ class EngineRuntime:
                 recent[request_id] = None
         while len(recent) > RECENT_REQUESTS:
             recent.popitem(last=False)
+
+    def sync_limits(self, limits: Limits) -> None:
+        """Bring the engine's limits in line with the settings and the users' own limits in
+        the database, through logged commands (Configure, SetOrderLimit)."""
+        engine = self.engine
+        ts = time.time_ns() // 1_000_000
+        batch: list[dict[str, Any]] = []
+        if (engine.max_open_orders, engine.coid_retention) != (
+            limits.max_open_orders,
+            limits.client_order_id_retention,
+        ):
+            batch.append(
+                {
+                    "kind": "Configure",
+                    "max_open_orders": limits.max_open_orders,
+                    "client_order_id_retention": limits.client_order_id_retention,
+                }
+            )
+        for user_id in sorted(engine.order_limits.keys() | limits.users.keys()):
+            limit = limits.users.get(user_id)
+            if engine.order_limits.get(user_id) != limit:
+                batch.append(
+                    {"kind": "SetOrderLimit", "user_id": user_id, "max_open_orders": limit}
+                )
+        for i, command in enumerate(batch):
+            command.update(request_id=f"startup-{self.shard}-limits-{time.time_ns()}-{i}", ts=ts)
+        if batch:
+            self.apply_batch(batch, reply_to=None)
+            logger.info("engine shard %d: %d limit changes at start-up", self.shard, len(batch))
 
     def sync_markets(self, markets: Iterable[MarketUnits]) -> None:
         """Bring the engine's markets in line with the catalogue (the database): add the
@@ -380,7 +444,12 @@ class EngineRuntime:
                 )
             elif kind is e.OrderRejected or kind is e.CommandRejected:
                 record["rejected"] = event.reason.value
-                return {**rejection(command.request_id, event.reason), "sequence": event.seq}
+                rejected = {**rejection(command.request_id, event.reason), "sequence": event.seq}
+                if kind is e.OrderRejected and event.order_id is not None:
+                    rejected["order_id"] = event.order_id  # the order holding the client id
+                return rejected
+            elif kind is e.LimitsChanged:
+                batch.limits_changed = True
             elif kind is e.MarketChanged:
                 batch.catalogue_changed = True
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
@@ -481,8 +550,11 @@ class EngineRuntime:
             return texts[id(body)]
 
         def op(*args: str) -> None:
-            words.append(str(len(args)))
-            words.extend(args)
+            if len(args) <= MAX_OP_WORDS:
+                words.append(str(len(args)))
+                words.extend(args)
+            else:
+                words.extend(op_words(args))
 
         if batch.logged:
             # the command log, keyed by the batch's last sequence number (recovery starts
@@ -549,6 +621,7 @@ class EngineRuntime:
             "next_seq": engine.next_seq,
             "next_order_id": engine.next_order_id,
             "next_trade_id": engine.next_trade_id,
+            "coid_horizon": engine.coid_horizon,
             "depth_seq": {symbol: engine.depth_seq(symbol) for symbol in batch.depth},
         }
         if batch.catalogue_changed:
@@ -560,6 +633,8 @@ class EngineRuntime:
                 if symbol in engine.markets
             }
             state["assets"] = dict(self.asset_decimals)
+        if batch.limits_changed:
+            state["limits"] = limits_to_state(engine)
         return state
 
     def _depth_body(self, symbol: str) -> dict[str, Any]:

@@ -130,6 +130,20 @@ def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
         if kind == "SetMarketStatus":
             status = MarketStatus(_field(wire, "status", str))
             return c.SetMarketStatus(request_id, ts, _field(wire, "symbol", str), status), None
+        if kind == "Configure":
+            return c.Configure(
+                request_id,
+                ts,
+                _field(wire, "max_open_orders", int),
+                _field(wire, "client_order_id_retention", int),
+            ), None
+        if kind == "SetOrderLimit":
+            return c.SetOrderLimit(
+                request_id,
+                ts,
+                _field(wire, "user_id", int),
+                _field(wire, "max_open_orders", int, optional=True),
+            ), None
     except ValueError as exc:  # enum values, NotAMultiple
         raise MalformedCommand(str(exc)) from exc
     raise MalformedCommand(f"unknown command kind {kind!r}")

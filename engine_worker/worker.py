@@ -15,7 +15,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from engine_worker import jobs, keys
-from engine_worker.recovery import Snapshot
+from engine_worker.recovery import Limits, Snapshot
 from engine_worker.runtime import EngineRuntime
 from marketdata.units import MarketUnits
 
@@ -116,6 +116,7 @@ def run_engine(
     markets: list[MarketUnits],
     snapshot: Snapshot,
     burst: bool,
+    limits: Limits | None = None,
 ) -> None:
     connection = redis.Redis.from_url(redis_url)
     queue = Queue(keys.queue(shard), connection=connection, serializer=JSONSerializer)
@@ -124,6 +125,8 @@ def run_engine(
     check_consistent(runtime, connection)
     fail_abandoned_jobs(runtime, queue)
     runtime.sync_markets(markets)
+    if limits is not None:
+        runtime.sync_limits(limits)
     jobs.RUNTIME = runtime
     gc.freeze()  # the recovered books are long-lived: keep them out of collections
     logger.info(

@@ -225,6 +225,11 @@ ENGINE_SHARDS = {
 }
 ENGINE_DEFAULT_SHARD = int(os.environ.get("ENGINE_DEFAULT_SHARD", "0"))
 ENGINE_REPLY_TIMEOUT = float(os.environ.get("ENGINE_REPLY_TIMEOUT", "5"))
+# Engine limits (engine state: applied through logged commands at the engine's start).
+# Open orders one user may have in one market (0: no limit; raise it per user in the
+# admin), and for how many seconds a used client_order_id stays taken.
+MAX_OPEN_ORDERS_PER_MARKET = int(os.environ.get("MAX_OPEN_ORDERS_PER_MARKET", "200"))
+CLIENT_ORDER_ID_RETENTION = int(os.environ.get("CLIENT_ORDER_ID_RETENTION", str(24 * 3600)))
 
 # Demo funds credited on sign-up, through the engine. SIGNUP_DEMO_FUNDS="" turns it off.
 SIGNUP_DEMO_FUNDS = {

@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 def engine_error(reply: dict[str, Any]) -> Exception:
     """The API error for an engine rejection."""
     code, message = reply["code"], reply["message"]
-    if code in (RejectReason.DUPLICATE_CLIENT_ORDER_ID, "duplicate_request"):
+    if code == RejectReason.DUPLICATE_CLIENT_ORDER_ID:
+        details = {"request_id": reply["request_id"], "order_id": reply.get("order_id")}
+        return Conflict(message, code=code, details=details)
+    if code == "duplicate_request":
         return Conflict(message, code=code, details={"request_id": reply["request_id"]})
     if code == RejectReason.UNKNOWN_ORDER:
         return NotFound(message, code=code)
@@ -109,6 +112,43 @@ def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
         raise engine_error(reply)
     logger.info("request %s: order %d cancelled", reply["request_id"], order_id)
     return reply["order"]
+
+
+def order_limit_set(*, user_id: int, max_open_orders: int | None) -> None:
+    """Give the user its own limit of open orders per market (None: the default again).
+    Saved first (the database is what every engine start applies), then sent to the
+    engine as a logged SetOrderLimit; EngineUnavailable if it cannot be reached now."""
+    from accounts.models import OrderLimit
+
+    if max_open_orders is None:
+        OrderLimit.objects.filter(user_id=user_id).delete()
+    elif max_open_orders < 1:
+        raise InvalidInput("The limit must be at least 1.", code="invalid_limit")
+    else:
+        OrderLimit.objects.update_or_create(
+            user_id=user_id, defaults={"max_open_orders": max_open_orders}
+        )
+    order_limit_sync(user_id=user_id)
+
+
+def order_limit_sync(*, user_id: int) -> int | None:
+    """Tell the engine the user's limit as the database has it; returns that limit.
+    The balance shard (the default one) is told now; any other shard at its next start."""
+    from accounts.models import OrderLimit
+
+    limit = (
+        OrderLimit.objects.filter(user_id=user_id).values_list("max_open_orders", flat=True).first()
+    )
+    reply = engine_call({"kind": "SetOrderLimit", "user_id": user_id, "max_open_orders": limit})
+    if not reply["ok"]:
+        raise engine_error(reply)
+    logger.info(
+        "request %s: user %d may have %s open orders per market",
+        reply["request_id"],
+        user_id,
+        "the default number of" if limit is None else limit,
+    )
+    return limit
 
 
 def order_cancel_all(*, user_id: int, symbol: str | None = None) -> list[dict[str, Any]]:

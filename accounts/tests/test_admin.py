@@ -173,3 +173,63 @@ def test_staff_without_change_permission_is_refused(engine, make_trader, django_
     anonymous = Client().get(page(trader.user_id))
     assert anonymous.status_code == 302
     assert "/admin/login/" in anonymous["Location"]
+
+
+def change_form_data(response, **extra: str) -> dict[str, str]:
+    """The user change form as the admin page fills it in, plus ``extra``."""
+    form = response.context["adminform"].form
+    data: dict[str, str] = {}
+    for name in form.fields:
+        bound = form[name]
+        if bound.field.disabled:
+            continue
+        value = bound.value()
+        if isinstance(value, list | tuple):
+            continue  # groups, permissions: none
+        if hasattr(value, "date") and callable(value.date):  # split date and time widgets
+            data[f"{name}_0"], data[f"{name}_1"] = value.strftime("%Y-%m-%d %H:%M:%S").split()
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = str(value)
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        for name in management.fields:
+            data[management[name].html_name] = str(management[name].value())
+    data.update(extra)
+    return data
+
+
+def test_admin_raises_a_users_open_order_limit(admin_web, make_trader, market):
+    from accounts.models import OrderLimit
+    from engine_worker.tests.test_large_batches import fund, place_many
+    from orders.services import order_limit_set
+
+    trader = make_trader()
+    fund(trader.user_id, "USDT", 10**12)
+    url = f"/admin/auth/user/{trader.user_id}/change/"
+    response = admin_web.get(url)
+    assert b"own limit of open orders per market" in response.content.lower()
+    data = change_form_data(
+        response,
+        **{"order_limit-TOTAL_FORMS": "1", "order_limit-0-max_open_orders": "250"},
+    )
+    try:
+        response = admin_web.post(url, data, follow=True)
+        assert response.status_code == 200
+        assert ("success", "The engine now allows 250 open orders per market.") in messages_of(
+            response
+        )
+        assert OrderLimit.objects.get(user_id=trader.user_id).max_open_orders == 250
+        # past the default of 200, up to 250
+        place_many(trader.user_id, market, "buy", [100_00 + i for i in range(250)], 1000)
+        response = trader.post(
+            "/api/v1/orders",
+            {"symbol": market, "side": "buy", "type": "limit", "price": "1", "quantity": "1"},
+            format="json",
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "too_many_open_orders"
+    finally:  # the engine outlives the test's database rows
+        order_limit_set(user_id=trader.user_id, max_open_orders=None)

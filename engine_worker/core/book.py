@@ -176,6 +176,7 @@ class Book:
         "taker_fee_bps",
         "bals",
         "fee_bals",
+        "open_by_user",
     )
 
     def __init__(self, rules: MarketRules) -> None:
@@ -187,6 +188,7 @@ class Book:
         self.depth_seq = 0
         self.bals: dict[int, tuple[Balance, Balance]] = {}  # user -> (base, quote)
         self.fee_bals: tuple[Balance, Balance] | None = None  # fee account's (base, quote)
+        self.open_by_user: dict[int, int] = {}  # user -> how many of its orders rest here
         self.set_rules(rules)
 
     def set_rules(self, rules: MarketRules) -> None:

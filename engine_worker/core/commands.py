@@ -76,4 +76,35 @@ class SetMarketStatus:
     status: MarketStatus
 
 
-Command = PlaceOrder | CancelOrder | CancelAll | Deposit | Withdraw | AddMarket | SetMarketStatus
+@dataclass(frozen=True, slots=True)
+class Configure:
+    """The shard's limits. They are engine state, changed only by this logged command, so
+    a replay meets every order with the limits the live engine had."""
+
+    request_id: str
+    ts: int
+    max_open_orders: int  # per user and market, unless the user has its own; 0: no limit
+    client_order_id_retention: int  # ms a used client_order_id stays taken
+
+
+@dataclass(frozen=True, slots=True)
+class SetOrderLimit:
+    """One user's own open-order limit per market (raised or lowered by an operator)."""
+
+    request_id: str
+    ts: int
+    user_id: int
+    max_open_orders: int | None  # None: the shard's default again
+
+
+Command = (
+    PlaceOrder
+    | CancelOrder
+    | CancelAll
+    | Deposit
+    | Withdraw
+    | AddMarket
+    | SetMarketStatus
+    | Configure
+    | SetOrderLimit
+)

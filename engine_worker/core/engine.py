@@ -25,6 +25,7 @@ meanwhile. The rest favours plainness.
 from __future__ import annotations
 
 import dataclasses
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 from .balances import Balance
@@ -33,9 +34,11 @@ from .commands import (
     AddMarket,
     CancelAll,
     CancelOrder,
+    Configure,
     Deposit,
     PlaceOrder,
     SetMarketStatus,
+    SetOrderLimit,
     Withdraw,
 )
 from .events import (
@@ -43,6 +46,7 @@ from .events import (
     CommandRejected,
     DepthChanged,
     Deposited,
+    LimitsChanged,
     MarketChanged,
     OrderAccepted,
     OrderRejected,
@@ -62,6 +66,11 @@ if TYPE_CHECKING:
 #: User id of the account that collects fees unless the engine is told otherwise.
 #: 0 is never a database user id, so it cannot collide with a trader.
 FEE_ACCOUNT_DEFAULT = 0
+#: How long (ms) a client_order_id stays taken after its order was placed, until a
+#: Configure command says otherwise.
+CLIENT_ORDER_ID_RETENTION_DEFAULT = 24 * 3600 * 1000
+#: ``Engine.coid_horizon`` before any order with a client id came (timestamps are >= 0).
+COID_HORIZON_NONE = -1
 
 _BUY = Side.BUY
 _SELL = Side.SELL
@@ -103,6 +112,17 @@ class Engine:
         self._orders: dict[int, Order] = {}  # open orders by id
         self._user_orders: dict[int, dict[int, Order]] = {}  # user -> id -> open order
         self._coids: dict[tuple[int, str], int] = {}  # (user, client id) -> open order id
+        # limits (Configure, SetOrderLimit): open orders per user and market, 0 = none
+        self.max_open_orders = 0
+        self.order_limits: dict[int, int] = {}  # user -> its own limit
+        self.coid_retention = CLIENT_ORDER_ID_RETENTION_DEFAULT
+        # client order ids of orders placed within the retention window, open or not:
+        # (user, client id) -> (order id, ts). Kept exactly while ts > coid_horizon, the
+        # highest "ts - retention" any order with a client id brought; older ones are
+        # pruned (a heap by ts), so the set is a function of the command stream alone.
+        self._recent_coids: dict[tuple[int, str], tuple[int, int]] = {}
+        self._coid_heap: list[tuple[int, int, int, str]] = []  # (ts, order id, user, coid)
+        self.coid_horizon = COID_HORIZON_NONE
         self._handlers: dict[type, Callable[[Command, int], list[Event]]] = {
             PlaceOrder: self._place,  # type: ignore[dict-item]
             CancelOrder: self._cancel,  # type: ignore[dict-item]
@@ -111,6 +131,8 @@ class Engine:
             Withdraw: self._withdraw,  # type: ignore[dict-item]
             AddMarket: self._add_market,  # type: ignore[dict-item]
             SetMarketStatus: self._set_status,  # type: ignore[dict-item]
+            Configure: self._configure,  # type: ignore[dict-item]
+            SetOrderLimit: self._set_order_limit,  # type: ignore[dict-item]
         }
 
     # ---------------------------------------------------------------- entry point
@@ -214,6 +236,35 @@ class Engine:
         self._books[order.symbol].add(order)
         self._index(order)
 
+    def restore_client_order_id(self, user_id: int, client_order_id: str, order_id: int,
+                                ts: int) -> None:  # fmt: skip
+        """Remember an order placed at ``ts`` with a client id, as its placing did (recovery
+        loads those newer than the snapshot's coid_horizon, in order id order)."""
+        if ts > self.coid_horizon:
+            self._recent_coids[(user_id, client_order_id)] = (order_id, ts)
+            heappush(self._coid_heap, (ts, order_id, user_id, client_order_id))
+
+    def client_order_id_taken(self, user_id: int, client_order_id: str, ts: int) -> int | None:
+        """The order that keeps ``client_order_id`` taken for a new order at ``ts`` (an open
+        one, or one placed within the retention window), or None. Moves the horizon to
+        ``ts - retention`` and forgets what falls behind it."""
+        horizon = ts - self.coid_retention
+        if horizon > self.coid_horizon:
+            self.coid_horizon = horizon
+            heap = self._coid_heap
+            recent = self._recent_coids
+            while heap and heap[0][0] <= horizon:
+                _, order_id, uid, coid = heappop(heap)
+                key = (uid, coid)
+                if recent.get(key, (0,))[0] == order_id:
+                    del recent[key]
+        key = (user_id, client_order_id)
+        open_id = self._coids.get(key)
+        if open_id is not None:
+            return open_id
+        found = self._recent_coids.get(key)
+        return None if found is None else found[0]
+
     # ---------------------------------------------------------------- invariants
 
     def check_invariants(self) -> None:
@@ -247,12 +298,24 @@ class Engine:
             by_user.setdefault(o.user_id, set()).add(o.order_id)
         got = {u: set(d) for u, d in self._user_orders.items() if d}
         assert got == by_user, f"per-user order index {got} != resting orders {by_user}"
+        for sym, book in self._books.items():
+            counted = {u: n for u, n in book.open_by_user.items() if n}
+            want_counts: dict[int, int] = {}
+            for o in book.iter_orders():
+                want_counts[o.user_id] = want_counts.get(o.user_id, 0) + 1
+            assert counted == want_counts, f"{sym}: open counts {counted} != {want_counts}"
+        assert all(n >= 1 for n in self.order_limits.values()), self.order_limits
         coids = {
             (o.user_id, o.client_order_id): o.order_id
             for o in seen.values()
             if o.client_order_id is not None
         }
         assert coids == self._coids, f"client order id index {self._coids} != {coids}"
+        horizon = self.coid_horizon
+        in_heap = {(u, coid, oid) for _, oid, u, coid in self._coid_heap}
+        for (u, coid), (oid, ts) in self._recent_coids.items():
+            assert ts > horizon, f"client order id {coid!r} of {u} kept past the horizon"
+            assert (u, coid, oid) in in_heap, f"client order id {coid!r} of {u} not in heap"
         for uid, acct in self._accounts.items():
             for asset, b in acct.items():
                 assert b.user_id == uid and b.asset == asset, f"{b} filed under {uid} {asset}"
@@ -284,12 +347,15 @@ class Engine:
         if uo is None:
             uo = self._user_orders[o.user_id] = {}
         uo[o.order_id] = o
+        obu = self._books[o.symbol].open_by_user
+        obu[o.user_id] = obu.get(o.user_id, 0) + 1
         if o.client_order_id is not None:
             self._coids[(o.user_id, o.client_order_id)] = o.order_id
 
     def _unindex(self, o: Order) -> None:
         del self._orders[o.order_id]
         del self._user_orders[o.user_id][o.order_id]
+        self._books[o.symbol].open_by_user[o.user_id] -= 1
         if o.client_order_id is not None:
             del self._coids[(o.user_id, o.client_order_id)]
 
@@ -327,8 +393,21 @@ class Engine:
         min_notional = book.min_notional
         if min_notional and not is_market and price * q * qpt < min_notional:
             return [OrderRejected(seq, uid, sym, coid, _R.MIN_NOTIONAL)]
-        if coid is not None and (uid, coid) in self._coids:
-            return [OrderRejected(seq, uid, sym, coid, _R.DUPLICATE_CLIENT_ORDER_ID)]
+        if coid is not None:
+            first = self.client_order_id_taken(uid, coid, c.ts)
+            if first is not None:
+                return [OrderRejected(seq, uid, sym, coid, _R.DUPLICATE_CLIENT_ORDER_ID, first)]
+        tif = c.time_in_force
+        limits = self.order_limits
+        limit = limits.get(uid, self.max_open_orders) if limits else self.max_open_orders
+        # only an order that can rest counts against the limit (a GTC limit order)
+        if (
+            limit
+            and not is_market
+            and (tif is _GTC or tif == _GTC)
+            and book.open_by_user.get(uid, 0) >= limit
+        ):
+            return [OrderRejected(seq, uid, sym, coid, _R.TOO_MANY_OPEN_ORDERS)]
         side = c.side
         is_buy = side is _BUY or (side is not _SELL and side == _BUY)
         # would it take? (crossing the opposite best)
@@ -369,7 +448,6 @@ class Engine:
             lock = q * book.base_per_lot
             if avail < lock:
                 return [OrderRejected(seq, uid, sym, coid, _R.INSUFFICIENT_BALANCE)]
-        tif = c.time_in_force
         if tif is _GTC:
             rests = not is_market
         elif tif is _IOC:
@@ -387,6 +465,9 @@ class Engine:
         oid = self.next_order_id
         self.next_order_id = oid + 1
         ts = c.ts
+        if coid is not None and ts > self.coid_horizon:
+            self._recent_coids[(uid, coid)] = (oid, ts)
+            heappush(self._coid_heap, (ts, oid, uid, coid))
         # events are built with object.__new__ and slot stores: about twice as fast as
         # calling the dataclass __init__ (see events.py)
         acc = _new(OrderAccepted)
@@ -451,6 +532,8 @@ class Engine:
                 if uo is None:
                     uo = self._user_orders[uid] = {}
                 uo[oid] = o
+                obu = book.open_by_user
+                obu[uid] = obu.get(uid, 0) + 1
                 if coid is not None:
                     self._coids[(uid, coid)] = oid
                 bc = _new(BalanceChanged)
@@ -658,6 +741,7 @@ class Engine:
         orders = self._orders
         user_orders = self._user_orders
         coids = self._coids
+        open_by_user = book.open_by_user
         fee_b, fee_q = book.fee_bals or self._fee_bals(book)
         append = events.append
         new = _new
@@ -752,6 +836,7 @@ class Engine:
                     m.next = None
                     del orders[moid]
                     del user_orders[muid][moid]
+                    open_by_user[muid] -= 1
                     if mcoid is not None:
                         del coids[(muid, mcoid)]
                 else:
@@ -827,6 +912,7 @@ class Engine:
         orders = self._orders
         user_orders = self._user_orders
         coids = self._coids
+        open_by_user = book.open_by_user
         fee_b, fee_q = book.fee_bals or self._fee_bals(book)
         append = events.append
         new = _new
@@ -913,6 +999,7 @@ class Engine:
                     m.next = None
                     del orders[moid]
                     del user_orders[muid][moid]
+                    open_by_user[muid] -= 1
                     if mcoid is not None:
                         del coids[(muid, mcoid)]
                 else:
@@ -1011,6 +1098,7 @@ class Engine:
         oid = o.order_id
         del self._orders[oid]
         del self._user_orders[uid][oid]
+        book.open_by_user[uid] -= 1
         coid = o.client_order_id
         if coid is not None:
             del self._coids[(uid, coid)]
@@ -1102,6 +1190,25 @@ class Engine:
             return [CommandRejected(seq, 0, _R.MARKET_EXISTS)]
         self.restore_market(c.rules)
         return [MarketChanged(seq, c.rules)]
+
+    # ---------------------------------------------------------------- limits
+
+    def _configure(self, c: Configure, seq: int) -> list[Event]:
+        if c.max_open_orders < 0 or c.client_order_id_retention < 0:
+            return [CommandRejected(seq, 0, _R.INVALID_LIMIT)]
+        self.max_open_orders = c.max_open_orders
+        self.coid_retention = c.client_order_id_retention
+        return [LimitsChanged(seq, None, c.max_open_orders)]
+
+    def _set_order_limit(self, c: SetOrderLimit, seq: int) -> list[Event]:
+        limit = c.max_open_orders
+        if limit is None:
+            self.order_limits.pop(c.user_id, None)
+        elif limit < 1:
+            return [CommandRejected(seq, c.user_id, _R.INVALID_LIMIT)]
+        else:
+            self.order_limits[c.user_id] = limit
+        return [LimitsChanged(seq, c.user_id, limit)]
 
     def _set_status(self, c: SetMarketStatus, seq: int) -> list[Event]:
         rules = self.markets.get(c.symbol)

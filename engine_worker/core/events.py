@@ -65,13 +65,15 @@ class OrderUpdated:
 
 @dataclass(slots=True)
 class OrderRejected:
-    """A PlaceOrder was refused; nothing changed."""
+    """A PlaceOrder was refused; nothing changed. ``order_id``: for
+    duplicate_client_order_id, the earlier order that has this client_order_id."""
 
     seq: int
     user_id: int
     symbol: str
     client_order_id: str | None
     reason: RejectReason
+    order_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -163,8 +165,18 @@ class MarketChanged:
     rules: MarketRules
 
 
+@dataclass(slots=True)
+class LimitsChanged:
+    """Configure or SetOrderLimit applied. ``user_id`` is None for the shard's limits."""
+
+    seq: int
+    user_id: int | None
+    max_open_orders: int | None  # the user's own limit (None: the default), or the default
+
+
 Event = (
     OrderAccepted
+    | LimitsChanged
     | OrderUpdated
     | OrderRejected
     | CommandRejected

@@ -55,5 +55,7 @@ class RejectReason(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     ORDER_NOT_OPEN = "order_not_open"
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+    TOO_MANY_OPEN_ORDERS = "too_many_open_orders"
+    INVALID_LIMIT = "invalid_limit"
     MARKET_EXISTS = "market_exists"
     MALFORMED_COMMAND = "malformed_command"

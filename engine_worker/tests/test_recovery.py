@@ -19,7 +19,7 @@ from django.conf import settings
 from accounts.selectors import fee_account_id
 from engine_worker import keys
 from engine_worker.dbprocessor import DbProcessor
-from engine_worker.recovery import snapshot_load
+from engine_worker.recovery import Limits, snapshot_load
 from engine_worker.runtime import EngineRuntime
 from marketdata.units import MarketUnits
 
@@ -74,7 +74,7 @@ def random_commands(rng: random.Random, count: int) -> list[dict]:
                     "price": rng.randint(990, 1010) if kind == "limit" else 0,
                     "quantity": rng.randint(1, 300),
                     "post_only": rng.random() < 0.1,
-                    "client_order_id": None,
+                    "client_order_id": rng.choice([None, None, f"c{rng.randint(0, 30)}"]),
                 }
             )
         elif roll < 0.85:
@@ -105,7 +105,7 @@ def random_commands(rng: random.Random, count: int) -> list[dict]:
             )
     for n, command in enumerate(commands):
         command["request_id"] = f"rec-{rng.random()}-{n}"
-        command["ts"] = 1_800_000_000_000 + n
+        command["ts"] = 1_800_000_000_000 + n + rng.randint(-3, 3)  # clocks disagree a little
     return commands
 
 
@@ -133,6 +133,7 @@ def state_of(runtime: EngineRuntime) -> dict:
         "orders": orders,
         "counters": (engine.next_seq, engine.next_order_id, engine.next_trade_id),
         "depth": engine.depth_snapshot(UNITS.symbol, 1000),
+        "client_order_ids": (engine.coid_horizon, sorted(engine._recent_coids.items())),
         "markets": dict(engine.markets),
     }
 
@@ -146,6 +147,8 @@ def test_recovery_from_database_and_stream_is_exact(seed):
     fee_account = fee_account_id()
     live = EngineRuntime(SHARD, fee_account=fee_account, connection=connection)
     live.sync_markets([UNITS])
+    # client order ids stay taken for 60 ms (60 commands or so): some are reused, some not
+    live.sync_limits(Limits(max_open_orders=0, client_order_id_retention=60))
     commands = random_commands(rng, 400)
     tail = commands[-40:]
     commands = commands[:-40]
@@ -170,3 +173,35 @@ def test_recovery_from_database_and_stream_is_exact(seed):
     connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))  # same ids next
     assert live.apply_batch(tail, reply_to=None) == after_recovery
     assert state_of(recovered) == state_of(live)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_limits_survive_a_restart_from_the_database_and_from_the_log():
+    """The limits are engine state: the snapshot's engine_state carries them (merged from
+    the event stream's ``state``) and the log replays later changes; at start-up the
+    engine then aligns them with the settings and the users' OrderLimit rows."""
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))
+    fee_account = fee_account_id()
+    live = EngineRuntime(SHARD, fee_account=fee_account, connection=connection)
+    live.sync_markets([UNITS])
+    first, second = 9_100_001, 9_100_002
+    live.sync_limits(Limits(max_open_orders=3, client_order_id_retention=60_000,
+                            users={first: 5}))  # fmt: skip
+    processor = DbProcessor(SHARD, connection_=connection, fee_account=fee_account)
+    processor.apply(connection.xrange(keys.events_stream(SHARD)))  # persisted up to here
+    live.apply_batch(
+        [{"kind": "SetOrderLimit", "request_id": "l-2", "ts": 1, "user_id": second,
+          "max_open_orders": 7}],
+        reply_to=None,
+    )  # fmt: skip  # only in the log
+
+    recovered = EngineRuntime(SHARD, fee_account=fee_account, connection=connection)
+    assert recovered.recover(snapshot_load(shard=SHARD)) == 1
+    engine = recovered.engine
+    assert (engine.max_open_orders, engine.coid_retention) == (3, 60_000)
+    assert engine.order_limits == {first: 5, second: 7}
+    recovered.sync_limits(Limits(max_open_orders=200, client_order_id_retention=60_000,
+                                 users={first: 5}))  # fmt: skip
+    assert (engine.max_open_orders, engine.order_limits) == (200, {first: 5})
+    connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))

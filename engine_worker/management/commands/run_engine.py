@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.selectors import fee_account_id
-from engine_worker.recovery import timed_snapshot_load
+from engine_worker.recovery import limits_load, timed_snapshot_load
 from engine_worker.worker import run_engine
 from marketdata.selectors import market_units_list
 
@@ -29,4 +29,5 @@ class Command(BaseCommand):
             markets=market_units_list(shard=shard),
             snapshot=timed_snapshot_load(shard=shard),
             burst=burst,
+            limits=limits_load(),
         )

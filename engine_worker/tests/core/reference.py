@@ -17,9 +17,11 @@ from engine_worker.core.commands import (
     CancelAll,
     CancelOrder,
     Command,
+    Configure,
     Deposit,
     PlaceOrder,
     SetMarketStatus,
+    SetOrderLimit,
     Withdraw,
 )
 from engine_worker.core.rules import MarketRules
@@ -63,6 +65,11 @@ class _State:
     book: list[RefOrder] = field(default_factory=list)  # every resting order, arrival order
     next_order_id: int = 1
     trades: list[RefTrade] = field(default_factory=list)
+    max_open_orders: int = 0  # per user and market; 0: no limit
+    order_limits: dict[int, int] = field(default_factory=dict)  # user -> its own limit
+    coid_retention: int = 24 * 3600 * 1000
+    coid_horizon: int = -1  # the highest "ts - retention" an order with a client id brought
+    recent: dict[tuple[int, str], int] = field(default_factory=dict)  # -> ts of its order
 
 
 class ReferenceEngine:
@@ -124,6 +131,20 @@ class ReferenceEngine:
                 return "unknown_market"
             s.markets[c.symbol] = dataclasses.replace(s.markets[c.symbol], status=c.status)
             return "ok"
+        if isinstance(c, Configure):
+            if c.max_open_orders < 0 or c.client_order_id_retention < 0:
+                return "invalid_limit"
+            s.max_open_orders = c.max_open_orders
+            s.coid_retention = c.client_order_id_retention
+            return "ok"
+        if isinstance(c, SetOrderLimit):
+            if c.max_open_orders is None:
+                s.order_limits.pop(c.user_id, None)
+            elif c.max_open_orders < 1:
+                return "invalid_limit"
+            else:
+                s.order_limits[c.user_id] = c.max_open_orders
+            return "ok"
         if isinstance(c, CancelOrder):
             mine = [o for o in s.book if o.order_id == c.order_id and o.user_id == c.user_id]
             if not mine:
@@ -179,10 +200,18 @@ class ReferenceEngine:
         qpt = r.quote_per_tick_lot
         if not market and price * q * qpt < r.min_notional:
             return "min_notional"
-        if c.client_order_id is not None and any(
-            o.user_id == c.user_id and o.client_order_id == c.client_order_id for o in s.book
-        ):
-            return "duplicate_client_order_id"
+        if c.client_order_id is not None:
+            # taken while open, and for orders placed within the retention window
+            s.coid_horizon = max(s.coid_horizon, c.ts - s.coid_retention)
+            s.recent = {k: ts for k, ts in s.recent.items() if ts > s.coid_horizon}
+            if (c.user_id, c.client_order_id) in s.recent or any(
+                o.user_id == c.user_id and o.client_order_id == c.client_order_id for o in s.book
+            ):
+                return "duplicate_client_order_id"
+        limit = s.order_limits.get(c.user_id, s.max_open_orders)
+        resting = [o for o in s.book if o.user_id == c.user_id and o.symbol == c.symbol]
+        if limit and not market and c.time_in_force == TimeInForce.GTC and len(resting) >= limit:
+            return "too_many_open_orders"
 
         def acceptable(o: RefOrder) -> bool:
             if market:
@@ -234,6 +263,8 @@ class ReferenceEngine:
         if c.time_in_force == TimeInForce.FOK and o.remaining > 0:
             self.s = saved
             return "fok_not_filled"
+        if c.client_order_id is not None and c.ts > s.coid_horizon:
+            s.recent[(c.user_id, c.client_order_id)] = c.ts
         if o.remaining == 0:
             return "accepted:filled"
         if c.time_in_force == TimeInForce.GTC and not market and not stopped:

@@ -443,22 +443,24 @@ def test_insufficient_balance_for_limit_buy_and_sell(h: Harness) -> None:
     assert h.bal(1, "BTC") == (99, 400)
 
 
-def test_duplicate_client_order_id_rejected_only_while_open(h: Harness) -> None:
+def test_duplicate_client_order_id_rejected_open_or_closed_within_the_window(h: Harness) -> None:
     h.fund(1, quote=100_000)
     h.fund(2, quote=100_000)
     h.place(1, BUY, 100, 1, coid="x")
-    assert rejected(h.place(1, BUY, 99, 1, coid="x")) == RejectReason.DUPLICATE_CLIENT_ORDER_ID
+    dup = h.place(1, BUY, 99, 1, coid="x")
+    assert rejected(dup) == RejectReason.DUPLICATE_CLIENT_ORDER_ID
+    assert dup[0].order_id == 1  # the first order's id
     assert of(h.place(2, BUY, 99, 1, coid="x"), OrderAccepted)  # other user: fine
     h.cancel(1, 1)
-    assert of(h.place(1, BUY, 99, 1, coid="x"), OrderAccepted)  # no longer open
+    assert rejected(h.place(1, BUY, 99, 1, coid="x")) == RejectReason.DUPLICATE_CLIENT_ORDER_ID
 
 
-def test_filled_order_frees_its_client_order_id(h: Harness) -> None:
+def test_filled_order_keeps_its_client_order_id_taken(h: Harness) -> None:
     h.fund(1, base=10_000)
     h.fund(2, quote=100_000)
     h.place(1, SELL, 100, 1, coid="s")
     h.place(2, BUY, 100, 1)
-    assert of(h.place(1, SELL, 100, 1, coid="s"), OrderAccepted)
+    assert rejected(h.place(1, SELL, 100, 1, coid="s")) == RejectReason.DUPLICATE_CLIENT_ORDER_ID
 
 
 # ----------------------------------------------------------------- market status

@@ -25,9 +25,11 @@ from engine_worker.core.commands import (
     CancelAll,
     CancelOrder,
     Command,
+    Configure,
     Deposit,
     PlaceOrder,
     SetMarketStatus,
+    SetOrderLimit,
     Withdraw,
 )
 from engine_worker.core.engine import Engine
@@ -88,10 +90,14 @@ status = st.builds(SetMarketStatus, st.just("s"), st.integers(0, 10), symbols,
                    st.sampled_from([MarketStatus.TRADING] * 2 + [MarketStatus.HALTED,
                                     MarketStatus.CANCEL_ONLY]))  # fmt: skip
 add_again = st.builds(AddMarket, st.just("a"), st.integers(0, 10), st.sampled_from(MARKETS))
+configure = st.builds(Configure, st.just("g"), st.integers(0, 10), st.integers(-1, 4),
+                      st.integers(-1, 6))  # fmt: skip
+order_limit = st.builds(SetOrderLimit, st.just("l"), st.integers(0, 10), users,
+                        st.one_of(st.none(), st.integers(-1, 4)))  # fmt: skip
 
 command = st.one_of(
     place, place, place, place, place, place, cancel, cancel, cancel_all,
-    deposit, withdraw, status, add_again,
+    deposit, withdraw, status, add_again, configure, order_limit,
 )  # fmt: skip
 structured = st.lists(command, min_size=1, max_size=60)
 
@@ -128,9 +134,14 @@ def random_stream(seed: int, n: int) -> list[Command]:
         elif r < 0.93:
             out.append(Deposit("d", ts, rnd.choice([*USERS, FEE]), rnd.choice(ASSETS),
                                rnd.randint(-2, 800)))  # fmt: skip
-        elif r < 0.995:
+        elif r < 0.985:
             out.append(Withdraw("w", ts, rnd.choice([*USERS, FEE]), rnd.choice(ASSETS),
                                 rnd.randint(-2, 800)))  # fmt: skip
+        elif r < 0.99:
+            out.append(Configure("g", ts, rnd.choice([0, 0, 1, 2, 3, -1]), rnd.randint(-1, 20)))
+        elif r < 0.995:
+            limit = rnd.choice([None, None, 1, 2, 4, 0])
+            out.append(SetOrderLimit("l", ts, u, limit))
         else:
             new_status = rnd.choice(
                 [MarketStatus.TRADING] * 2 + [MarketStatus.HALTED, MarketStatus.CANCEL_ONLY]
