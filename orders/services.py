@@ -64,6 +64,13 @@ def order_place(
                 code="invalid_price",
                 details={"price": str(price), "tick_size": str(units.tick_size)},
             ) from None
+        if units.max_price is not None and price > units.max_price:
+            # the engine refuses it too (422 max_price), should the market change meanwhile
+            raise InvalidInput(
+                f"price must be at most the market's maximum price {units.max_price}.",
+                code="invalid_price",
+                details={"price": str(price), "max_price": str(units.max_price)},
+            )
     reply = engine_call(
         {
             "kind": "PlaceOrder",

@@ -40,13 +40,16 @@ def test_a_quantity_the_database_cannot_store_is_a_400(make_trader, market, quan
 
 
 @pytest.mark.parametrize("price", ["99999999999999999999.99", "100000000000000", "1e15"])
-def test_a_storable_price_above_the_markets_maximum_is_refused(make_trader, market, price):
+def test_a_storable_price_above_the_markets_maximum_is_a_400(make_trader, market, price):
     # the market's max_price (default: the highest price whose notional at its
     # max_quantity of 1000000 is storable) is 99999999999999.99
     trader = make_trader()
     markets = {m["symbol"]: m for m in trader.get("/api/v1/markets").json()}
     assert markets[market]["max_price"] == "99999999999999.99"
-    assert_error(post(trader, {**SELL, "symbol": market, "price": price}), 422, "max_price")
+    error = assert_error(
+        post(trader, {**SELL, "symbol": market, "price": price}), 400, "invalid_price"
+    )
+    assert error["details"]["max_price"] == "99999999999999.99"
     assert balances(trader)["BTC"] == ("1", "0")
 
 
