@@ -421,6 +421,13 @@ def test_min_quantity() -> None:
     assert of(h.place(1, BUY, 100, 3), OrderAccepted)
 
 
+def test_max_price_is_inclusive() -> None:
+    h = Harness(dataclasses.replace(RULES, max_price=500))
+    h.fund(1, quote=10**9)
+    assert rejected(h.place(1, BUY, 501, 1)) == RejectReason.MAX_PRICE
+    assert of(h.place(1, BUY, 500, 1), OrderAccepted)
+
+
 def test_market_orders_skip_notional_check(h: Harness) -> None:
     h.fund(1, base=1)  # less than one lot: irrelevant for an empty-book market buy
     assert of(h.place(1, BUY, 0, 1, type=MARKET), OrderAccepted)
