@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
     "exchange_site.middleware.SecurityMiddleware",
+    "exchange_site.middleware.UnstorableTextMiddleware",  # a 400 for NUL in path/query/headers
     "exchange_site.middleware.SessionMiddleware",
     "exchange_site.middleware.CommonMiddleware",
     "exchange_site.middleware.CsrfViewMiddleware",
@@ -179,7 +180,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["exchange_site.parsers.JSONParser"],  # refuses unstorable text
     "EXCEPTION_HANDLER": "exchange_site.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
