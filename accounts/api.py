@@ -53,7 +53,8 @@ class TokenObtainApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response({"token": services.token_obtain(**data.validated_data)})
+        token = services.token_obtain(request=request._request, **data.validated_data)
+        return Response({"token": token})
 
 
 class LogoutApi(APIView):

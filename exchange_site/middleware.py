@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from axes.middleware import AxesMiddleware as _Axes
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Auth
 from django.contrib.messages.middleware import MessageMiddleware as _Messages
 from django.contrib.sessions.middleware import SessionMiddleware as _Sessions
@@ -56,6 +57,10 @@ class MessageMiddleware(_SyncOnly, _Messages):
 
 
 class XFrameOptionsMiddleware(_SyncOnly, _XFrame):
+    pass
+
+
+class AxesMiddleware(_SyncOnly, _Axes):
     pass
 
 

@@ -4,6 +4,7 @@ environment, with defaults that run the exchange locally."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
     "engine_worker",
     "market_maker",
     "realtime",
+    "axes",  # failed-login tracking and lock-out (AXES_* below)
+    "exchange_site.apps.ExchangeSiteConfig",  # the project's system checks
 ]
 
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
@@ -60,7 +63,12 @@ MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site
     "exchange_site.middleware.AuthenticationMiddleware",
     "exchange_site.middleware.MessageMiddleware",
     "exchange_site.middleware.XFrameOptionsMiddleware",
+    "exchange_site.middleware.AxesMiddleware",  # a locked-out login's 429 (last, as axes asks)
 ]
+
+# The stock middleware's own checks look for its import paths; exchange_site/checks.py
+# makes them by class for the sync-only subclasses above.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003", "axes.W002"]
 
 ROOT_URLCONF = "exchange_site.urls"
 TEMPLATES = [
@@ -161,6 +169,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# The client's address (exchange_site.throttling.client_address: rate limits, login
+# lock-outs) is the socket's peer, unless TRUSTED_PROXY_COUNT reverse proxies in front of
+# the web service each append the address they saw to X-Forwarded-For: then it is the
+# entry that many from the right. Only set it when every request passes those proxies.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+
+# Log-ins (token API and admin) go through django-axes: LOGIN_FAILURE_LIMIT failed
+# attempts for one username (or from one client address) lock that account (that
+# address) out of logging in for LOGIN_COOLOFF_MINUTES (a 429
+# `locked_out`, in the contract's shape: exchange_site.errors.lockout_response); a
+# success resets the count. Attempts are listed in the admin (Axes). Addresses as above.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.AxesBackend",  # refuses a locked-out account; authenticates nobody
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures are recorded; successes need no row each
+AXES_CLIENT_IP_CALLABLE = "exchange_site.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "exchange_site.errors.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -185,9 +219,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # DRF's own get_ident; ours: throttling.client_address
     "DEFAULT_THROTTLE_CLASSES": ["exchange_site.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("API_RATE_LIMIT", "6000/minute"),
+        # sign-up, token and admin log-in attempts per client address
         "anon_auth": os.environ.get("API_AUTH_RATE_LIMIT", "60/minute"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
@@ -227,12 +263,13 @@ ENGINE_SHARDS = {
 ENGINE_DEFAULT_SHARD = int(os.environ.get("ENGINE_DEFAULT_SHARD", "0"))
 ENGINE_REPLY_TIMEOUT = float(os.environ.get("ENGINE_REPLY_TIMEOUT", "5"))
 
-# Demo funds credited on sign-up, through the engine. SIGNUP_DEMO_FUNDS="" turns it off.
+# Demo funds credited on sign-up, through the engine: none unless SIGNUP_DEMO_FUNDS lists
+# them ("USDT=10000,BTC=1,ETH=10", what `make run` sets through scripts/run.sh).
 SIGNUP_DEMO_FUNDS = {
     asset.strip(): Decimal(amount)
     for asset, _, amount in (
         item.partition("=")
-        for item in os.environ.get("SIGNUP_DEMO_FUNDS", "USDT=10000,BTC=1,ETH=10").split(",")
+        for item in os.environ.get("SIGNUP_DEMO_FUNDS", "").split(",")
         if item.strip()
     )
 }
@@ -275,6 +312,19 @@ MARKET_MAKER = {
     "MAX_SKEW_BPS": Decimal(os.environ.get("MARKET_MAKER_MAX_SKEW_BPS", "20")),
     "SEED": int(os.environ["MARKET_MAKER_SEED"]) if os.environ.get("MARKET_MAKER_SEED") else None,
 }
+
+# Accounts the market maker creates are put in this group; it never trades with an
+# account outside it (market_maker.bot.ensure_bot_user).
+BOT_ACCOUNTS_GROUP = "market-maker bots"
+# Usernames sign-up refuses (case-insensitive shell patterns): the fee account, the market
+# maker's and every "<maker>-..." account it derives (its taker, the load-mode users), and
+# RESERVED_USERNAMES (comma-separated patterns) from the environment.
+RESERVED_USERNAMES = [
+    FEE_ACCOUNT_USERNAME,
+    MARKET_MAKER["USERNAME"],
+    f"{MARKET_MAKER['USERNAME']}-*",
+    *(p.strip() for p in os.environ.get("RESERVED_USERNAMES", "").split(",") if p.strip()),
+]
 
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
 LOGGING = {
