@@ -28,7 +28,17 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
 
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]
+# The host names the web service answers to, comma-separated. Required when DEBUG is off
+# (no "*" then): they are also the origins a browser's WebSocket may come from
+# (realtime/security.py). Locally (DEBUG on) any host, as before.
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
+if not DEBUG and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must list the site's host names when DEBUG is off (not '*': it is also "
+        "the WebSocket origin check); see docs/production.md"
+    )
+if not ALLOWED_HOSTS:
+    ALLOWED_HOSTS = ["*"]
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "8000"))
 
@@ -195,6 +205,24 @@ AXES_CLIENT_IP_CALLABLE = "exchange_site.throttling.client_address"
 AXES_LOCKOUT_CALLABLE = "exchange_site.errors.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 
+# HTTPS (docs/production.md): with DEBUG off, cookies are sent over HTTPS only, HSTS is on
+# (a year, subdomains included; SECURE_HSTS_PRELOAD=1 opts in to browsers' preload lists)
+# and plain HTTP is redirected (SECURE_SSL_REDIRECT=0 when the proxy already redirects;
+# /healthz and /metrics stay reachable over HTTP for probes). Behind trusted proxies,
+# their X-Forwarded-Proto tells a request came over HTTPS; never without them.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+if not SECURE_HSTS_PRELOAD:  # joining the preload lists is the operator's call, not a default
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -235,6 +263,8 @@ SPECTACULAR_SETTINGS = {
     '{"error": {"code", "message", "details"}}.',
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # schema warnings are no deployment issue: `check --deploy` stays about security
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 CACHES = {
