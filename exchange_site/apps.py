@@ -2,9 +2,10 @@ from django.apps import AppConfig
 
 
 class ExchangeSiteConfig(AppConfig):
-    """The project package as an app: it registers the project's system checks."""
+    """The project package as an app: it registers the project's system checks and its
+    OpenAPI field descriptions."""
 
     name = "exchange_site"
 
     def ready(self) -> None:
-        from exchange_site import checks  # noqa: F401  (registers them)
+        from exchange_site import checks, schema  # noqa: F401  (registers them)
