@@ -30,12 +30,25 @@ def client_address(request: Any) -> str:
     address. A client's own X-Forwarded-For is never believed without trusted proxies.
     Used by the rate limits and by django-axes (AXES_CLIENT_IP_CALLABLE); takes a Django
     or DRF request (or anything with META)."""
-    remote = request.META.get("REMOTE_ADDR") or ""
+    meta = request.META
+    return address_of(meta.get("REMOTE_ADDR") or "", meta.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def scope_client_address(scope: dict[str, Any]) -> str:
+    """client_address for an ASGI scope (a WebSocket connection): the same rule, from
+    scope["client"] and the x-forwarded-for header."""
+    peer = scope.get("client") or ("", 0)
+    forwarded = b",".join(v for k, v in scope.get("headers", []) if k == b"x-forwarded-for")
+    return address_of(peer[0] or "", forwarded.decode("latin-1"))
+
+
+def address_of(remote: str, forwarded_for: str) -> str:
+    """The rule itself: ``remote`` (the socket's peer) unless TRUSTED_PROXY_COUNT > 0 and
+    ``forwarded_for`` (X-Forwarded-For) holds an address that many entries from the right."""
     count = settings.TRUSTED_PROXY_COUNT
     if count <= 0:
         return remote
-    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [a for a in forwarded if a]
+    forwarded = [a.strip() for a in forwarded_for.split(",") if a.strip()]
     if not forwarded:
         return remote
     candidate = forwarded[-min(count, len(forwarded))]

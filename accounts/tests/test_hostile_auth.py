@@ -69,6 +69,16 @@ def test_client_address_trusts_x_forwarded_for_only_behind_configured_proxies():
         assert client_address(request) == "6.6.6.6"
 
 
+def test_a_websocket_scope_follows_the_same_rule():
+    from exchange_site.throttling import scope_client_address
+
+    scope = {"client": ("10.1.1.1", 5000), "headers": [(b"x-forwarded-for", b"6.6.6.6, 1.2.3.4")]}
+    assert scope_client_address(scope) == "10.1.1.1"
+    with override_settings(TRUSTED_PROXY_COUNT=1):
+        assert scope_client_address(scope) == "1.2.3.4"
+        assert scope_client_address({"client": None, "headers": []}) == ""
+
+
 def test_behind_a_trusted_proxy_each_client_has_its_own_count(engine, monkeypatch):
     monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"anon_auth": "2/minute"})
     client = APIClient()

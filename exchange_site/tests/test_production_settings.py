@@ -105,16 +105,26 @@ def test_the_proxy_ssl_header_is_believed_only_behind_trusted_proxies():
     assert direct.stdout.split()[0] == "None", direct.stderr
 
 
-def test_the_websocket_origin_check_uses_allowed_hosts(settings):
+def test_the_websocket_origin_check_uses_allowed_hosts(settings, monkeypatch):
     from asgiref.sync import async_to_sync
-    from channels.generic.websocket import AsyncWebsocketConsumer
     from channels.testing import WebsocketCommunicator
 
     from realtime.security import allowed_hosts_origin_validator
 
+    async def no_database() -> None:  # the refusing consumer would tidy DB connections
+        return None
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", no_database)
+    monkeypatch.setattr("channels.generic.websocket.aclose_old_connections", no_database)
     settings.DEBUG = False
     settings.ALLOWED_HOSTS = ["exchange.example.com"]
-    app = allowed_hosts_origin_validator(AsyncWebsocketConsumer.as_asgi())
+
+    async def accept_all(scope, receive, send):  # what the validator guards
+        while (message := await receive())["type"] != "websocket.disconnect":
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+
+    app = allowed_hosts_origin_validator(accept_all)
 
     async def connects(origin: bytes | None) -> bool:
         headers = [(b"origin", origin)] if origin else []
