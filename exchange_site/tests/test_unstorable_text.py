@@ -98,3 +98,11 @@ def test_clean_text_passes_and_the_walk_names_the_place():
     for _ in range(50_000):
         nested = [nested]
     assert unstorable_path(nested) is None
+
+
+def test_nul_in_a_form_field_is_a_form_error_not_a_500(client):
+    """Django's form CharFields refuse NUL themselves (the admin's forms, its log-in)."""
+    response = client.post("/admin/login/", {"username": "a\x00b", "password": "x"})
+    assert response.status_code == 200
+    assert b"Null characters are not allowed" in response.content
+    assert_invalid_text(client.get("/admin/login/?next=/admin/%00"))
