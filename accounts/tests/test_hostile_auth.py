@@ -241,3 +241,26 @@ def test_the_bot_recognises_the_accounts_it_created(engine, monkeypatch):
     user = get_user_model().objects.get(username=name)
     assert not user.has_usable_password()
     assert user.groups.filter(name=settings.BOT_ACCOUNTS_GROUP).exists()
+
+
+def test_accounts_an_earlier_bot_created_are_marked_as_the_bots(engine):
+    """Upgrading: the migration puts the bot's existing accounts (its name, an unusable
+    password, which no sign-up can produce) in the group; a signed-up look-alike stays out."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("accounts.migrations.0003_bot_accounts_group")
+    User = get_user_model()
+    name = settings.MARKET_MAKER["USERNAME"]
+    for username in (name, f"{name}-taker"):
+        user, _ = User.objects.get_or_create(username=username)
+        user.set_unusable_password()
+        user.groups.clear()
+        user.save()
+    impostor = User.objects.create_user(f"{name}-impostor", password=PASSWORD)
+    migration.mark_bot_accounts(apps, None)
+    from market_maker.bot import foreign_accounts
+
+    assert foreign_accounts([name, f"{name}-taker"]) == []
+    assert foreign_accounts([impostor.username]) == [impostor.username]
