@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,11 +18,13 @@ class UserRegisterApi(APIView):
     authentication_classes: list = []
     throttle_classes = [AuthRateThrottle]
 
+    @extend_schema_serializer(component_name="RegisterInput")
     class InputSerializer(serializers.Serializer):
         username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
         email = serializers.EmailField(required=False, allow_blank=True, default="")
 
+    @extend_schema_serializer(component_name="RegisterOutput")
     class OutputSerializer(serializers.Serializer):
         user_id = serializers.IntegerField()
         username = serializers.CharField()
@@ -42,6 +44,7 @@ class TokenObtainApi(APIView):
     authentication_classes: list = []
     throttle_classes = [AuthRateThrottle]
 
+    @extend_schema_serializer(component_name="TokenInput")
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
@@ -53,7 +56,8 @@ class TokenObtainApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response({"token": services.token_obtain(**data.validated_data)})
+        token = services.token_obtain(request=request._request, **data.validated_data)
+        return Response({"token": token})
 
 
 class LogoutApi(APIView):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from fnmatch import fnmatchcase
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate, get_user_model, user_logged_in
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from engine_worker.gateway import engine_call
-from exchange_site.errors import Conflict, EngineRejected, ExchangeError, InvalidInput
+from exchange_site.errors import Conflict, EngineRejected, ExchangeError, InvalidInput, LockedOut
 from marketdata.selectors import asset_decimals_get
 from marketdata.units import (
     AMOUNT_DECIMALS,
@@ -34,8 +35,23 @@ class NotAuthenticated(ExchangeError):
     code = "invalid_credentials"
 
 
+def username_reserved(username: str) -> bool:
+    """Whether sign-up refuses ``username``: it matches a pattern of
+    settings.RESERVED_USERNAMES (the fee account, the market maker's accounts, ...),
+    ignoring case."""
+    name = username.casefold()
+    return any(fnmatchcase(name, pattern.casefold()) for pattern in settings.RESERVED_USERNAMES)
+
+
 def user_register(*, username: str, password: str, email: str = "") -> tuple[Any, str]:
-    """Create the user and its token; then credit the sign-up demo funds."""
+    """Create the user and its token; then credit the sign-up demo funds, if any are
+    configured (settings.SIGNUP_DEMO_FUNDS: none by default)."""
+    if username_reserved(username):
+        raise InvalidInput(
+            "This username is reserved.",
+            code="username_reserved",
+            details={"username": ["This username is reserved."]},
+        )
     User = get_user_model()
     candidate = User(username=username, email=email)
     try:
@@ -57,10 +73,20 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Any
     return user, token.key
 
 
-def token_obtain(*, username: str, password: str) -> str:
-    user = authenticate(username=username, password=password)
+def token_obtain(*, request: Any, username: str, password: str) -> str:
+    """The user's token for a username and password. ``request`` (the Django request) is
+    what django-axes counts failures against: after settings.AXES_FAILURE_LIMIT failures
+    the account is locked (LockedOut, 429) for the cool-off, whatever the password."""
+    user = authenticate(request, username=username, password=password)
     if user is None:
+        if getattr(request, "axes_locked_out", False):
+            raise LockedOut(
+                "Too many failed log-ins for this account; try again later.",
+                details={"retry_after": int(settings.AXES_COOLOFF_TIME.total_seconds())},
+            )
         raise NotAuthenticated("Wrong username or password.")
+    # a log-in: resets the account's failure count (axes) and sets last_login
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
     token, _ = Token.objects.get_or_create(user=user)
     return token.key
 

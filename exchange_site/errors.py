@@ -126,3 +126,27 @@ def json_404(request: Any, exception: Exception | None = None) -> JsonResponse:
 
 def json_500(request: Any) -> JsonResponse:
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+
+
+class LockedOut(ExchangeError):
+    """Too many failed log-ins for one account (django-axes): wait for the cool-off."""
+
+    http_status = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "locked_out"
+
+
+def lockout_response(
+    request: Any, original_response: Any = None, credentials: Any = None
+) -> JsonResponse:
+    """AXES_LOCKOUT_CALLABLE: a locked-out log-in (token API or admin) as a 429 in the
+    contract's shape, with Retry-After set to the cool-off."""
+    from django.conf import settings
+
+    cooloff = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    error = LockedOut(
+        "Too many failed log-ins for this account; try again later.",
+        details={"retry_after": cooloff},
+    )
+    response = JsonResponse(error.as_dict(), status=error.http_status)
+    response["Retry-After"] = str(cooloff)
+    return response

@@ -4,17 +4,27 @@ Under ASGI, Django runs an async-capable middleware's process_request and
 process_response each through its own sync_to_async hop: about fourteen thread handoffs
 per request for the stock stack, measured at roughly 3 ms of a trivial request's 4 ms
 here. Declared sync-only, the whole chain runs in one thread in one hop; the views are
-sync anyway (DRF)."""
+sync anyway (DRF).
+
+UnstorableTextMiddleware is the project's own: it refuses text the database cannot store
+(exchange_site/parsers.py) in the query string, the path and the headers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from axes.middleware import AxesMiddleware as _Axes
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Auth
 from django.contrib.messages.middleware import MessageMiddleware as _Messages
 from django.contrib.sessions.middleware import SessionMiddleware as _Sessions
 from django.middleware.clickjacking import XFrameOptionsMiddleware as _XFrame
 from django.middleware.common import CommonMiddleware as _Common
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware as _Csrf
 from django.middleware.security import SecurityMiddleware as _Security
+
+from exchange_site.errors import error_body
+from exchange_site.parsers import UNSTORABLE_MESSAGE, unstorable
 
 
 class _SyncOnly:
@@ -48,3 +58,41 @@ class MessageMiddleware(_SyncOnly, _Messages):
 
 class XFrameOptionsMiddleware(_SyncOnly, _XFrame):
     pass
+
+
+class AxesMiddleware(_SyncOnly, _Axes):
+    pass
+
+
+def unstorable_input(request: HttpRequest) -> str | None:
+    """The first part of the request outside its body (path, query parameter name or value,
+    header) holding text the database cannot store, named for the error; None if none."""
+    if unstorable(request.path_info):
+        return "path"
+    for name, values in request.GET.lists():
+        if unstorable(name):
+            return "query"
+        if any(unstorable(value) for value in values):
+            return name
+    for key, value in request.META.items():
+        if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and isinstance(value, str):
+            if unstorable(value):
+                return key.removeprefix("HTTP_").replace("_", "-").lower()
+    return None
+
+
+class UnstorableTextMiddleware(_SyncOnly):
+    """A 400 in the contract's shape, before any view, session or token lookup, for a
+    request whose path, query string or headers hold NUL or an unpaired surrogate."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        where = unstorable_input(request)
+        if where is not None:
+            body = error_body(
+                "invalid_input", f"{where}: {UNSTORABLE_MESSAGE}", {where: [UNSTORABLE_MESSAGE]}
+            )
+            return JsonResponse(body, status=400)
+        return self.get_response(request)

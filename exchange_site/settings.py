@@ -4,6 +4,7 @@ environment, with defaults that run the exchange locally."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,7 +28,17 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
 
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]
+# The host names the web service answers to, comma-separated. Required when DEBUG is off
+# (no "*" then): they are also the origins a browser's WebSocket may come from
+# (realtime/security.py). Locally (DEBUG on) any host, as before.
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
+if not DEBUG and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must list the site's host names when DEBUG is off (not '*': it is also "
+        "the WebSocket origin check); see docs/production.md"
+    )
+if not ALLOWED_HOSTS:
+    ALLOWED_HOSTS = ["*"]
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "8000"))
 
@@ -49,17 +60,25 @@ INSTALLED_APPS = [
     "engine_worker",
     "market_maker",
     "realtime",
+    "axes",  # failed-login tracking and lock-out (AXES_* below)
+    "exchange_site.apps.ExchangeSiteConfig",  # the project's system checks
 ]
 
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
     "exchange_site.middleware.SecurityMiddleware",
+    "exchange_site.middleware.UnstorableTextMiddleware",  # a 400 for NUL in path/query/headers
     "exchange_site.middleware.SessionMiddleware",
     "exchange_site.middleware.CommonMiddleware",
     "exchange_site.middleware.CsrfViewMiddleware",
     "exchange_site.middleware.AuthenticationMiddleware",
     "exchange_site.middleware.MessageMiddleware",
     "exchange_site.middleware.XFrameOptionsMiddleware",
+    "exchange_site.middleware.AxesMiddleware",  # a locked-out login's 429 (last, as axes asks)
 ]
+
+# The stock middleware's own checks look for its import paths; exchange_site/checks.py
+# makes them by class for the sync-only subclasses above.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003", "axes.W002"]
 
 ROOT_URLCONF = "exchange_site.urls"
 TEMPLATES = [
@@ -160,6 +179,50 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# The client's address (exchange_site.throttling.client_address: rate limits, login
+# lock-outs) is the socket's peer, unless TRUSTED_PROXY_COUNT reverse proxies in front of
+# the web service each append the address they saw to X-Forwarded-For: then it is the
+# entry that many from the right. Only set it when every request passes those proxies.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+
+# Log-ins (token API and admin) go through django-axes: LOGIN_FAILURE_LIMIT failed
+# attempts for one username (or from one client address) lock that account (that
+# address) out of logging in for LOGIN_COOLOFF_MINUTES (a 429
+# `locked_out`, in the contract's shape: exchange_site.errors.lockout_response); a
+# success resets the count. Attempts are listed in the admin (Axes). Addresses as above.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.AxesBackend",  # refuses a locked-out account; authenticates nobody
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures are recorded; successes need no row each
+AXES_CLIENT_IP_CALLABLE = "exchange_site.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "exchange_site.errors.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# HTTPS (docs/production.md): with DEBUG off, cookies are sent over HTTPS only, HSTS is on
+# (a year, subdomains included; SECURE_HSTS_PRELOAD=1 opts in to browsers' preload lists)
+# and plain HTTP is redirected (SECURE_SSL_REDIRECT=0 when the proxy already redirects;
+# /healthz and /metrics stay reachable over HTTP for probes). Behind trusted proxies,
+# their X-Forwarded-Proto tells a request came over HTTPS; never without them.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+if not SECURE_HSTS_PRELOAD:  # joining the preload lists is the operator's call, not a default
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -179,14 +242,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["exchange_site.parsers.JSONParser"],  # refuses unstorable text
     "EXCEPTION_HANDLER": "exchange_site.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # DRF's own get_ident; ours: throttling.client_address
     "DEFAULT_THROTTLE_CLASSES": ["exchange_site.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("API_RATE_LIMIT", "6000/minute"),
+        # sign-up, token and admin log-in attempts per client address
         "anon_auth": os.environ.get("API_AUTH_RATE_LIMIT", "60/minute"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
@@ -198,6 +263,8 @@ SPECTACULAR_SETTINGS = {
     '{"error": {"code", "message", "details"}}.',
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # schema warnings are no deployment issue: `check --deploy` stays about security
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 CACHES = {
@@ -231,12 +298,13 @@ ENGINE_REPLY_TIMEOUT = float(os.environ.get("ENGINE_REPLY_TIMEOUT", "5"))
 MAX_OPEN_ORDERS_PER_MARKET = int(os.environ.get("MAX_OPEN_ORDERS_PER_MARKET", "200"))
 CLIENT_ORDER_ID_RETENTION = int(os.environ.get("CLIENT_ORDER_ID_RETENTION", str(24 * 3600)))
 
-# Demo funds credited on sign-up, through the engine. SIGNUP_DEMO_FUNDS="" turns it off.
+# Demo funds credited on sign-up, through the engine: none unless SIGNUP_DEMO_FUNDS lists
+# them ("USDT=10000,BTC=1,ETH=10", what `make run` sets through scripts/run.sh).
 SIGNUP_DEMO_FUNDS = {
     asset.strip(): Decimal(amount)
     for asset, _, amount in (
         item.partition("=")
-        for item in os.environ.get("SIGNUP_DEMO_FUNDS", "USDT=10000,BTC=1,ETH=10").split(",")
+        for item in os.environ.get("SIGNUP_DEMO_FUNDS", "").split(",")
         if item.strip()
     )
 }
@@ -279,6 +347,19 @@ MARKET_MAKER = {
     "MAX_SKEW_BPS": Decimal(os.environ.get("MARKET_MAKER_MAX_SKEW_BPS", "20")),
     "SEED": int(os.environ["MARKET_MAKER_SEED"]) if os.environ.get("MARKET_MAKER_SEED") else None,
 }
+
+# Accounts the market maker creates are put in this group; it never trades with an
+# account outside it (market_maker.bot.ensure_bot_user).
+BOT_ACCOUNTS_GROUP = "market-maker bots"
+# Usernames sign-up refuses (case-insensitive shell patterns): the fee account, the market
+# maker's and every "<maker>-..." account it derives (its taker, the load-mode users), and
+# RESERVED_USERNAMES (comma-separated patterns) from the environment.
+RESERVED_USERNAMES = [
+    FEE_ACCOUNT_USERNAME,
+    MARKET_MAKER["USERNAME"],
+    f"{MARKET_MAKER['USERNAME']}-*",
+    *(p.strip() for p in os.environ.get("RESERVED_USERNAMES", "").split(",") if p.strip()),
+]
 
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
 LOGGING = {

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from exchange_site import health
+from exchange_site.throttling import auth_throttled
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -18,6 +19,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", health.metrics, name="metrics"),
+    # the admin's log-in, rate-limited per client address like the API's (before admin/)
+    path("admin/login/", auth_throttled(admin.site.login)),
     path("admin/", admin.site.urls),
 ]
 

@@ -55,12 +55,47 @@ class BotConfig:
     markets_refresh: float = 30.0  # seconds between re-reads of the market list
 
 
-def ensure_bot_user(username: str, funds: dict[str, Decimal], client: ApiClient) -> str:
-    """The bot user's token, creating the user (no usable password) and its token if
-    missing, and funding it through the support deposit path when it holds nothing of the
-    funding assets (first start). Runs in-process: the command lives in the project."""
+class ForeignAccount(Exception):
+    """An account the bot would trade with exists but was not created by the bot."""
+
+
+def foreign_accounts(usernames: list[str]) -> list[str]:
+    """The names among ``usernames`` that exist but are not bot accounts (outside
+    settings.BOT_ACCOUNTS_GROUP, the group the bot puts every account it creates in)."""
+    from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.db import close_old_connections, connections
+
+    User = get_user_model()
+    existing = User.objects.filter(username__in=usernames)
+    ours = existing.filter(groups__name=settings.BOT_ACCOUNTS_GROUP)
+    return sorted(
+        set(existing.values_list("username", flat=True))
+        - set(ours.values_list("username", flat=True))
+    )
+
+
+def foreign_account_message(usernames: list[str]) -> str:
+    from django.conf import settings
+
+    return (
+        f"refusing to use the account(s) {', '.join(usernames)}: they exist but the market "
+        f"maker did not create them (not in the group {settings.BOT_ACCOUNTS_GROUP!r}), so "
+        "someone else may hold their password or token. Run the bot under another "
+        "--username (MARKET_MAKER_USERNAME); only if the account is really the bot's, add "
+        "it to that group in the admin."
+    )
+
+
+def ensure_bot_user(username: str, funds: dict[str, Decimal], client: ApiClient) -> str:
+    """The bot user's token, creating the user (no usable password, in
+    settings.BOT_ACCOUNTS_GROUP) and its token if missing, and funding it through the
+    support deposit path when it holds nothing of the funding assets (first start). An
+    existing account the bot did not create is never adopted: ForeignAccount. Runs
+    in-process: the command lives in the project."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import close_old_connections, connections, transaction
     from rest_framework.authtoken.models import Token
 
     from accounts.services import balance_deposit
@@ -68,11 +103,16 @@ def ensure_bot_user(username: str, funds: dict[str, Decimal], client: ApiClient)
     close_old_connections()
     try:
         User = get_user_model()
-        user, created = User.objects.get_or_create(username=username)
-        if created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-            logger.info("created bot user %s (id %d)", username, user.pk)
+        group, _ = Group.objects.get_or_create(name=settings.BOT_ACCOUNTS_GROUP)
+        with transaction.atomic():
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+                user.groups.add(group)
+                logger.info("created bot user %s (id %d)", username, user.pk)
+        if not created and not user.groups.filter(pk=group.pk).exists():
+            raise ForeignAccount(foreign_account_message([username]))
         token, _ = Token.objects.get_or_create(user=user)
         client.token = token.key
         held = {
@@ -143,12 +183,17 @@ class MarketMaker(Service):
             delay = min(self.config.max_backoff, delay * 2)
         return False
 
+    def usernames(self) -> list[str]:
+        """The accounts this bot trades with: the maker and its taker."""
+        return [self.config.username, f"{self.config.username}-taker"]
+
     def setup(self) -> None:
         if not self.wait_healthy():
             return
         funds = self.config.funds
-        ensure_bot_user(self.config.username, funds, self.maker)
-        ensure_bot_user(f"{self.config.username}-taker", funds, self.taker)
+        maker, taker = self.usernames()
+        ensure_bot_user(maker, funds, self.maker)
+        ensure_bot_user(taker, funds, self.taker)
         self.load_markets()
 
     def load_markets(self) -> None:
@@ -437,6 +482,10 @@ class LoadGenerator(Service):
         self._threads: list[threading.Thread] = []
         self._started = 0.0
 
+    def usernames(self) -> list[str]:
+        """The accounts the load users trade with."""
+        return [f"{self.config.username}-load-{i}" for i in range(1, self.users + 1)]
+
     def setup(self) -> None:
         if self._threads:  # a retry after a failure: the threads still run
             return
@@ -451,9 +500,9 @@ class LoadGenerator(Service):
         if not self.markets:
             raise RuntimeError("no market to send orders to")
         clients = []
-        for i in range(1, self.users + 1):
+        for name in self.usernames():
             client = ApiClient(self.config.base_url)
-            ensure_bot_user(f"{self.config.username}-load-{i}", self.config.funds, client)
+            ensure_bot_user(name, self.config.funds, client)
             clients.append(client)
         self._started = time.monotonic()
         per_user = self.rate / self.users

@@ -7,6 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export HOST="${HOST:-127.0.0.1}"
 export PORT="${PORT:-8000}"
+# The local demo credits every sign-up with demo funds (off by default in the settings);
+# SIGNUP_DEMO_FUNDS="" turns that off here too.
+export SIGNUP_DEMO_FUNDS="${SIGNUP_DEMO_FUNDS-USDT=10000,BTC=1,ETH=10}"
 mkdir -p var
 
 # A supervisord of this checkout still running? (supervisord -n refuses a second one

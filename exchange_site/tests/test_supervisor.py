@@ -114,6 +114,7 @@ def stack(tmp_path, django_db_blocker):
         "HOST": "127.0.0.1",
         "PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",
+        "SIGNUP_DEMO_FUNDS": "USDT=10000,BTC=1,ETH=10",  # as scripts/run.sh sets for make run
     }
     manage = [str(VENV_BIN / "python"), "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603

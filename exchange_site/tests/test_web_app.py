@@ -83,6 +83,7 @@ def web_stack(tmp_path, django_db_blocker):
         "PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",
         "MARKET_MAKER_MARKETS": "BTC_USDT,ETH_USDT",
+        "SIGNUP_DEMO_FUNDS": "USDT=10000,BTC=1,ETH=10",  # as scripts/run.sh sets for make run
     }
     manage = [str(VENV_BIN / "python"), "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603

@@ -6,7 +6,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from market_maker.bot import BotConfig, LoadGenerator, MarketMaker
+from market_maker.bot import (
+    BotConfig,
+    LoadGenerator,
+    MarketMaker,
+    foreign_account_message,
+    foreign_accounts,
+)
 from market_maker.quoting import LadderConfig
 
 
@@ -113,4 +119,7 @@ class Command(BaseCommand):
             )
         else:
             service = MarketMaker(config, duration=options["duration"])
+        foreign = foreign_accounts(service.usernames())
+        if foreign:  # never adopt an account someone else registered first
+            raise CommandError(foreign_account_message(foreign))
         service.run()
