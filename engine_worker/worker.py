@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import threading
+from collections.abc import Iterable
 
 import redis
 from rq import Queue, SimpleWorker
@@ -14,7 +15,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from engine_worker import jobs, keys
+from engine_worker import jobs, keys, shards
 from engine_worker.recovery import Snapshot
 from engine_worker.runtime import EngineRuntime
 from marketdata.units import MarketUnits
@@ -76,6 +77,21 @@ def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
         if entries:
             pipe.zrem(started.key, *entries)
         pipe.execute()
+
+
+class ShardNotSupported(SystemExit):
+    """The catalogue puts a market on a shard that does not hold the balances."""
+
+
+def check_market_shards(markets: Iterable[MarketUnits]) -> None:
+    """Refuse to start any shard while a market of the catalogue (the database, all
+    shards) is on a shard other than the balance shard (engine_worker/shards.py): that
+    configuration spends balances twice, whichever engine starts first."""
+    bad = shards.foreign((units.symbol, units.shard) for units in markets)
+    for symbol, shard in bad:
+        logger.critical("engine start refused: %s", shards.refusal(symbol, shard))
+    if bad:
+        raise ShardNotSupported(1)
 
 
 class InconsistentState(SystemExit):
