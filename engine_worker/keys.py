@@ -71,3 +71,9 @@ def rm_depth(symbol: str) -> str:
 
 def rm_trades(symbol: str) -> str:
     return f"rm:trades:{symbol}"
+
+
+def rm_ready(shard: int) -> str:
+    """Set once the shard's read model is complete; absent at start-up (Redis lost its
+    data, or the rm:* keys were deleted), the engine rewrites the read model from memory."""
+    return f"rm:ready:{shard}"

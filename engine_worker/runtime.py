@@ -42,6 +42,9 @@ RECENT_ENTRIES = 10_000  # command-log entries whose request ids are reloaded at
 REPLAY_CHUNK = 2_000
 DUMP_TTL = 3600  # seconds a state dump (the "Dump" command, for reconcile) is kept
 OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+READ_MODEL_CHUNK = 1000  # commands per pipeline when the read model is rebuilt
+# an order event's fields but its seq: what a resting order of the core also has
+ORDER_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(e.OrderUpdated) if f.name != "seq")
 
 REASON_MESSAGES = {
     RejectReason.INSUFFICIENT_BALANCE: "Insufficient balance for this order.",
@@ -533,3 +536,84 @@ class EngineRuntime:
         for symbol in symbols:
             pipe.set(keys.rm_depth(symbol), json.dumps(self._depth_body(symbol)))
         pipe.execute()
+
+    # -- the read model, rebuilt from memory at start-up when it is missing --------------
+
+    def ensure_read_model(self) -> bool:
+        """After recovery: if the shard's read-model marker is missing (a Redis restart
+        without persistence, the rm:* keys deleted, a first start), rewrite what the GET
+        endpoints read from the engine's memory. Returns whether it rebuilt."""
+        if self.redis.exists(keys.rm_ready(self.shard)):
+            return False
+        self.rebuild_read_model()
+        return True
+
+    def rebuild_read_model(self) -> None:
+        """Balances, open orders (body, per-user set, client-order-id map) and depth,
+        written in pipelines of READ_MODEL_CHUNK commands, then the marker. An open
+        order's ``sequence`` is the recovery point's (its state is the one after it).
+        History (closed orders, fills, trades) is the database's and is not rewritten:
+        the history endpoints read it there. Keys are overwritten, never deleted, so a
+        rebuild over a complete read model (an upgrade) changes nothing."""
+        started = time.monotonic()
+        engine = self.engine
+        sequence = engine.next_seq - 1
+        decimals = self.asset_decimals
+        pipe = self.redis.pipeline(transaction=False)
+        queued = 0
+
+        def flush(force: bool = False) -> None:
+            nonlocal queued
+            if queued and (force or queued >= READ_MODEL_CHUNK):
+                pipe.execute()
+                queued = 0
+
+        balances = 0
+        by_user: dict[int, list[str]] = {}
+        for user_id, asset, available, locked in engine.iter_balances():
+            _, text = wire.balance_json_text(
+                asset, available, locked, decimals.get(asset, DEFAULT_DECIMALS)
+            )
+            by_user.setdefault(user_id, []).extend((asset, text))
+            balances += 1
+        for user_id, pairs in by_user.items():
+            pipe.hset(keys.rm_balances(user_id), items=pairs)
+            queued += 1
+            flush()
+        opened: dict[int, dict[str, int]] = {}
+        orders = 0
+        for order in engine.iter_open_orders():
+            event = e.OrderUpdated(
+                seq=sequence, **{name: getattr(order, name) for name in ORDER_EVENT_FIELDS}
+            )
+            _, text = wire.order_json_text(event, self.units[order.symbol])
+            pipe.set(keys.rm_order(order.order_id), text)
+            opened.setdefault(order.user_id, {})[str(order.order_id)] = order.order_id
+            if order.client_order_id:
+                pipe.hset(
+                    keys.rm_client_order_ids(order.user_id),
+                    order.client_order_id,
+                    str(order.order_id),
+                )
+            queued += 2
+            orders += 1
+            flush()
+        for user_id, members in opened.items():
+            pipe.delete(keys.rm_open_orders(user_id))  # exactly the open ones
+            pipe.zadd(keys.rm_open_orders(user_id), members)
+            queued += 2
+            flush()
+        flush(force=True)
+        self.write_depth(engine.markets)
+        self.redis.set(keys.rm_ready(self.shard), str(sequence))
+        logger.warning(
+            "engine shard %d: read model missing at sequence %d; rebuilt %d balances of %d "
+            "users, %d open orders and %d books from memory in %.2fs",
+            self.shard,
+            sequence,
+            balances,
+            len(by_user),
+            orders,
+            len(engine.markets),
+            time.monotonic() - started,
+        )

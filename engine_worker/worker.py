@@ -139,6 +139,7 @@ def run_engine(
     runtime.recover(snapshot)
     check_consistent(runtime, connection)
     fail_abandoned_jobs(runtime, queue)
+    runtime.ensure_read_model()  # rewritten from memory if Redis lost it
     runtime.sync_markets(markets)
     jobs.RUNTIME = runtime
     gc.freeze()  # the recovered books are long-lived: keep them out of collections
