@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -23,7 +24,7 @@ from typing import Any
 
 import redis
 
-from engine_worker import keys, wire
+from engine_worker import deepbook, keys, wire
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
@@ -33,7 +34,7 @@ from marketdata.units import MarketUnits, format_scaled
 
 logger = logging.getLogger(__name__)
 
-DEPTH_LEVELS = 100  # levels kept in the read model's depth snapshot
+DEPTH_LEVELS = deepbook.TOP_LEVELS  # levels kept in the read model's depth snapshot
 RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
 CLOSED_ORDER_TTL = 7 * 24 * 3600
 DEFAULT_DECIMALS = 8
@@ -127,6 +128,8 @@ class EngineRuntime:
         self._apply_ops = connection.register_script(APPLY_OPS)
         # request ids of recently applied commands: a resend is refused, never applied twice
         self.recent_requests: OrderedDict[str, None] = OrderedDict()
+        # per market, the whole book's members in Redis (ticks -> member), bids and asks
+        self._book_mirrors: dict[str, tuple[dict[int, str], dict[int, str]]] = {}
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -489,6 +492,7 @@ class EngineRuntime:
             op("LTRIM", keys.rm_trades(symbol), "0", str(RECENT_ITEMS - 1))
             op("PUBLISH", keys.md_channel("trades", symbol), "[" + ",".join(encoded) + "]")
         for symbol, update in batch.depth.items():
+            self._book_ops(symbol, update, op)  # the whole book's changed levels
             units = self.units[symbol]
             price, qty = units.ticks_to_price, units.lots_to_quantity
             update["bids"] = [[price(p), qty(q)] for p, q in update["bids"].items()]
@@ -532,10 +536,39 @@ class EngineRuntime:
         return body
 
     def write_depth(self, symbols: Iterable[str]) -> None:
+        """The depth snapshots and whole books of ``symbols``, from memory (start-up)."""
+        symbols = list(symbols)
         pipe = self.redis.pipeline(transaction=True)
         for symbol in symbols:
             pipe.set(keys.rm_depth(symbol), json.dumps(self._depth_body(symbol)))
         pipe.execute()
+        for symbol in symbols:
+            self._write_book(symbol)
+
+    # -- the whole book, for deep depth (engine_worker/deepbook.py) ---------------------
+
+    def _book_ops(self, symbol: str, update: dict[str, Any], op: Any) -> None:
+        """A batch's changed levels of one book (ticks -> lots, before they are rendered
+        for the depth update) as commands for the whole book, and its sequence."""
+        units = self.units[symbol]
+        price, qty = units.ticks_to_price, units.lots_to_quantity
+        mirrors = self._book_mirrors.setdefault(symbol, ({}, {}))  # a new market: empty
+        for side, mirror in zip(deepbook.SIDES, mirrors, strict=True):
+            removed, added = deepbook.apply_levels(mirror, update[side], price, qty)
+            key = keys.rm_book(symbol, side)
+            step = MAX_VALUES_PER_OP
+            for start in range(0, len(removed), step):
+                op("ZREM", key, *removed[start : start + step])
+            for start in range(0, len(added), step // 2):
+                op("ZADD", key, *(w for m in added[start : start + step // 2] for w in ("0", m)))
+        op("SET", keys.rm_book_seq(symbol), str(update["sequence"]))
+
+    def _write_book(self, symbol: str) -> None:
+        units = self.units[symbol]
+        bids, asks, depth_seq = self.engine.depth_snapshot(symbol, sys.maxsize)
+        self._book_mirrors[symbol] = deepbook.rewrite(
+            self.redis, symbol, bids, asks, depth_seq, units.ticks_to_price, units.lots_to_quantity
+        )
 
     # -- the read model, rebuilt from memory at start-up when it is missing --------------
 
