@@ -31,13 +31,30 @@ class EngineWorker(SimpleWorker):
     Engine jobs are enqueued with no timeout and no retry (see the gateway)."""
 
 
-def _heartbeat(connection: redis.Redis, shard: int, stop: threading.Event) -> None:
+def _heartbeat(
+    connection: redis.Redis, shard: int, stop: threading.Event, runtime: EngineRuntime | None = None
+) -> None:
+    """Refresh the shard's alive key every second; and, with ``runtime``, rebuild the
+    read model when its marker went missing while the engine runs (a Redis restarted
+    without persistence): between jobs, under the jobs' lock."""
     while not stop.is_set():
         try:
             connection.set(keys.alive(shard), "1", ex=HEARTBEAT_TTL)
+            if runtime is not None and not connection.exists(keys.rm_ready(shard)):
+                _rebuild_between_jobs(runtime)
         except redis.RedisError:
             logger.warning("engine shard %d: heartbeat failed (Redis down?)", shard)
         stop.wait(HEARTBEAT_SECONDS)
+
+
+def _rebuild_between_jobs(runtime: EngineRuntime) -> None:
+    try:
+        with jobs.LOCK:
+            runtime.ensure_read_model()
+    except redis.RedisError:
+        raise
+    except Exception:  # the heartbeat must go on: the engine stays available
+        logger.exception("engine shard %d: rebuilding the read model failed", runtime.shard)
 
 
 def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
@@ -150,7 +167,7 @@ def run_engine(
         runtime.engine.next_seq,
     )
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop), daemon=True)
+    beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop, runtime), daemon=True)
     beat.start()
     worker = EngineWorker([queue], connection=connection, serializer=JSONSerializer)
     try:

@@ -66,3 +66,24 @@ def test_deleted_read_model_is_rebuilt_at_engine_start(engine, market, make_trad
     assert now["depth"]["asks"][0] == ["111", "0.2"]
     assert len(now["open"]) == 2
     assert now["balances"] != before["balances"]
+
+
+def test_read_model_lost_while_the_engine_runs_is_rebuilt_between_jobs(engine, market, make_trader):
+    """A Redis restarted without persistence under a running engine: the heartbeat sees
+    the marker gone and rebuilds between jobs, with no restart and no new command."""
+    import time
+
+    trader = make_trader()
+    place(trader, symbol=market, side="buy", price="100", quantity="0.5", client_order_id="b-2")
+    before = _views(trader, market)
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    for key in conn.scan_iter("rm:*", count=1000):
+        conn.delete(key)
+    deadline = time.monotonic() + 10
+    while conn.get(keys.rm_ready(0)) is None:
+        assert time.monotonic() < deadline, "not rebuilt"
+        time.sleep(0.1)
+    after = _views(trader, market)
+    assert after["balances"] == before["balances"]
+    assert after["depth"] == before["depth"]
+    assert _without_sequence(after["open"]) == _without_sequence(before["open"])
