@@ -587,7 +587,8 @@ class EngineRuntime:
         order's ``sequence`` is the recovery point's (its state is the one after it).
         History (closed orders, fills, trades) is the database's and is not rewritten:
         the history endpoints read it there. Keys are overwritten, never deleted, so a
-        rebuild over a complete read model (an upgrade) changes nothing."""
+        rebuild over a complete read model (the first start after an upgrade) changes
+        nothing but the open orders' ``sequence``."""
         started = time.monotonic()
         engine = self.engine
         sequence = engine.next_seq - 1
