@@ -299,7 +299,9 @@ def main() -> None:
 
         web = start(
             [
-                str(ROOT / ".venv/bin/daphne"),
+                str(ROOT / ".venv/bin/python"),
+                "-m",
+                "realtime.server",
                 "-b",
                 "127.0.0.1",
                 "-p",

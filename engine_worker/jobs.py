@@ -4,6 +4,7 @@ where :data:`RUNTIME` holds the books and balances between jobs."""
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from engine_worker.runtime import FailStop
@@ -13,15 +14,18 @@ if TYPE_CHECKING:
 
 RUNTIME: EngineRuntime | None = None
 FAIL_STOP_EXIT = 70  # the worker's exit status after a FailStop (EX_SOFTWARE)
+# Held while a job applies its batch; the heartbeat takes it to rebuild a lost read model.
+LOCK = threading.Lock()
 
 
 def apply_batch(commands: list[Any], reply_to: str, shard: int) -> None:
     if RUNTIME is None or RUNTIME.shard != shard:
         raise RuntimeError(f"engine job for shard {shard} outside its engine worker")
-    try:
-        RUNTIME.apply_batch(commands, reply_to)
-    except FailStop:
-        # RQ catches everything a job raises and carries on with the next job: with a
-        # memory the log does not describe. Exit at once instead (logged by apply_batch);
-        # the supervisor restarts the worker, which recovers from the log.
-        os._exit(FAIL_STOP_EXIT)
+    with LOCK:
+        try:
+            RUNTIME.apply_batch(commands, reply_to)
+        except FailStop:
+            # RQ catches everything a job raises and carries on with the next job: with a
+            # memory the log does not describe. Exit at once instead (logged by apply_batch);
+            # the supervisor restarts the worker, which recovers from the log.
+            os._exit(FAIL_STOP_EXIT)

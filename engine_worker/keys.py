@@ -71,3 +71,19 @@ def rm_depth(symbol: str) -> str:
 
 def rm_trades(symbol: str) -> str:
     return f"rm:trades:{symbol}"
+
+
+def rm_ready(shard: int) -> str:
+    """Set once the shard's read model is complete; absent at start-up (Redis lost its
+    data, or the rm:* keys were deleted), the engine rewrites the read model from memory."""
+    return f"rm:ready:{shard}"
+
+
+def rm_book(symbol: str, side: str) -> str:
+    """A market's whole book side ("bids" or "asks") for deep depth (engine_worker/deepbook.py)."""
+    return f"rm:book:{symbol}:{side}"
+
+
+def rm_book_seq(symbol: str) -> str:
+    """The depth sequence the whole book (rm_book) is at."""
+    return f"rm:book:{symbol}:seq"

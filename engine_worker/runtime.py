@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -23,7 +24,7 @@ from typing import Any
 
 import redis
 
-from engine_worker import keys, wire
+from engine_worker import deepbook, keys, wire
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
@@ -33,7 +34,7 @@ from marketdata.units import MarketUnits, format_scaled, max_units
 
 logger = logging.getLogger(__name__)
 
-DEPTH_LEVELS = 100  # levels kept in the read model's depth snapshot
+DEPTH_LEVELS = deepbook.TOP_LEVELS  # levels kept in the read model's depth snapshot
 RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
 CLOSED_ORDER_TTL = 7 * 24 * 3600
 DEFAULT_DECIMALS = 8
@@ -42,6 +43,9 @@ RECENT_ENTRIES = 10_000  # command-log entries whose request ids are reloaded at
 REPLAY_CHUNK = 2_000
 DUMP_TTL = 3600  # seconds a state dump (the "Dump" command, for reconcile) is kept
 OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+READ_MODEL_CHUNK = 1000  # commands per pipeline when the read model is rebuilt
+# an order event's fields but its seq: what a resting order of the core also has
+ORDER_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(e.OrderUpdated) if f.name != "seq")
 
 REASON_MESSAGES = {
     RejectReason.INSUFFICIENT_BALANCE: "Insufficient balance for this order.",
@@ -169,6 +173,8 @@ class EngineRuntime:
         self._apply_ops = connection.register_script(APPLY_OPS)
         # request ids of recently applied commands: a resend is refused, never applied twice
         self.recent_requests: OrderedDict[str, None] = OrderedDict()
+        # per market, the whole book's members in Redis (ticks -> member), bids and asks
+        self._book_mirrors: dict[str, tuple[dict[int, str], dict[int, str]]] = {}
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -598,6 +604,7 @@ class EngineRuntime:
             op("LTRIM", keys.rm_trades(symbol), "0", str(RECENT_ITEMS - 1))
             op("PUBLISH", keys.md_channel("trades", symbol), "[" + ",".join(encoded) + "]")
         for symbol, update in batch.depth.items():
+            self._book_ops(symbol, update, op)  # the whole book's changed levels
             units = self.units[symbol]
             price, qty = units.ticks_to_price, units.lots_to_quantity
             update["bids"] = [[price(p), qty(q)] for p, q in update["bids"].items()]
@@ -644,7 +651,118 @@ class EngineRuntime:
         return body
 
     def write_depth(self, symbols: Iterable[str]) -> None:
+        """The depth snapshots and whole books of ``symbols``, from memory (start-up)."""
+        symbols = list(symbols)
         pipe = self.redis.pipeline(transaction=True)
         for symbol in symbols:
             pipe.set(keys.rm_depth(symbol), json.dumps(self._depth_body(symbol)))
         pipe.execute()
+        for symbol in symbols:
+            self._write_book(symbol)
+
+    # -- the whole book, for deep depth (engine_worker/deepbook.py) ---------------------
+
+    def _book_ops(self, symbol: str, update: dict[str, Any], op: Any) -> None:
+        """A batch's changed levels of one book (ticks -> lots, before they are rendered
+        for the depth update) as commands for the whole book, and its sequence."""
+        units = self.units[symbol]
+        price, qty = units.ticks_to_price, units.lots_to_quantity
+        mirrors = self._book_mirrors.setdefault(symbol, ({}, {}))  # a new market: empty
+        for side, mirror in zip(deepbook.SIDES, mirrors, strict=True):
+            removed, added = deepbook.apply_levels(mirror, update[side], price, qty)
+            key = keys.rm_book(symbol, side)
+            step = MAX_VALUES_PER_OP
+            for start in range(0, len(removed), step):
+                op("ZREM", key, *removed[start : start + step])
+            for start in range(0, len(added), step // 2):
+                op("ZADD", key, *(w for m in added[start : start + step // 2] for w in ("0", m)))
+        op("SET", keys.rm_book_seq(symbol), str(update["sequence"]))
+
+    def _write_book(self, symbol: str) -> None:
+        units = self.units[symbol]
+        bids, asks, depth_seq = self.engine.depth_snapshot(symbol, sys.maxsize)
+        self._book_mirrors[symbol] = deepbook.rewrite(
+            self.redis, symbol, bids, asks, depth_seq, units.ticks_to_price, units.lots_to_quantity
+        )
+
+    # -- the read model, rebuilt from memory at start-up when it is missing --------------
+
+    def ensure_read_model(self) -> bool:
+        """After recovery: if the shard's read-model marker is missing (a Redis restart
+        without persistence, the rm:* keys deleted, a first start), rewrite what the GET
+        endpoints read from the engine's memory. Returns whether it rebuilt."""
+        if self.redis.exists(keys.rm_ready(self.shard)):
+            return False
+        self.rebuild_read_model()
+        return True
+
+    def rebuild_read_model(self) -> None:
+        """Balances, open orders (body, per-user set, client-order-id map) and depth,
+        written in pipelines of READ_MODEL_CHUNK commands, then the marker. An open
+        order's ``sequence`` is the recovery point's (its state is the one after it).
+        History (closed orders, fills, trades) is the database's and is not rewritten:
+        the history endpoints read it there. Keys are overwritten, never deleted, so a
+        rebuild over a complete read model (the first start after an upgrade) changes
+        nothing but the open orders' ``sequence``."""
+        started = time.monotonic()
+        engine = self.engine
+        sequence = engine.next_seq - 1
+        decimals = self.asset_decimals
+        pipe = self.redis.pipeline(transaction=False)
+        queued = 0
+
+        def flush(force: bool = False) -> None:
+            nonlocal queued
+            if queued and (force or queued >= READ_MODEL_CHUNK):
+                pipe.execute()
+                queued = 0
+
+        balances = 0
+        by_user: dict[int, list[str]] = {}
+        for user_id, asset, available, locked in engine.iter_balances():
+            _, text = wire.balance_json_text(
+                asset, available, locked, decimals.get(asset, DEFAULT_DECIMALS)
+            )
+            by_user.setdefault(user_id, []).extend((asset, text))
+            balances += 1
+        for user_id, pairs in by_user.items():
+            pipe.hset(keys.rm_balances(user_id), items=pairs)
+            queued += 1
+            flush()
+        opened: dict[int, dict[str, int]] = {}
+        orders = 0
+        for order in engine.iter_open_orders():
+            event = e.OrderUpdated(
+                seq=sequence, **{name: getattr(order, name) for name in ORDER_EVENT_FIELDS}
+            )
+            _, text = wire.order_json_text(event, self.units[order.symbol])
+            pipe.set(keys.rm_order(order.order_id), text)
+            opened.setdefault(order.user_id, {})[str(order.order_id)] = order.order_id
+            if order.client_order_id:
+                pipe.hset(
+                    keys.rm_client_order_ids(order.user_id),
+                    order.client_order_id,
+                    str(order.order_id),
+                )
+            queued += 2
+            orders += 1
+            flush()
+        for user_id, members in opened.items():
+            pipe.delete(keys.rm_open_orders(user_id))  # exactly the open ones
+            pipe.zadd(keys.rm_open_orders(user_id), members)
+            queued += 2
+            flush()
+        flush(force=True)
+        self.write_depth(engine.markets)
+        self.redis.set(keys.rm_ready(self.shard), str(sequence))
+        logger.warning(
+            "engine shard %d: read model missing at sequence %d; rebuilt %d balances of %d "
+            "users, %d open orders and %d books from memory in %.2fs",
+            self.shard,
+            sequence,
+            balances,
+            len(by_user),
+            orders,
+            len(engine.markets),
+            time.monotonic() - started,
+        )

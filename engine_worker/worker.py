@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import threading
+from collections.abc import Iterable
 
 import redis
 from rq import Queue, SimpleWorker
@@ -14,7 +15,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from engine_worker import jobs, keys
+from engine_worker import jobs, keys, shards
 from engine_worker.recovery import Limits, Snapshot
 from engine_worker.runtime import EngineRuntime
 from marketdata.units import MarketUnits
@@ -30,13 +31,30 @@ class EngineWorker(SimpleWorker):
     Engine jobs are enqueued with no timeout and no retry (see the gateway)."""
 
 
-def _heartbeat(connection: redis.Redis, shard: int, stop: threading.Event) -> None:
+def _heartbeat(
+    connection: redis.Redis, shard: int, stop: threading.Event, runtime: EngineRuntime | None = None
+) -> None:
+    """Refresh the shard's alive key every second; and, with ``runtime``, rebuild the
+    read model when its marker went missing while the engine runs (a Redis restarted
+    without persistence): between jobs, under the jobs' lock."""
     while not stop.is_set():
         try:
             connection.set(keys.alive(shard), "1", ex=HEARTBEAT_TTL)
+            if runtime is not None and not connection.exists(keys.rm_ready(shard)):
+                _rebuild_between_jobs(runtime)
         except redis.RedisError:
             logger.warning("engine shard %d: heartbeat failed (Redis down?)", shard)
         stop.wait(HEARTBEAT_SECONDS)
+
+
+def _rebuild_between_jobs(runtime: EngineRuntime) -> None:
+    try:
+        with jobs.LOCK:
+            runtime.ensure_read_model()
+    except redis.RedisError:
+        raise
+    except Exception:  # the heartbeat must go on: the engine stays available
+        logger.exception("engine shard %d: rebuilding the read model failed", runtime.shard)
 
 
 def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
@@ -76,6 +94,21 @@ def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
         if entries:
             pipe.zrem(started.key, *entries)
         pipe.execute()
+
+
+class ShardNotSupported(SystemExit):
+    """The catalogue puts a market on a shard that does not hold the balances."""
+
+
+def check_market_shards(markets: Iterable[MarketUnits]) -> None:
+    """Refuse to start any shard while a market of the catalogue (the database, all
+    shards) is on a shard other than the balance shard (engine_worker/shards.py): that
+    configuration spends balances twice, whichever engine starts first."""
+    bad = shards.foreign((units.symbol, units.shard) for units in markets)
+    for symbol, shard in bad:
+        logger.critical("engine start refused: %s", shards.refusal(symbol, shard))
+    if bad:
+        raise ShardNotSupported(1)
 
 
 class InconsistentState(SystemExit):
@@ -124,6 +157,7 @@ def run_engine(
     runtime.recover(snapshot)
     check_consistent(runtime, connection)
     fail_abandoned_jobs(runtime, queue)
+    runtime.ensure_read_model()  # rewritten from memory if Redis lost it
     runtime.sync_markets(markets)
     if limits is not None:
         runtime.sync_limits(limits)
@@ -136,7 +170,7 @@ def run_engine(
         runtime.engine.next_seq,
     )
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop), daemon=True)
+    beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop, runtime), daemon=True)
     beat.start()
     worker = EngineWorker([queue], connection=connection, serializer=JSONSerializer)
     try:

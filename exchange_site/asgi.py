@@ -11,15 +11,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
 django_asgi_app = get_asgi_application()
 
 from realtime.routing import websocket_urlpatterns  # noqa: E402  (needs the apps loaded)
-from realtime.security import allowed_hosts_origin_validator  # noqa: E402
+from realtime.security import ConnectionCap, allowed_hosts_origin_validator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The session cookie authenticates (AuthMiddlewareStack); so does {"op": "auth"}.
-        # Origin checked against ALLOWED_HOSTS when present (browsers); see realtime/security.
-        "websocket": allowed_hosts_origin_validator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Origin checked against ALLOWED_HOSTS when present (browsers); sockets per client
+        # address capped before anything else runs; see realtime/security.
+        "websocket": ConnectionCap(
+            allowed_hosts_origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from engine_worker.deepbook import MAX_LEVELS
 from exchange_site.fields import DecimalString
 from marketdata import selectors
 from marketdata.timeseries import EPOCH
@@ -40,13 +41,49 @@ class MarketListApi(APIView):
         return Response(MarketSerializer(selectors.market_list(), many=True).data)
 
 
+class DepthLimit(serializers.Field):
+    """Levels a side: a whole number from 1 to deepbook.MAX_LEVELS, or ``all`` for the
+    whole book (None)."""
+
+    default_error_messages = {
+        "invalid": f'Must be a whole number of levels from 1 to {MAX_LEVELS}, or "all".'
+    }
+
+    def to_internal_value(self, data: object) -> int | None:
+        text = str(data).strip().lower()
+        if text == "all":
+            return None
+        if not (text.isascii() and text.isdigit() and len(text) <= 6):
+            self.fail("invalid")
+        levels = int(text)
+        if not 1 <= levels <= MAX_LEVELS:
+            self.fail("invalid")
+        return levels
+
+    def to_representation(self, value: int | None) -> object:
+        return "all" if value is None else value
+
+
 class DepthApi(APIView):
+    """A market's depth, best levels first: the top 50 by default, up to 5,000 a side, or
+    the whole book with ``limit=all`` (docs/market-data.md)."""
+
     permission_classes = [AllowAny]
 
     class Query(serializers.Serializer):
-        limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+        limit = DepthLimit(default=50)
 
-    @extend_schema(parameters=[OpenApiParameter("limit", int, required=False)])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "limit",
+                str,
+                required=False,
+                description=f'Levels a side: 1-{MAX_LEVELS} (default 50), or "all" for the '
+                "whole book.",
+            )
+        ]
+    )
     def get(self, request: Request, symbol: str) -> Response:
         query = self.Query(data=request.query_params)
         query.is_valid(raise_exception=True)

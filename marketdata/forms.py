@@ -72,6 +72,8 @@ class MarketAddForm(forms.ModelForm):
             self.add_error("max_quantity", "The maximum must not be below the minimum.")
             return cleaned
         candidate = Market(**{name: cleaned.get(name) for name in needed})
+        if cleaned.get("shard") is not None:
+            candidate.shard = cleaned["shard"]
         try:
             market_validate(market_units_of(candidate))
         except InvalidInput as exc:

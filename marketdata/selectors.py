@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from engine_worker import keys
+from engine_worker import deepbook, keys
 from exchange_site.errors import InvalidInput, NotFound
 from marketdata import timeseries
 from marketdata.models import Asset, Market
@@ -89,8 +89,13 @@ def read_model() -> redis.Redis:
     return _redis_client
 
 
-def depth_get(symbol: str, *, limit: int) -> dict[str, Any]:
+def depth_get(symbol: str, *, limit: int | None) -> dict[str, Any]:
+    """Up to ``limit`` levels a side, best first (None: the whole book). Up to the
+    snapshot's TOP_LEVELS from its one JSON key; deeper from the whole book's sorted sets
+    (engine_worker/deepbook.py). Either is one consistent point, its ``sequence``."""
     units = market_units_get(symbol)
+    if limit is None or limit > deepbook.TOP_LEVELS:
+        return deepbook.read(read_model(), units.symbol, limit)
     raw = read_model().get(keys.rm_depth(units.symbol))
     depth = json.loads(raw) if raw else {"symbol": symbol, "sequence": 0, "bids": [], "asks": []}
     depth["bids"] = depth["bids"][:limit]

@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from engine_worker import wire
+from engine_worker import shards, wire
 from engine_worker.core.types import MarketStatus, RejectReason
 from engine_worker.gateway import engine_call
 from exchange_site.errors import EngineRejected, InvalidInput
@@ -51,7 +51,7 @@ def market_validate(units: MarketUnits) -> None:
     database cannot store: sizes outside the database's range (marketdata.units.AMOUNT)
     or that it cannot count in whole units, a notional at the maximum price and quantity
     that is not storable, fees outside 0..10000 bps, a minimum above the maximum, a
-    negative shard."""
+    negative shard or one without the balances (engine_worker/shards.py)."""
     for name in SIZES:
         value = getattr(units, name)
         if not is_storable(value) or value < 0:
@@ -75,6 +75,12 @@ def market_validate(units: MarketUnits) -> None:
         raise InvalidInput("min_quantity is above max_quantity.", details={"field": "min_quantity"})
     if units.shard < 0:
         raise InvalidInput("shard must not be negative.", details={"field": "shard"})
+    if shards.foreign([(units.symbol, units.shard)]):
+        raise InvalidInput(
+            shards.refusal(units.symbol, units.shard),
+            code="shard_not_supported",
+            details={"field": "shard", "symbol": units.symbol, "shard": units.shard},
+        )
     if units.base == units.quote:
         raise InvalidInput("base and quote must differ.", details={"field": "quote"})
     try:

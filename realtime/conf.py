@@ -26,7 +26,15 @@ def max_subscriptions() -> int:
 
 
 def max_message_bytes() -> int:
+    """The largest message (and frame) a client may send: past it, the server closes the
+    socket with 1009 as soon as the frame's header says so (realtime/server.py)."""
     return int(_number("WS_MAX_MESSAGE_BYTES", 4096))
+
+
+def max_connections_per_address() -> int:
+    """Open sockets per client address (realtime/security.py has the address rule); the
+    next one is told ``too_many_connections`` and closed with 4029."""
+    return int(_number("WS_MAX_CONNECTIONS_PER_ADDRESS", 50))
 
 
 def rate_per_second() -> float:

@@ -15,7 +15,7 @@ For each service that does not answer and points at this machine:
 
 * installed: start it (PostgreSQL with ``pg_ctlcluster --skip-systemctl-redirect VER
   NAME start`` for the cluster on the URL's port; Redis with ``redis-server
-  --daemonize yes`` on the URL's port, pid and log file under ./var/);
+  --daemonize yes`` on the URL's port, pid, log and append-only file under ./var/);
 * not installed: as root, ``apt-get update && apt-get install -y`` the packages and
   start them; otherwise print the exact command and exit 1.
 
@@ -23,6 +23,12 @@ A freshly installed Debian PostgreSQL asks for a password over TCP. When that ha
 for a local server and we run as root, trust lines for the URL's user on 127.0.0.1 and
 ::1 are prepended to that cluster's pg_hba.conf (between clearly marked comments) and
 the cluster is reloaded. Then the database named in the URL is created if missing.
+
+Redis keeps the engine's command log: the Redis started here writes an append-only file
+(``appendonly yes``, ``appendfsync everysec``: a Redis or machine crash loses at most about
+the last second of acknowledged commands, a clean restart nothing; ``always`` would fsync
+every engine batch and cap the engine at the disk's fsync rate). A Redis that already runs
+without AOF is used as it is, with a WARNING line saying how to turn AOF on.
 
 Exit status 0 when everything answers, 1 otherwise (with a message saying what to do).
 """
@@ -49,6 +55,7 @@ LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "ip6-localhost"}
 PG_SCHEMES = {"postgres", "postgresql", "pgsql", "postgis", "timescale", "timescalegis"}
 HBA_BEGIN = "# BEGIN exchange local dev (added by scripts/ensure_services.py)"
 HBA_END = "# END exchange local dev"
+REDIS_APPENDFSYNC = "everysec"  # see the module docstring for the trade-off
 
 
 class ServiceError(Exception):
@@ -401,6 +408,22 @@ def redis_server_path() -> str | None:
     )
 
 
+def redis_start_command(target: RedisTarget, server: str) -> list[str]:
+    """redis-server's arguments: daemonized on the URL's port, files under VAR, the
+    append-only file on (fsync every second) and no RDB snapshots besides it."""
+    bind = "::1" if target.host in {"::1", "ip6-localhost"} else "127.0.0.1"
+    cmd = [
+        server, "--daemonize", "yes", "--bind", bind, "--port", str(target.port),
+        "--save", "", "--appendonly", "yes", "--appendfsync", REDIS_APPENDFSYNC,
+        "--dir", str(VAR),
+        "--pidfile", str(VAR / f"redis-{target.port}.pid"),
+        "--logfile", str(VAR / f"redis-{target.port}.log"),
+    ]  # fmt: skip
+    if target.password:
+        cmd += ["--requirepass", target.password]
+    return cmd
+
+
 def redis_start(target: RedisTarget) -> None:
     if target.unix_socket:
         raise ServiceError(f"Redis socket {target.host} does not answer; start Redis yourself")
@@ -408,16 +431,8 @@ def redis_start(target: RedisTarget) -> None:
     if server is None:  # pragma: no cover - the caller installs it first
         raise ServiceError("redis-server is not installed")
     VAR.mkdir(exist_ok=True)
-    bind = "::1" if target.host in {"::1", "ip6-localhost"} else "127.0.0.1"
-    cmd = [
-        server, "--daemonize", "yes", "--bind", bind, "--port", str(target.port),
-        "--save", "", "--appendonly", "no",
-        "--dir", str(VAR),
-        "--pidfile", str(VAR / f"redis-{target.port}.pid"),
-        "--logfile", str(VAR / f"redis-{target.port}.log"),
-    ]  # fmt: skip
-    if target.password:
-        cmd += ["--requirepass", target.password]
+    cmd = redis_start_command(target, server)
+    bind = cmd[cmd.index("--bind") + 1]
     say(f"Redis: starting redis-server on {bind}:{target.port} (log var/redis-{target.port}.log)")
     shown = [
         "***" if prev == "--requirepass" else arg
@@ -449,6 +464,38 @@ def ensure_redis(target: RedisTarget) -> None:
     if state != "ok":
         raise ServiceError(f"Redis at {target.where}: {detail}")
     say(f"Redis: up at {target.where}")
+    redis_check_persistence(target)
+
+
+def redis_check_persistence(target: RedisTarget) -> None:
+    """Say loudly when the Redis in use keeps no append-only file: a restart of it would
+    drop the engine's logged (and acknowledged) commands and the read model."""
+    import redis
+
+    client = redis.Redis.from_url(target.url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        config = client.config_get("append*")
+    except redis.exceptions.RedisError as exc:  # CONFIG renamed away (managed Redis)
+        say(f"Redis: cannot read its persistence settings ({exc}); make sure appendonly is yes")
+        return
+    finally:
+        client.close()
+    appendonly, fsync = config.get("appendonly"), config.get("appendfsync")
+    if appendonly == "yes":
+        say(f"Redis: append-only file on (appendfsync {fsync})")
+        return
+    where = f"-s {target.host}" if target.unix_socket else f"-h {target.host} -p {target.port}"
+    cli = f"redis-cli {where}"
+    lines = [
+        f"WARNING: Redis at {target.where} keeps no append-only file (appendonly "
+        f"{appendonly}): a restart of it drops the engine's logged commands and the read model.",
+        f"WARNING: fix: {cli} CONFIG SET appendonly yes && {cli} CONFIG SET appendfsync "
+        f"{REDIS_APPENDFSYNC} && {cli} CONFIG REWRITE",
+        "WARNING: (or put `appendonly yes` and `appendfsync everysec` in its redis.conf; a "
+        "Redis this script started itself, from var/, has them: stop it and run make again)",
+    ]
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------- main

@@ -1,5 +1,6 @@
-"""A real web stack for the WebSocket tests and the bench: daphne and the bridge as
-subprocesses, on the test database and Redis database, next to the engine worker."""
+"""A real web stack for the WebSocket tests and the bench: daphne (as `make run` starts it,
+``python -m realtime.server``) and the bridge as subprocesses, on the test database and
+Redis database, next to the engine worker."""
 
 from __future__ import annotations
 
@@ -35,10 +36,9 @@ class WebStack:
         return f"ws://127.0.0.1:{self.port}/ws/v1"
 
     def start(self, timeout: float = 30) -> None:
-        bin_dir = Path(sys.executable).parent
         self.procs.append(
-            subprocess.Popen(  # noqa: S603
-                [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
+            subprocess.Popen(  # noqa: S603  (as `make run` starts it: deploy/supervisord.conf)
+                [sys.executable, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(self.port),
                  "--access-log", "/dev/null", "exchange_site.asgi:application"],
                 cwd=ROOT, env={**self.env, "SERVICE_NAME": "test-web"},
             )

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.selectors import fee_account_id
 from engine_worker.recovery import limits_load, timed_snapshot_load
-from engine_worker.worker import run_engine
+from engine_worker.worker import check_market_shards, run_engine
 from marketdata.selectors import market_units_list
 
 
@@ -22,6 +22,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, shard: int, burst: bool, **options: object) -> None:
+        check_market_shards(market_units_list())  # every shard's markets, not only this one's
         run_engine(
             shard=shard,
             redis_url=settings.REDIS_URL,

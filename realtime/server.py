@@ -1,0 +1,54 @@
+"""The web service's server: daphne, with the WebSocket limits set where autobahn (under
+daphne) enforces them, in the protocol, before a message is buffered.
+
+Run it exactly as ``daphne`` (same arguments; `make run`, deploy/supervisord.conf, the
+Dockerfile and the tests do):
+
+    python -m realtime.server -b 127.0.0.1 -p 8000 exchange_site.asgi:application
+
+daphne builds its autobahn ``WebSocketServerFactory`` inside ``Server.run`` and has no
+option for payload sizes, so :class:`ExchangeServer` sets them on the factory as daphne
+stores it. autobahn then checks each frame's length from its header (``onMessageFrameBegin``):
+a frame, or a message of several frames, over ``WS_MAX_MESSAGE_BYTES`` fails the connection
+with close code 1009 before its payload is read into the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+
+from realtime import conf
+
+
+def protocol_options() -> dict[str, Any]:
+    """autobahn's protocol options: the largest frame and message a client may send, and
+    a failed connection (oversized message, protocol violation) closed with its close code
+    (1009, 1002, ...) rather than a bare TCP drop, so the client learns why. What the
+    client sends after that is discarded as it arrives, never collected."""
+    limit = conf.max_message_bytes()
+    return {"maxFramePayloadSize": limit, "maxMessagePayloadSize": limit, "failByDrop": False}
+
+
+class ExchangeServer(Server):
+    """daphne's Server whose WebSocket factory carries :func:`protocol_options`. daphne's own
+    ``setProtocolOptions`` call after the assignment sets other options only."""
+
+    @property
+    def ws_factory(self) -> Any:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory: Any) -> None:
+        factory.setProtocolOptions(**protocol_options())
+        self._ws_factory = factory
+
+
+class ExchangeCommandLine(CommandLineInterface):
+    server_class = ExchangeServer
+
+
+if __name__ == "__main__":
+    ExchangeCommandLine.entrypoint()
