@@ -23,13 +23,14 @@ def depth(client, symbol: str, limit: object = None) -> dict:
 
 
 def test_deep_depth_follows_the_book_past_100_levels(engine, market, make_trader):
-    maker, taker = make_trader(), make_trader()
+    # two makers: each stays within the default open-order limit (200 per market)
+    maker, seller, taker = make_trader(), make_trader(), make_trader()
     bids = [Decimal(100 + i) for i in range(150)]  # 150 bid levels, 120 ask levels
     asks = [Decimal(300 + i) for i in range(120)]
     for price in bids:
         place(maker, symbol=market, side="buy", price=str(price), quantity="0.01")
     orders = [
-        place(maker, symbol=market, side="sell", price=str(price), quantity="0.005")["order"]
+        place(seller, symbol=market, side="sell", price=str(price), quantity="0.005")["order"]
         for price in asks
     ]
     top = depth(maker, market, 100)
@@ -47,7 +48,7 @@ def test_deep_depth_follows_the_book_past_100_levels(engine, market, make_trader
     # a partial fill of the best bid, a swept ask level, a cancel deep in the book
     place(taker, symbol=market, side="sell", price="249", quantity="0.005")
     place(taker, symbol=market, side="buy", price="300", quantity="0.005")
-    response = maker.delete(f"/api/v1/orders/{orders[110]['id']}")  # the ask at 410
+    response = seller.delete(f"/api/v1/orders/{orders[110]['id']}")  # the ask at 410
     assert response.status_code == 200, response.content
     top, deep = depth(maker, market, 100), depth(maker, market, "all")
     assert deep["sequence"] == top["sequence"]
