@@ -147,6 +147,35 @@ def lockout_response(
         "Too many failed log-ins for this account; try again later.",
         details={"retry_after": cooloff},
     )
+    if not is_api_request(request):  # the admin's log-in: a page an admin can read
+        return login_refused_page(request, "Log-in locked", error.message, cooloff)
     response = JsonResponse(error.as_dict(), status=error.http_status)
     response["Retry-After"] = str(cooloff)
     return response
+
+
+def is_api_request(request: Any) -> bool:
+    """Whether the request is the API's (JSON errors) rather than a page's (the admin)."""
+    return str(getattr(request, "path", "")).startswith("/api/")
+
+
+def login_refused_page(request: Any, heading: str, message: str, retry_after: int | None) -> Any:
+    """The admin's log-in refused (locked out, or throttled): a 429 admin page with the
+    reason and Retry-After, instead of the API's JSON."""
+    from django.template.response import TemplateResponse
+
+    minutes = -(-(retry_after or 0) // 60)
+    response = TemplateResponse(
+        request,
+        "admin/login_refused.html",
+        {
+            "heading": heading,
+            "message": message,
+            "retry_after": retry_after,
+            "retry_minutes": max(1, minutes),
+        },
+        status=429,
+    )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response.render()

@@ -190,8 +190,11 @@ if TRUSTED_PROXY_COUNT < 0:
 # Log-ins (token API and admin) go through django-axes: LOGIN_FAILURE_LIMIT failed
 # attempts for one username (or from one client address) lock that account (that
 # address) out of logging in for LOGIN_COOLOFF_MINUTES (a 429
-# `locked_out`, in the contract's shape: exchange_site.errors.lockout_response); a
-# success resets the count. Attempts are listed in the admin (Axes). Addresses as above.
+# `locked_out`, in the contract's shape for the API, an admin page for the admin:
+# exchange_site.errors.lockout_response); a success resets the count. Attempts are listed
+# in the admin (Axes). Addresses as above. Locking an address too is axes' advice (W006):
+# it stops one address guessing across accounts; the price is that users behind one
+# shared address (a NAT) share its count.
 AUTHENTICATION_BACKENDS = [
     "accounts.backends.AxesBackend",  # refuses a locked-out account; authenticates nobody
     "django.contrib.auth.backends.ModelBackend",

@@ -17,7 +17,7 @@ from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import throttling
 
-from exchange_site.errors import error_body
+from exchange_site.errors import error_body, login_refused_page
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,13 @@ def auth_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         if request.method == "POST":
             throttle = AuthRateThrottle()
             if not throttle.allow_request(request, None):
-                return throttle_response(throttle.wait())
+                wait = throttle.wait()
+                return login_refused_page(
+                    request,
+                    "Too many log-in attempts",
+                    "Too many log-in attempts from your address; wait a little.",
+                    int(wait) if wait else None,
+                )
         return view(request, *args, **kwargs)
 
     return wrapped

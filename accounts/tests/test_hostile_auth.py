@@ -99,8 +99,11 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_count(engine, monkeypatc
 def test_admin_log_in_attempts_are_rate_limited_per_address(client, monkeypatch):
     monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"anon_auth": "2/minute"})
     body = {"username": "nobody", "password": "x"}
-    statuses = [client.post("/admin/login/", body).status_code for _ in range(3)]
-    assert statuses == [200, 200, 429]  # 200: the form again, with its error
+    responses = [client.post("/admin/login/", body) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]  # 200: the form, its error
+    page = responses[-1].content.decode()  # an admin page, not the API's JSON
+    assert responses[-1]["Content-Type"].startswith("text/html")
+    assert "Too many log-in attempts" in page and 'id="header"' in page
     assert client.get("/admin/login/").status_code == 200  # only POSTs count
 
 
@@ -150,7 +153,12 @@ def test_failed_admin_log_ins_lock_the_account(client):
             "/admin/login/", {"username": "clerk", "password": "no"}, REMOTE_ADDR=f"10.4.0.{i}"
         )
     right = {"username": "clerk", "password": "clerk-pass-9"}
-    assert_locked_out(client.post("/admin/login/", right, REMOTE_ADDR="10.4.1.1"))
+    response = client.post("/admin/login/", right, REMOTE_ADDR="10.4.1.1")
+    assert response.status_code == 429, response.content
+    assert int(response["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
+    page = response.content.decode()  # an admin page an admin can read, not JSON
+    assert response["Content-Type"].startswith("text/html")
+    assert "Log-in locked" in page and "Too many failed log-ins" in page
 
 
 # -- demo funds -----------------------------------------------------------------------
