@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from exchange_site.fields import DecimalText
+from exchange_site.schema import error_responses
 from exchange_site.throttling import AuthRateThrottle
 
 
@@ -30,7 +32,10 @@ class UserRegisterApi(APIView):
         username = serializers.CharField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 409, 429)},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -51,7 +56,10 @@ class TokenObtainApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}),
+            **error_responses(400, 401, 429),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -61,7 +69,7 @@ class TokenObtainApi(APIView):
 
 
 class LogoutApi(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, **error_responses(401, 403, 429)})
     def post(self, request: Request) -> Response:
         services.token_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -75,7 +83,8 @@ class MeApi(APIView):
         responses={
             200: inline_serializer(
                 "Me", {"user_id": serializers.IntegerField(), "username": serializers.CharField()}
-            )
+            ),
+            **error_responses(401, 429),
         }
     )
     def get(self, request: Request) -> Response:
@@ -84,11 +93,11 @@ class MeApi(APIView):
 
 class BalanceSerializer(serializers.Serializer):
     asset = serializers.CharField()
-    available = serializers.CharField()
-    locked = serializers.CharField()
+    available = DecimalText()
+    locked = DecimalText()
 
 
 class BalanceListApi(APIView):
-    @extend_schema(responses={200: BalanceSerializer(many=True)})
+    @extend_schema(responses={200: BalanceSerializer(many=True), **error_responses(401, 429)})
     def get(self, request: Request) -> Response:
         return Response(selectors.balance_list(user_id=request.user.pk))

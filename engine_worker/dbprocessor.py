@@ -1,5 +1,5 @@
 """The DB processor: persists the engine's event stream (docs/event-stream.md) into
-PostgreSQL (DESIGN.md 2.3).
+PostgreSQL (docs/event-stream.md, "Who reads them").
 
 It reads ``engine.events.<shard>`` with the consumer group ``dbprocessor`` and applies each
 batch of entries in one database transaction together with ``ProcessorState(shard)``

@@ -1,10 +1,10 @@
 """The order gateway: how a web (or support) process talks to the engine.
 
-One gateway per process. It batches commands into RQ jobs adaptively (DESIGN.md 2.1):
-the first command of a quiet moment is enqueued at once; commands that arrive while a
-job of the same shard is in flight wait for its reply and then leave together as the
-next job. All replies come back on one Pub/Sub channel per gateway and are handed to the
-waiting caller by request_id.
+One gateway per process. It batches commands into RQ jobs adaptively
+(docs/architecture.md, "Why it is shaped this way"): the first command of a quiet moment
+is enqueued at once; commands that arrive while a job of the same shard is in flight wait
+for its reply and then leave together as the next job. All replies come back on one
+Pub/Sub channel per gateway and are handed to the waiting caller by request_id.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def user_channel(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-# Read model (DESIGN.md 2.5): written by the engine in the same MULTI as its replies.
+# Read model (docs/architecture.md, "The path of an order"): written by the engine in the
+# same MULTI as its replies.
 def rm_balances(user_id: int) -> str:
     return f"rm:bal:{user_id}"
 

@@ -1,5 +1,5 @@
 """Reconcile: the engine's live state against the database and the read model
-(DESIGN.md section 7; ``manage.py reconcile``).
+(``manage.py reconcile``; docs/architecture.md, "After the engine").
 
 1. Ask the engine for a dump (the ``Dump`` command, EngineRuntime.dump): its balances and
    open orders after sequence S, written to a Redis key. Not a core command, not logged.

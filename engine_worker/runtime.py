@@ -1,9 +1,10 @@
 """The engine worker's state and its one operation: apply a batch of commands.
 
 ``EngineRuntime`` owns the pure :class:`~engine_worker.core.engine.Engine` and turns what
-it returns into one Redis MULTI/EXEC per batch (DESIGN.md 2.2): the commands appended to
-the shard's stream, the replies published to their gateway, market and user events
-published, and the read model (balances, orders, fills, depth) updated. Because all of it
+it returns into one Redis MULTI/EXEC per batch (docs/architecture.md, "The path of an
+order"): the commands appended to the shard's stream, the replies published to their
+gateway, market and user events published, and the read model (balances, orders, fills,
+depth) updated. Because all of it
 is one transaction, a caller that has seen its reply reads its own writes.
 
 Recovery: the stream is the shard's command log. The core is deterministic, so replaying

@@ -53,3 +53,9 @@ class DecimalString(serializers.Field):
 
     def to_representation(self, value: Decimal) -> str:
         return plain(value)
+
+
+class DecimalText(serializers.CharField):
+    """A decimal amount as responses write it: a string in plain notation (no exponent,
+    no trailing zeros), signed only where the value can be negative (a ticker's change).
+    Output only: it documents the response bodies (OpenAPI ``format: decimal``)."""

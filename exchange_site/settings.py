@@ -268,6 +268,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # schema warnings are no deployment issue: `check --deploy` stays about security
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    # one name for the buy/sell choices (side, taker_side)
+    "ENUM_NAME_OVERRIDES": {"SideEnum": ["buy", "sell"]},
 }
 
 CACHES = {

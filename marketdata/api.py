@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine_worker.deepbook import MAX_LEVELS
-from exchange_site.fields import DecimalString
+from exchange_site.fields import DecimalString, DecimalText
+from exchange_site.schema import error_responses
 from marketdata import selectors
 from marketdata.timeseries import EPOCH
 
@@ -36,7 +37,7 @@ class MarketSerializer(serializers.Serializer):
 class MarketListApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: MarketSerializer(many=True)})
+    @extend_schema(responses={200: MarketSerializer(many=True), **error_responses(401, 429)})
     def get(self, request: Request) -> Response:
         return Response(MarketSerializer(selectors.market_list(), many=True).data)
 
@@ -64,6 +65,21 @@ class DepthLimit(serializers.Field):
         return "all" if value is None else value
 
 
+class DepthSerializer(serializers.Serializer):
+    """A market's depth at one point of the book (docs/api.md, "Depth")."""
+
+    symbol = serializers.CharField()
+    sequence = serializers.IntegerField(help_text="the market's depth sequence")
+    bids = serializers.ListField(
+        child=serializers.ListField(child=DecimalText(), min_length=2, max_length=2),
+        help_text="[price, quantity] levels, best (highest) first",
+    )
+    asks = serializers.ListField(
+        child=serializers.ListField(child=DecimalText(), min_length=2, max_length=2),
+        help_text="[price, quantity] levels, best (lowest) first",
+    )
+
+
 class DepthApi(APIView):
     """A market's depth, best levels first: the top 50 by default, up to 5,000 a side, or
     the whole book with ``limit=all`` (docs/market-data.md)."""
@@ -82,7 +98,8 @@ class DepthApi(APIView):
                 description=f'Levels a side: 1-{MAX_LEVELS} (default 50), or "all" for the '
                 "whole book.",
             )
-        ]
+        ],
+        responses={200: DepthSerializer, **error_responses(400, 401, 404, 429)},
     )
     def get(self, request: Request, symbol: str) -> Response:
         query = self.Query(data=request.query_params)
@@ -127,11 +144,11 @@ class CappedLimit(serializers.IntegerField):
 
 class TradeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    price = serializers.CharField()
-    quantity = serializers.CharField()
-    quote_quantity = serializers.CharField()
-    taker_side = serializers.CharField()
-    time = serializers.CharField()
+    price = DecimalText()
+    quantity = DecimalText()
+    quote_quantity = DecimalText()
+    taker_side = serializers.ChoiceField(choices=["buy", "sell"])
+    time = serializers.DateTimeField()
     time_ms = serializers.IntegerField()
 
 
@@ -145,7 +162,7 @@ class MarketTradeListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("limit", int, required=False, description="1-1000, 100")],
-        responses={200: TradeSerializer(many=True)},
+        responses={200: TradeSerializer(many=True), **error_responses(400, 401, 404, 429)},
     )
     def get(self, request: Request, symbol: str) -> Response:
         query = self.Query(data=request.query_params)
@@ -154,14 +171,14 @@ class MarketTradeListApi(APIView):
 
 
 class KlineSerializer(serializers.Serializer):
-    open_time = serializers.CharField()
+    open_time = serializers.DateTimeField()
     open_time_ms = serializers.IntegerField()
-    open = serializers.CharField()
-    high = serializers.CharField()
-    low = serializers.CharField()
-    close = serializers.CharField()
-    volume = serializers.CharField()
-    quote_volume = serializers.CharField()
+    open = DecimalText()
+    high = DecimalText()
+    low = DecimalText()
+    close = DecimalText()
+    volume = DecimalText()
+    quote_volume = DecimalText()
     trades = serializers.IntegerField()
 
 
@@ -184,7 +201,7 @@ class KlineListApi(APIView):
             OpenApiParameter("end", str, required=False, description="epoch ms or ISO 8601"),
             OpenApiParameter("limit", int, required=False, description="1-1000, 500"),
         ],
-        responses={200: KlineSerializer(many=True)},
+        responses={200: KlineSerializer(many=True), **error_responses(400, 401, 404, 429)},
     )
     def get(self, request: Request, symbol: str) -> Response:
         query = self.Query(data=request.query_params)
@@ -194,16 +211,16 @@ class KlineListApi(APIView):
 
 class TickerSerializer(serializers.Serializer):
     symbol = serializers.CharField()
-    last = serializers.CharField(allow_null=True)
-    open = serializers.CharField(allow_null=True)
-    high = serializers.CharField(allow_null=True)
-    low = serializers.CharField(allow_null=True)
-    volume = serializers.CharField()
-    quote_volume = serializers.CharField()
+    last = DecimalText(allow_null=True)
+    open = DecimalText(allow_null=True)
+    high = DecimalText(allow_null=True)
+    low = DecimalText(allow_null=True)
+    volume = DecimalText()
+    quote_volume = DecimalText()
     trades = serializers.IntegerField()
-    change_percent = serializers.CharField(allow_null=True)
-    best_bid = serializers.CharField(allow_null=True)
-    best_ask = serializers.CharField(allow_null=True)
+    change_percent = DecimalText(allow_null=True)
+    best_bid = DecimalText(allow_null=True)
+    best_ask = DecimalText(allow_null=True)
 
 
 class TickerApi(APIView):
@@ -211,7 +228,7 @@ class TickerApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: TickerSerializer})
+    @extend_schema(responses={200: TickerSerializer, **error_responses(401, 404, 429)})
     def get(self, request: Request, symbol: str) -> Response:
         return Response(selectors.ticker_get(symbol))
 
@@ -221,6 +238,6 @@ class TickerListApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: TickerSerializer(many=True)})
+    @extend_schema(responses={200: TickerSerializer(many=True), **error_responses(401, 429)})
     def get(self, request: Request) -> Response:
         return Response(selectors.ticker_list())

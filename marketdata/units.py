@@ -1,8 +1,9 @@
 """Conversions between the wire's decimal strings and the engine's integers.
 
 The engine counts prices in ticks, quantities in lots and balances in each asset's
-smallest unit (DESIGN.md section 3). These functions are the only place where the two
-meet; they never round: a value that is not an exact multiple is an error.
+smallest unit (docs/architecture.md, "Why it is shaped this way"). These functions are
+the only place where the two meet; they never round: a value that is not an exact
+multiple is an error.
 """
 
 from __future__ import annotations

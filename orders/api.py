@@ -13,49 +13,81 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange_site.fields import DecimalString
+from exchange_site.fields import DecimalString, DecimalText
+from exchange_site.schema import error_responses
 from orders import selectors, services
 
 
 class OrderSerializer(serializers.Serializer):
+    """An order (docs/api.md, "Orders"); also the user channel's order events."""
+
     id = serializers.IntegerField()
     client_order_id = serializers.CharField(allow_null=True)
+    user_id = serializers.IntegerField()
     symbol = serializers.CharField()
-    side = serializers.CharField()
-    type = serializers.CharField()
-    time_in_force = serializers.CharField()
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    type = serializers.ChoiceField(choices=["limit", "market"])
+    time_in_force = serializers.ChoiceField(choices=["GTC", "IOC", "FOK"])
     post_only = serializers.BooleanField()
-    price = serializers.CharField(allow_null=True)
-    quantity = serializers.CharField()
-    filled_quantity = serializers.CharField()
-    filled_quote_quantity = serializers.CharField()
-    average_price = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
-    created_at = serializers.CharField()
-    updated_at = serializers.CharField()
+    price = DecimalText(allow_null=True, help_text="null for a market order")
+    quantity = DecimalText()
+    filled_quantity = DecimalText()
+    filled_quote_quantity = DecimalText()
+    average_price = DecimalText(allow_null=True, help_text="null before the first fill")
+    status = serializers.ChoiceField(
+        choices=["new", "partially_filled", "filled", "cancelled", "expired"]
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
     created_at_ms = serializers.IntegerField()
     updated_at_ms = serializers.IntegerField()
+    sequence = serializers.IntegerField(help_text="engine sequence of the latest change")
 
 
 class FillSerializer(serializers.Serializer):
+    """The caller's side of a trade (docs/api.md, "Fills")."""
+
     id = serializers.IntegerField()
     trade_id = serializers.IntegerField()
     order_id = serializers.IntegerField()
+    user_id = serializers.IntegerField()
     symbol = serializers.CharField()
-    side = serializers.CharField()
-    role = serializers.CharField()
-    price = serializers.CharField()
-    quantity = serializers.CharField()
-    quote_quantity = serializers.CharField()
-    fee = serializers.CharField()
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    role = serializers.ChoiceField(choices=["maker", "taker"])
+    price = DecimalText()
+    quantity = DecimalText()
+    quote_quantity = DecimalText()
+    fee = DecimalText()
     fee_asset = serializers.CharField()
-    time = serializers.CharField()
+    time = serializers.DateTimeField()
     time_ms = serializers.IntegerField()
 
 
 class OrderPlacedSerializer(serializers.Serializer):
     order = OrderSerializer()
     fills = FillSerializer(many=True)
+
+
+class _PageSerializer(serializers.Serializer):
+    """ListPagination's body: a page of ``results`` with the total and neighbour links."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class OrderPageSerializer(_PageSerializer):
+    results = OrderSerializer(many=True)
+
+
+class FillPageSerializer(_PageSerializer):
+    results = FillSerializer(many=True)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, required=False, description="1-1000 (more is 1000), 100"),
+    OpenApiParameter("offset", int, required=False, description="0"),
+]
 
 
 class ListPagination(LimitOffsetPagination):
@@ -113,14 +145,24 @@ class OrderCollectionApi(APIView):
         symbol = serializers.CharField(required=False, max_length=32)
         client_order_id = serializers.CharField(required=False, max_length=64)
 
-    @extend_schema(request=PlaceSerializer, responses={201: OrderPlacedSerializer})
+    @extend_schema(
+        request=PlaceSerializer,
+        responses={
+            201: OrderPlacedSerializer,
+            **error_responses(400, 401, 403, 404, 409, 422, 429, 503, 504),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = self.PlaceSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         placed = services.order_place(user_id=request.user.pk, **data.validated_data)
         return Response(placed, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[ListFilter], responses={200: OrderSerializer(many=True)})
+    @extend_schema(
+        operation_id="v1_orders_list",
+        parameters=[ListFilter, *PAGE_PARAMETERS],
+        responses={200: OrderPageSerializer, **error_responses(400, 401, 404, 429)},
+    )
     def get(self, request: Request) -> Response:
         query = self.ListFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -146,8 +188,12 @@ class OrderCollectionApi(APIView):
         )
 
     @extend_schema(
+        operation_id="v1_orders_cancel_all",
         parameters=[OpenApiParameter("symbol", str, required=False)],
-        responses={200: OrderSerializer(many=True)},
+        responses={
+            200: OrderSerializer(many=True),
+            **error_responses(401, 403, 404, 422, 429, 503, 504),
+        },
     )
     def delete(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol") or None
@@ -157,19 +203,25 @@ class OrderCollectionApi(APIView):
 class OrderDetailApi(APIView):
     """GET one of the caller's orders, DELETE cancels it."""
 
-    @extend_schema(responses={200: OrderSerializer})
+    @extend_schema(responses={200: OrderSerializer, **error_responses(401, 404, 429)})
     def get(self, request: Request, order_id: int) -> Response:
         return Response(selectors.order_get(user_id=request.user.pk, order_id=order_id))
 
-    @extend_schema(responses={200: OrderSerializer})
+    @extend_schema(
+        responses={
+            200: OrderSerializer,
+            **error_responses(400, 401, 403, 404, 422, 429, 503, 504),
+        }
+    )
     def delete(self, request: Request, order_id: int) -> Response:
         return Response(services.order_cancel(user_id=request.user.pk, order_id=order_id))
 
 
 class FillListApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("symbol", str, required=False)],
-        responses={200: FillSerializer(many=True)},
+        operation_id="v1_trades_list",
+        parameters=[OpenApiParameter("symbol", str, required=False), *PAGE_PARAMETERS],
+        responses={200: FillPageSerializer, **error_responses(401, 429)},
     )
     def get(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol") or None

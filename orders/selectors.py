@@ -1,5 +1,6 @@
-"""Reads of orders and fills: open orders from the engine's read model (DESIGN.md 2.5),
-history from the database with the read model laid over it.
+"""Reads of orders and fills: open orders from the engine's read model
+(docs/architecture.md, "The path of an order"), history from the database with the read
+model laid over it.
 
 Read-your-writes for history: the read model is written in the same atomic step as the
 engine's reply, the database a little later by the DB processor. A history page is the

@@ -1,7 +1,8 @@
-"""The WebSocket bridge (DESIGN.md 2.4): ONE long-lived asyncio loop that
-pattern-subscribes to the engine's ``md.*`` and ``user.*`` channels (and ``ws.revoked.*``)
-and sends each market's coalesced messages to the Channels groups (``md.depth.SYM``,
-``md.trades.SYM``, ``md.klines.SYM.INTERVAL``, ``md.ticker.SYM``, ``user.<id>``).
+"""The WebSocket bridge (docs/websocket.md, "How messages flow"): ONE long-lived asyncio
+loop that pattern-subscribes to the engine's ``md.*`` and ``user.*`` channels (and
+``ws.revoked.*``) and sends each market's coalesced messages to the Channels groups
+(``md.depth.SYM``, ``md.trades.SYM``, ``md.klines.SYM.INTERVAL``, ``md.ticker.SYM``,
+``user.<id>``).
 
 Coalescing (Binance's depth@100ms): per market, depth changes and trades that arrive within
 ``WS_COALESCE_MS`` of the first one go out as one message each; a coalesced depth update

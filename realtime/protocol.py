@@ -1,5 +1,6 @@
-"""The /ws/v1 wire protocol (DESIGN.md section 5): parsing and validating what clients
-send, naming channels and their Channels groups, and rendering the server's frames.
+"""The /ws/v1 wire protocol (docs/websocket.md, "Protocol"): parsing and validating what
+clients send, naming channels and their Channels groups, and rendering the server's
+frames.
 
 Client -> server, one JSON object per text frame, at most ``WS_MAX_MESSAGE_BYTES``:
 

@@ -1,4 +1,4 @@
-// Typed access to the REST contract (DESIGN.md section 4). Components call these only.
+// Typed access to the REST contract (docs/api.md). Components call these only.
 import { request } from './client';
 import type {
   Balance,

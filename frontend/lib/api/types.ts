@@ -1,4 +1,4 @@
-// Wire shapes of the REST contract (DESIGN.md section 4). Decimals are strings.
+// Wire shapes of the REST contract (docs/api.md). Decimals are strings.
 
 export type Side = 'buy' | 'sell';
 export type OrderType = 'limit' | 'market';

@@ -1,4 +1,4 @@
-// The one WebSocket client (DESIGN.md section 5): subscriptions with reference counts,
+// The one WebSocket client (docs/websocket.md): subscriptions with reference counts,
 // auth, ping, reconnect with exponential backoff and jitter, and a connection state that
 // the UI shows. Channel semantics (snapshots, sequences, gaps) live with their consumers
 // (lib/ws/depth.ts); they call resubscribe() to get a fresh snapshot.

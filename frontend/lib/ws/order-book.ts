@@ -1,4 +1,4 @@
-// A local order book kept from a depth snapshot plus updates (DESIGN.md section 5):
+// A local order book kept from a depth snapshot plus updates (docs/websocket.md):
 // each update covers sequences first_sequence..sequence, and the next one must start at
 // the last sequence + 1. Anything else is a gap: the caller re-subscribes for a snapshot.
 import Decimal from 'decimal.js';
