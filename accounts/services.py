@@ -45,14 +45,24 @@ def username_reserved(username: str) -> bool:
 
 def user_register(*, username: str, password: str, email: str = "") -> tuple[Any, str]:
     """Create the user and its token; then credit the sign-up demo funds, if any are
-    configured (settings.SIGNUP_DEMO_FUNDS: none by default)."""
+    configured (settings.SIGNUP_DEMO_FUNDS: none by default). The username is checked as
+    it will be stored: Django normalises it (NFKC), so a look-alike ("ｍａｒｋｅｔｍａｋｅｒ")
+    is the name it stands for, and its length and characters are those of the result."""
+    User = get_user_model()
+    username = User.normalize_username(username)
+    field = User._meta.get_field(User.USERNAME_FIELD)
+    try:
+        field.clean(username, None)  # max_length and the field's validators
+    except ValidationError as exc:
+        raise InvalidInput(
+            "username: " + " ".join(exc.messages), details={"username": exc.messages}
+        ) from exc
     if username_reserved(username):
         raise InvalidInput(
             "This username is reserved.",
             code="username_reserved",
             details={"username": ["This username is reserved."]},
         )
-    User = get_user_model()
     candidate = User(username=username, email=email)
     try:
         validate_password(password, candidate)

@@ -45,6 +45,13 @@ class NotFound(ExchangeError):
     code = "not_found"
 
 
+class PayloadTooLarge(ExchangeError):
+    """A request body over settings.API_MAX_BODY_BYTES: refused before it is parsed."""
+
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+
+
 class Conflict(ExchangeError):
     http_status = status.HTTP_409_CONFLICT
     code = "conflict"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from axes.middleware import AxesMiddleware as _Axes
+from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Auth
 from django.contrib.messages.middleware import MessageMiddleware as _Messages
 from django.contrib.sessions.middleware import SessionMiddleware as _Sessions
@@ -78,12 +79,29 @@ def unstorable_input(request: HttpRequest) -> str | None:
         if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and isinstance(value, str):
             if unstorable(value):
                 return key.removeprefix("HTTP_").replace("_", "-").lower()
+    # cookies once parsed too: a quoted value's octal escapes ("\\000") decode to NUL
+    for name, value in request.COOKIES.items():
+        if unstorable(name) or unstorable(value):
+            return "cookie"
     return None
+
+
+def body_too_large(request: HttpRequest) -> bool:
+    """Whether the API request announces a body over settings.API_MAX_BODY_BYTES (the
+    JSON parser also stops reading past it, for a body sent without a length)."""
+    if not request.path_info.startswith("/api/"):
+        return False
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return length > settings.API_MAX_BODY_BYTES
 
 
 class UnstorableTextMiddleware(_SyncOnly):
     """A 400 in the contract's shape, before any view, session or token lookup, for a
-    request whose path, query string or headers hold NUL or an unpaired surrogate."""
+    request whose path, query string, headers or cookies hold NUL or an unpaired surrogate,
+    and a 413 for an API request announcing a body over settings.API_MAX_BODY_BYTES."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -95,4 +113,10 @@ class UnstorableTextMiddleware(_SyncOnly):
                 "invalid_input", f"{where}: {UNSTORABLE_MESSAGE}", {where: [UNSTORABLE_MESSAGE]}
             )
             return JsonResponse(body, status=400)
+        if body_too_large(request):
+            limit = settings.API_MAX_BODY_BYTES
+            body = error_body(
+                "payload_too_large", f"The request body is over {limit} bytes.", {"limit": limit}
+            )
+            return JsonResponse(body, status=413)
         return self.get_response(request)

@@ -10,14 +10,16 @@ NUL on their own; these checks cover what reaches a view without a field."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from exchange_site.errors import InvalidInput
+from exchange_site.errors import InvalidInput, PayloadTooLarge
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = "Text must not contain NUL characters or unpaired surrogates."
@@ -25,6 +27,12 @@ UNSTORABLE_MESSAGE = "Text must not contain NUL characters or unpaired surrogate
 
 def unstorable(text: str) -> bool:
     return UNSTORABLE.search(text) is not None
+
+
+def printable(text: str) -> str:
+    """``text`` with its unstorable characters written as escapes (``\\u0000``), so that
+    an error message may name it (a lone surrogate cannot even be encoded to UTF-8)."""
+    return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def unstorable_path(data: Any) -> str | None:
@@ -37,7 +45,7 @@ def unstorable_path(data: Any) -> str | None:
         for child_where, child in _children(where, value):
             if isinstance(child, str):
                 if unstorable(child):
-                    return child_where or "body"
+                    return printable(child_where) or "body"
             else:
                 stack.append((child_where, child))
     return None
@@ -62,6 +70,14 @@ class JSONParser(parsers.JSONParser):
     store, and a document nested too deeply to parse (a 400, not a RecursionError)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        if stream is not None:  # at most API_MAX_BODY_BYTES are read, then parsed
+            limit = settings.API_MAX_BODY_BYTES
+            raw = stream.read(limit + 1)
+            if len(raw) > limit:
+                raise PayloadTooLarge(
+                    f"The request body is over {limit} bytes.", details={"limit": limit}
+                )
+            stream = io.BytesIO(raw)
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
@@ -74,4 +90,4 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
-__all__ = ["UNSTORABLE_MESSAGE", "JSONParser", "unstorable", "unstorable_path"]
+__all__ = ["UNSTORABLE_MESSAGE", "JSONParser", "printable", "unstorable", "unstorable_path"]

@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from exchange_site import health
+from exchange_site import errors, health
 from exchange_site.throttling import auth_throttled
 
 api_v1 = [
@@ -22,7 +22,9 @@ urlpatterns = [
     # the admin's log-in, rate-limited per client address like the API's (before admin/)
     path("admin/login/", auth_throttled(admin.site.login)),
     path("admin/", admin.site.urls),
+    # anything else under api/: the contract's 404, in DEBUG too (not Django's debug page)
+    re_path(r"^api/", errors.json_404),
 ]
 
-handler404 = "exchange_site.errors.json_404"
+handler404 = "exchange_site.errors.json_404"  # with DEBUG=0, for every path
 handler500 = "exchange_site.errors.json_500"

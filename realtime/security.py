@@ -21,6 +21,7 @@ from typing import Any
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
+from exchange_site.throttling import scope_client_address
 from realtime import conf
 from realtime.protocol import error_frame
 
@@ -34,24 +35,23 @@ class _OriginValidator(OriginValidator):
         return parsed_origin is None or self.validate_origin(parsed_origin)
 
 
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+
+
+def allowed_origins() -> list[str]:
+    """The hosts a browser's WebSocket may come from: ALLOWED_HOSTS, or, when that is "*"
+    (DEBUG without an explicit list), this machine's names and the address the web service
+    binds (settings.HOST), so a cross-site page is refused in local development too."""
+    hosts = list(settings.ALLOWED_HOSTS)
+    if "*" not in hosts:
+        return hosts
+    bound = settings.HOST.strip("[]")
+    extra = [] if bound in ("", "0.0.0.0", "::") else [f"[{bound}]" if ":" in bound else bound]  # noqa: S104
+    return LOCAL_HOSTS + [h for h in extra if h not in LOCAL_HOSTS]
+
+
 def allowed_hosts_origin_validator(application: Any) -> OriginValidator:
-    allowed_hosts = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed_hosts:
-        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
-    return _OriginValidator(application, allowed_hosts)
-
-
-def client_address(scope: dict[str, Any]) -> str:
-    """The client's address for limits: the socket's peer unless proxies are trusted."""
-    client = scope.get("client")
-    address = str(client[0]) if client else ""
-    proxies = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
-    if proxies > 0:
-        forwarded = b",".join(v for k, v in scope.get("headers", []) if k == b"x-forwarded-for")
-        hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
-        if hops:
-            address = hops[-min(proxies, len(hops))]
-    return address
+    return _OriginValidator(application, allowed_origins())
 
 
 class ConnectionCap:
@@ -65,7 +65,7 @@ class ConnectionCap:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await self.application(scope, receive, send)
-        address = client_address(scope)
+        address = scope_client_address(scope)
         cap = conf.max_connections_per_address()
         if self.open[address] >= cap:
             await self._refuse(address, cap, receive, send)
