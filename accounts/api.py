@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -10,9 +11,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from exchange_site.fields import DecimalText
+from exchange_site.fields import DecimalText, column_length
 from exchange_site.schema import error_responses
 from exchange_site.throttling import AuthRateThrottle
+
+# the user table's own column widths: longer text would reach PostgreSQL (a 500)
+USERNAME_LENGTH = column_length(get_user_model(), "username")
+EMAIL_LENGTH = column_length(get_user_model(), "email")
+PASSWORD_LENGTH = 128  # of the password typed (its column holds a fixed-size hash)
 
 
 class UserRegisterApi(APIView):
@@ -22,9 +28,11 @@ class UserRegisterApi(APIView):
 
     @extend_schema_serializer(component_name="RegisterInput")
     class InputSerializer(serializers.Serializer):
-        username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
-        password = serializers.CharField(max_length=128, write_only=True)
-        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        username = serializers.RegexField(r"^[\w.@+-]+$", max_length=USERNAME_LENGTH)
+        password = serializers.CharField(max_length=PASSWORD_LENGTH, write_only=True)
+        email = serializers.EmailField(
+            max_length=EMAIL_LENGTH, required=False, allow_blank=True, default=""
+        )
 
     @extend_schema_serializer(component_name="RegisterOutput")
     class OutputSerializer(serializers.Serializer):
@@ -51,8 +59,8 @@ class TokenObtainApi(APIView):
 
     @extend_schema_serializer(component_name="TokenInput")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=128, write_only=True)
+        username = serializers.CharField(max_length=USERNAME_LENGTH)
+        password = serializers.CharField(max_length=PASSWORD_LENGTH, write_only=True)
 
     @extend_schema(
         request=InputSerializer,

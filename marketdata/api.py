@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -13,10 +10,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine_worker.deepbook import MAX_LEVELS
-from exchange_site.fields import DecimalString, DecimalText
+from exchange_site.fields import (
+    WHOLE_RE,
+    CappedLimit,
+    DecimalString,
+    DecimalText,
+    MomentField,
+)
 from exchange_site.schema import error_responses
 from marketdata import selectors
-from marketdata.timeseries import EPOCH
 
 
 class MarketSerializer(serializers.Serializer):
@@ -51,10 +53,10 @@ class DepthLimit(serializers.Field):
     }
 
     def to_internal_value(self, data: object) -> int | None:
-        text = str(data).strip().lower()
-        if text == "all":
+        text = str(data)
+        if text.lower() == "all":
             return None
-        if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        if not (WHOLE_RE.fullmatch(text) and len(text) <= 6):
             self.fail("invalid")
         levels = int(text)
         if not 1 <= levels <= MAX_LEVELS:
@@ -105,41 +107,6 @@ class DepthApi(APIView):
         query = self.Query(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(selectors.depth_get(symbol, limit=query.validated_data["limit"]))
-
-
-class MomentField(serializers.Field):
-    """A point in time given as epoch milliseconds or ISO 8601 (UTC when no offset)."""
-
-    default_error_messages = {
-        "invalid": "Must be epoch milliseconds or an ISO 8601 time, such as "
-        '"1700000000000" or "2023-11-14T22:13:20Z".'
-    }
-
-    def to_internal_value(self, data: object) -> datetime:
-        text = str(data).strip()
-        try:
-            if text.lstrip("-").isdigit():
-                if len(text) > 15:
-                    self.fail("invalid")
-                return EPOCH + timedelta(milliseconds=int(text))
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except (ValueError, OverflowError):
-            self.fail("invalid")
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-    def to_representation(self, value: datetime) -> str:
-        return value.isoformat()
-
-
-class CappedLimit(serializers.IntegerField):
-    """A page size: at least 1; anything past ``cap`` is served as ``cap``."""
-
-    def __init__(self, *, cap: int, **kwargs: Any) -> None:
-        self.cap = cap
-        super().__init__(min_value=1, max_value=10**9, **kwargs)
-
-    def to_internal_value(self, data: object) -> int:
-        return min(super().to_internal_value(data), self.cap)
 
 
 class TradeSerializer(serializers.Serializer):

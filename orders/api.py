@@ -13,9 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange_site.fields import DecimalString, DecimalText
+from exchange_site.fields import DecimalString, DecimalText, column_length, whole_number
 from exchange_site.schema import error_responses
 from orders import selectors, services
+from orders.models import Order
+
+SYMBOL_LENGTH = column_length(Order, "symbol")
+CLIENT_ORDER_ID_LENGTH = column_length(Order, "client_order_id")
 
 
 class OrderSerializer(serializers.Serializer):
@@ -91,8 +95,22 @@ PAGE_PARAMETERS = [
 
 
 class ListPagination(LimitOffsetPagination):
+    """limit and offset as ASCII digits (exchange_site.fields.WholeNumber); anything else
+    is a 400, where DRF's own parsing takes "1_0" and "\u0661\u0660" and serves the default
+    for what int() refuses."""
+
     default_limit = 100
     max_limit = 1000
+
+    def get_limit(self, request: Request) -> int:
+        text = request.query_params.get(self.limit_query_param)
+        if not text:
+            return self.default_limit
+        return min(whole_number(text, name=self.limit_query_param, min_value=1), self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        text = request.query_params.get(self.offset_query_param)
+        return whole_number(text, name=self.offset_query_param) if text else 0
 
     def paginate_window(
         self, request: Request, fetch: Callable[..., tuple[int, list[Any]]]
@@ -122,7 +140,7 @@ class OrderCollectionApi(APIView):
     """POST places an order, GET lists the caller's orders, DELETE cancels them all."""
 
     class PlaceSerializer(serializers.Serializer):
-        symbol = serializers.CharField(max_length=32)
+        symbol = serializers.CharField(max_length=SYMBOL_LENGTH)
         side = serializers.ChoiceField(choices=["buy", "sell"])
         type = serializers.ChoiceField(choices=["limit", "market"])
         quantity = DecimalString()
@@ -130,7 +148,11 @@ class OrderCollectionApi(APIView):
         time_in_force = serializers.ChoiceField(choices=["GTC", "IOC", "FOK"], default="GTC")
         post_only = serializers.BooleanField(default=False)
         client_order_id = serializers.RegexField(
-            r"^[A-Za-z0-9_.:-]{1,64}$", required=False, allow_null=True, default=None
+            rf"^[A-Za-z0-9_.:-]{{1,{CLIENT_ORDER_ID_LENGTH}}}$",
+            max_length=CLIENT_ORDER_ID_LENGTH,
+            required=False,
+            allow_null=True,
+            default=None,
         )
 
         def validate(self, attrs: dict) -> dict:
@@ -142,8 +164,8 @@ class OrderCollectionApi(APIView):
 
     class ListFilter(serializers.Serializer):
         status = serializers.ChoiceField(choices=["open", "closed", "all"], default="open")
-        symbol = serializers.CharField(required=False, max_length=32)
-        client_order_id = serializers.CharField(required=False, max_length=64)
+        symbol = serializers.CharField(required=False, max_length=SYMBOL_LENGTH)
+        client_order_id = serializers.CharField(required=False, max_length=CLIENT_ORDER_ID_LENGTH)
 
     @extend_schema(
         request=PlaceSerializer,

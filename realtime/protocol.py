@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from exchange_site.parsers import UNSTORABLE_MESSAGE, unstorable, unstorable_path
+
 OPS = frozenset({"subscribe", "unsubscribe", "auth", "ping", "pong"})
 INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
 INTERVAL_MS = {
@@ -108,6 +110,7 @@ def parse_message(text: str | None) -> dict[str, Any]:
         raise ProtocolError("bad_json", "The message is not valid JSON.") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_message", "A message is a JSON object with an op.")
+    _refuse_unstorable(message)
     request_id = message.get("id")
     if request_id is not None and not (
         (isinstance(request_id, int) and not isinstance(request_id, bool))
@@ -135,6 +138,31 @@ def parse_message(text: str | None) -> dict[str, Any]:
         if not isinstance(token, str) or not 0 < len(token) <= 128:
             raise ProtocolError("bad_message", "auth needs a token string.", id=request_id)
     return message
+
+
+def _refuse_unstorable(message: dict[str, Any]) -> None:
+    """Text the database cannot store (NUL, a lone surrogate from a ``\\ud800`` escape),
+    anywhere in the message, keys included: an error frame, before any field reaches a
+    query (a token with NUL was a DataError that closed the socket with 1011). A token
+    is answered as any unknown token is, a channel name as any unknown channel."""
+    where = unstorable_path(message)
+    if where is None:
+        return
+    request_id = message.get("id")
+    if not isinstance(request_id, int | str) or isinstance(request_id, bool):
+        request_id = None
+    elif isinstance(request_id, str) and (
+        unstorable(request_id) or len(request_id) > MAX_ID_LENGTH
+    ):
+        request_id = None  # never echoed back
+    if where == "token" and message.get("op") == "auth":
+        raise ProtocolError("auth_failed", "Unknown or revoked token.", id=request_id)
+    shown = where if not unstorable(where) and len(where) <= MAX_CHANNEL_NAME else "a field"
+    if where.startswith("channels["):
+        raise ProtocolError(
+            "unknown_channel", f"{shown}: {UNSTORABLE_MESSAGE}", channel=None, id=request_id
+        )
+    raise ProtocolError("bad_message", f"{shown}: {UNSTORABLE_MESSAGE}", id=request_id)
 
 
 def dumps(body: Any) -> str:

@@ -71,6 +71,46 @@ def test_every_bad_input_gets_its_error_and_the_socket_keeps_working(stack, ws_m
     asyncio.run(scenario())
 
 
+UNSTORABLE = ["x\x00", "x\ud800", "\udfff", "\x00"]
+
+
+def test_unstorable_text_in_any_field_is_an_error_frame_not_a_1011(stack, ws_user):
+    """A NUL or a lone surrogate (JSON's \\u0000, \\ud800) reached the token's query as a
+    DataError or an encoding error, which closed the socket with 1011. Now an error frame
+    (an unknown token's auth_failed; an unknown channel; a bad message elsewhere), the
+    socket stays open, and a good token still authenticates afterwards."""
+    user = ws_user()
+    bad = []
+    for text in UNSTORABLE:
+        bad += [
+            ({"op": "auth", "token": text}, "auth_failed"),
+            ({"op": "auth", "token": user["token"] + text, "id": 4}, "auth_failed"),
+            ({"op": "subscribe", "channels": ["trades." + text]}, "unknown_channel"),
+            ({"op": "subscribe", "channels": [text]}, "unknown_channel"),
+            ({"op": "unsubscribe", "channels": [text]}, "unknown_channel"),
+            ({"op": "ping", "id": text}, "bad_message"),
+            ({"op": "ping" + text}, "bad_message"),
+            ({"op": "ping", text: 1}, "bad_message"),
+        ]
+
+    async def scenario() -> None:
+        async with connect(stack.ws_url) as ws:
+            for message, code in bad:
+                frame = await ask(ws, message)
+                assert frame["type"] == "error", (message, frame)
+                assert frame["code"] == code, (message, frame)
+                if message.get("id") == 4:
+                    assert frame["id"] == 4, frame
+                else:  # an unstorable id is never echoed back
+                    assert "id" not in frame, (message, frame)
+                pong = await ask(ws, {"op": "ping", "id": "after"})
+                assert pong["type"] == "pong" and pong["id"] == "after"
+            reply = await ask(ws, {"op": "auth", "token": user["token"], "id": 9})
+            assert reply == {"type": "authenticated", "user_id": user["user_id"], "id": 9}
+
+    asyncio.run(scenario())
+
+
 def test_abuse_closes_the_socket_with_a_policy_code(stack):
     async def scenario() -> None:
         async with connect(stack.ws_url) as ws:
