@@ -215,10 +215,6 @@ class Book:
         k = self.ask_keys
         return -k[-1] if k else None
 
-    def level_total(self, is_buy: bool, price: int) -> int:
-        lvl = (self.bids if is_buy else self.asks).get(price)
-        return 0 if lvl is None else lvl.total
-
     def depth(self, limit: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         bids = self.bids
         asks = self.asks

@@ -123,9 +123,8 @@ class Engine:
         self._recent_coids: dict[tuple[int, str], tuple[int, int]] = {}
         self._coid_heap: list[tuple[int, int, int, str]] = []  # (ts, order id, user, coid)
         self.coid_horizon = COID_HORIZON_NONE
+        # PlaceOrder and CancelOrder, the frequent ones, are dispatched by apply() itself
         self._handlers: dict[type, Callable[[Command, int], list[Event]]] = {
-            PlaceOrder: self._place,  # type: ignore[dict-item]
-            CancelOrder: self._cancel,  # type: ignore[dict-item]
             CancelAll: self._cancel_all,  # type: ignore[dict-item]
             Deposit: self._deposit,  # type: ignore[dict-item]
             Withdraw: self._withdraw,  # type: ignore[dict-item]
