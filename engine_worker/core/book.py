@@ -255,25 +255,10 @@ class Book:
     def add(self, order: Order) -> Level:
         """Append ``order`` at the back of its price level; return the level."""
         price = order.price
-        if order.is_buy:
-            lvl = self.bids.get(price)
-            if lvl is None:
-                lvl = self.bids[price] = Level(price)
-                keys = self.bid_keys
-                if not keys or price > keys[-1]:
-                    keys.append(price)
-                else:
-                    insort(keys, price)
-        else:
-            lvl = self.asks.get(price)
-            if lvl is None:
-                lvl = self.asks[price] = Level(price)
-                keys = self.ask_keys
-                k = -price
-                if not keys or k > keys[-1]:
-                    keys.append(k)
-                else:
-                    insort(keys, k)
+        is_buy = order.is_buy
+        lvl = (self.bids if is_buy else self.asks).get(price)
+        if lvl is None:
+            lvl = self.new_level(is_buy, price)
         lvl.append(order)
         return lvl
 
@@ -292,26 +277,17 @@ class Book:
         else:
             del keys[bisect_left(keys, k)]
 
-    def remove(self, order: Order) -> None:
-        """Take a resting order off the book (cancel / expiry), dropping an empty level."""
+    def remove(self, order: Order) -> int:
+        """Take a resting order off the book (cancel / expiry), dropping an empty level;
+        return what now rests at its price on its side (0: the level is gone)."""
         price = order.price
-        if order.is_buy:
-            levels = self.bids
-            keys = self.bid_keys
-            k = price
-        else:
-            levels = self.asks
-            keys = self.ask_keys
-            k = -price
-        lvl = levels[price]
+        is_buy = order.is_buy
+        lvl = (self.bids if is_buy else self.asks)[price]
         lvl.unlink(order)
-        lvl.total -= order.remaining
+        lvl.total = total = lvl.total - order.remaining
         if lvl.head is None:
-            del levels[price]
-            if keys[-1] == k:
-                keys.pop()
-            else:
-                del keys[bisect_left(keys, k)]
+            self.drop_level(is_buy, price)
+        return total
 
     def check(self) -> None:
         """Raise AssertionError if the book's own structure is broken."""

@@ -351,10 +351,10 @@ class Engine:
         if o.client_order_id is not None:
             self._coids[(o.user_id, o.client_order_id)] = o.order_id
 
-    def _unindex(self, o: Order) -> None:
+    def _unindex(self, o: Order, book: Book) -> None:
         del self._orders[o.order_id]
         del self._user_orders[o.user_id][o.order_id]
-        self._books[o.symbol].open_by_user[o.user_id] -= 1
+        book.open_by_user[o.user_id] -= 1
         if o.client_order_id is not None:
             del self._coids[(o.user_id, o.client_order_id)]
 
@@ -1044,14 +1044,14 @@ class Engine:
 
     # ---------------------------------------------------------------- cancel
 
-    def _release(self, o: Order, rules: MarketRules) -> Balance:
+    def _release(self, o: Order, book: Book) -> Balance:
         """Unlock what resting order ``o`` holds; return the balance that changed."""
         if o.is_buy:
             b = o.quote_bal
-            amt = o.remaining * o.price * rules.quote_per_tick_lot
+            amt = o.remaining * o.price * book.quote_per_tick_lot
         else:
             b = o.base_bal
-            amt = o.remaining * rules.base_per_lot
+            amt = o.remaining * book.base_per_lot
         b.locked -= amt
         b.available += amt
         return b
@@ -1065,65 +1065,20 @@ class Engine:
             rej.user_id = uid
             rej.reason = _UNKNOWN_ORDER
             return [rej]
-        sym = o.symbol
-        book = self._books[sym]
+        book = self._books[o.symbol]
         if not book.trading and book.rules.status == _HALTED:
             return [CommandRejected(seq, uid, _R.MARKET_HALTED)]
-        price = o.price
-        rem = o.remaining
-        # take it off its level (Book.remove, inlined)
-        if o.is_buy:
-            lvl = book.bids[price]
-            b = o.quote_bal
-            amt = rem * price * book.quote_per_tick_lot
-        else:
-            lvl = book.asks[price]
-            b = o.base_bal
-            amt = rem * book.base_per_lot
-        prev = o.prev
-        nxt = o.next
-        if prev is None:
-            lvl.head = nxt
-        else:
-            prev.next = nxt
-        if nxt is None:
-            lvl.tail = prev
-        else:
-            nxt.prev = prev
-        o.prev = o.next = None
-        lvl.total = total = lvl.total - rem
-        if lvl.head is None:
-            book.drop_level(o.is_buy, price)
-        oid = o.order_id
-        del self._orders[oid]
-        del self._user_orders[uid][oid]
-        book.open_by_user[uid] -= 1
-        coid = o.client_order_id
-        if coid is not None:
-            del self._coids[(uid, coid)]
-        b.locked -= amt
-        b.available += amt
-        ts = c.ts
+        total = book.remove(o)
+        self._unindex(o, book)
+        b = self._release(o, book)
         o.status = _CANCELLED
-        o.updated_ts = ts
-        upd = _order_event(
-            seq, oid, uid, sym, o.side, o.type, o.time_in_force, o.post_only, price, o.quantity,
-            o.filled_quantity, o.filled_quote, _CANCELLED, coid, o.created_ts, ts,
-        )  # fmt: skip
-        bc = _new(BalanceChanged)
-        bc.seq = seq
-        bc.user_id = uid
-        bc.asset = b.asset
-        bc.available = b.available
-        bc.locked = b.locked
-        dc = _new(DepthChanged)
-        dc.seq = seq
-        dc.symbol = sym
-        dc.side = _BUY if o.is_buy else _SELL
-        dc.price = price
-        dc.quantity = total
-        book.depth_seq = dc.depth_seq = book.depth_seq + 1
-        return [upd, bc, dc]
+        o.updated_ts = c.ts
+        book.depth_seq = ds = book.depth_seq + 1
+        return [
+            _updated(o, seq),
+            _balance_changed(seq, b),
+            _depth_changed(seq, o.symbol, _BUY if o.is_buy else _SELL, o.price, total, ds),
+        ]
 
     def _cancel_all(self, c: CancelAll, seq: int) -> list[Event]:
         uid = c.user_id
@@ -1135,13 +1090,12 @@ class Engine:
         for o in sorted(self._user_orders.get(uid, {}).values(), key=_order_id):
             if symbol is not None and o.symbol != symbol:
                 continue
-            rules = self.markets[o.symbol]
-            if rules.status == _HALTED:
-                continue
             book = self._books[o.symbol]
+            if book.rules.status == _HALTED:
+                continue
             book.remove(o)
-            self._unindex(o)
-            tb[self._release(o, rules)] = None
+            self._unindex(o, book)
+            tb[self._release(o, book)] = None
             o.status = _CANCELLED
             o.updated_ts = ts
             events.append(_updated(o, seq))
@@ -1150,7 +1104,7 @@ class Engine:
                 td = touched[book] = {}
             td[o.price if o.is_buy else -o.price] = None
         for b in tb:
-            events.append(BalanceChanged(seq, uid, b.asset, b.available, b.locked))
+            events.append(_balance_changed(seq, b))
         for book, td in touched.items():
             self._emit_depth(book, td, events, seq)
         return events
@@ -1228,6 +1182,31 @@ def _updated(o: Order, seq: int) -> OrderUpdated:
         o.price, o.quantity, o.filled_quantity, o.filled_quote, o.status, o.client_order_id,
         o.created_ts, o.updated_ts,
     )  # fmt: skip
+
+
+def _balance_changed(seq: int, b: Balance) -> BalanceChanged:
+    """The ``BalanceChanged`` of ``b``'s current values (built like :func:`_order_event`)."""
+    e = _new(BalanceChanged)
+    e.seq = seq
+    e.user_id = b.user_id
+    e.asset = b.asset
+    e.available = b.available
+    e.locked = b.locked
+    return e
+
+
+def _depth_changed(  # noqa: PLR0913
+    seq: int, symbol: str, side: Side, price: int, quantity: int, depth_seq: int
+) -> DepthChanged:
+    """``DepthChanged(...)``, built like :func:`_order_event`."""
+    e = _new(DepthChanged)
+    e.seq = seq
+    e.symbol = symbol
+    e.side = side
+    e.price = price
+    e.quantity = quantity
+    e.depth_seq = depth_seq
+    return e
 
 
 def _order_event(  # noqa: PLR0913
