@@ -535,20 +535,12 @@ class Engine:
                 obu[uid] = obu.get(uid, 0) + 1
                 if coid is not None:
                     self._coids[(uid, coid)] = oid
-                bc = _new(BalanceChanged)
-                bc.seq = seq
-                bc.user_id = uid
-                bc.asset = lb.asset
-                bc.available = lb.available
-                bc.locked = lb.locked
-                dc = _new(DepthChanged)
-                dc.seq = seq
-                dc.symbol = sym
-                dc.side = _BUY if is_buy else _SELL
-                dc.price = price
-                dc.quantity = total
-                book.depth_seq = dc.depth_seq = book.depth_seq + 1
-                return [acc, bc, dc]
+                book.depth_seq = ds = book.depth_seq + 1
+                return [
+                    acc,
+                    _balance_changed(seq, lb),
+                    _depth_changed(seq, sym, _BUY if is_buy else _SELL, price, total, ds),
+                ]
             # IOC / FOK / market with nothing to take: expires at once
             events: list[Event] = [acc, _order_event(
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, 0, 0, _EXPIRED,
@@ -557,13 +549,7 @@ class Engine:
             if lock:
                 lb.available += lock
                 lb.locked -= lock
-                bc = _new(BalanceChanged)
-                bc.seq = seq
-                bc.user_id = uid
-                bc.asset = lb.asset
-                bc.available = lb.available
-                bc.locked = lb.locked
-                events.append(bc)
+                events.append(_balance_changed(seq, lb))
             return events
 
         events = [acc]
@@ -611,34 +597,16 @@ class Engine:
                 coid, ts, ts,
             ))  # fmt: skip
         for b in tb:
-            bc = _new(BalanceChanged)
-            bc.seq = seq
-            bc.user_id = b.user_id
-            bc.asset = b.asset
-            bc.available = b.available
-            bc.locked = b.locked
-            append(bc)
+            append(_balance_changed(seq, b))
         if tl or own_lvl is not None:
             book.depth_seq = ds = book.depth_seq + 1
             oside = _SELL if is_buy else _BUY
             for lvl in tl:
-                dc = _new(DepthChanged)
-                dc.seq = seq
-                dc.symbol = sym
-                dc.side = oside
-                dc.price = lvl.price
-                dc.quantity = lvl.total
-                dc.depth_seq = ds
-                append(dc)
+                append(_depth_changed(seq, sym, oside, lvl.price, lvl.total, ds))
             if own_lvl is not None:
-                dc = _new(DepthChanged)
-                dc.seq = seq
-                dc.symbol = sym
-                dc.side = _BUY if is_buy else _SELL
-                dc.price = price
-                dc.quantity = own_lvl.total
-                dc.depth_seq = ds
-                append(dc)
+                append(
+                    _depth_changed(seq, sym, _BUY if is_buy else _SELL, price, own_lvl.total, ds)
+                )
         return events
 
     def _emit_depth(self, book: Book, td: dict[int, None], events: list[Event], seq: int) -> None:
@@ -649,12 +617,13 @@ class Engine:
         for k in td:
             if k > 0:
                 lvl = bids.get(k)
-                events.append(DepthChanged(seq, sym, _BUY, k, 0 if lvl is None else lvl.total, ds))
+                side, price = _BUY, k
             else:
                 lvl = asks.get(-k)
-                events.append(
-                    DepthChanged(seq, sym, _SELL, -k, 0 if lvl is None else lvl.total, ds)
-                )
+                side, price = _SELL, -k
+            events.append(
+                _depth_changed(seq, sym, side, price, 0 if lvl is None else lvl.total, ds)
+            )
 
     def _fok_fills(
         self, book: Book, is_buy: bool, is_market: bool, price: int, q: int, uid: int, funds: int
@@ -1117,10 +1086,7 @@ class Engine:
         b = self._bal(c.user_id, c.asset)
         b.available += c.amount
         self.net_deposits[c.asset] = self.net_deposits.get(c.asset, 0) + c.amount
-        return [
-            Deposited(seq, c.user_id, c.asset, c.amount),
-            BalanceChanged(seq, c.user_id, c.asset, b.available, b.locked),
-        ]
+        return [Deposited(seq, c.user_id, c.asset, c.amount), _balance_changed(seq, b)]
 
     def _withdraw(self, c: Withdraw, seq: int) -> list[Event]:
         if c.amount <= 0:
@@ -1131,10 +1097,7 @@ class Engine:
             return [CommandRejected(seq, c.user_id, _R.INSUFFICIENT_BALANCE)]
         b.available -= c.amount
         self.net_deposits[c.asset] = self.net_deposits.get(c.asset, 0) - c.amount
-        return [
-            Withdrawn(seq, c.user_id, c.asset, c.amount),
-            BalanceChanged(seq, c.user_id, c.asset, b.available, b.locked),
-        ]
+        return [Withdrawn(seq, c.user_id, c.asset, c.amount), _balance_changed(seq, b)]
 
     # ---------------------------------------------------------------- markets
 
