@@ -129,20 +129,6 @@ class Level:
         self.tail = order
         self.total += order.remaining
 
-    def unlink(self, order: Order) -> None:
-        """Take ``order`` out of the FIFO; ``total`` is the caller's business."""
-        prev = order.prev
-        nxt = order.next
-        if prev is None:
-            self.head = nxt
-        else:
-            prev.next = nxt
-        if nxt is None:
-            self.tail = prev
-        else:
-            nxt.prev = prev
-        order.prev = order.next = None
-
     def __iter__(self) -> Iterator[Order]:
         o = self.head
         while o is not None:
@@ -262,31 +248,39 @@ class Book:
         lvl.append(order)
         return lvl
 
-    def drop_level(self, is_buy: bool, price: int) -> None:
-        """Forget the (empty) level at ``price`` and its key."""
-        if is_buy:
-            del self.bids[price]
+    def remove(self, order: Order) -> int:
+        """Take a resting order off the book (cancel), dropping its level if it empties;
+        return what now rests at its price on its side (0: the level is gone). The one
+        place that unlinks an order from the middle of a level (matching takes from the
+        head, in the engine)."""
+        price = order.price
+        if order.is_buy:
+            levels = self.bids
             keys = self.bid_keys
             k = price
         else:
-            del self.asks[price]
+            levels = self.asks
             keys = self.ask_keys
             k = -price
-        if keys[-1] == k:
-            keys.pop()
+        lvl = levels[price]
+        prev = order.prev
+        nxt = order.next
+        if prev is None:
+            lvl.head = nxt
         else:
-            del keys[bisect_left(keys, k)]
-
-    def remove(self, order: Order) -> int:
-        """Take a resting order off the book (cancel / expiry), dropping an empty level;
-        return what now rests at its price on its side (0: the level is gone)."""
-        price = order.price
-        is_buy = order.is_buy
-        lvl = (self.bids if is_buy else self.asks)[price]
-        lvl.unlink(order)
+            prev.next = nxt
+        if nxt is None:
+            lvl.tail = prev
+        else:
+            nxt.prev = prev
+        order.prev = order.next = None
         lvl.total = total = lvl.total - order.remaining
         if lvl.head is None:
-            self.drop_level(is_buy, price)
+            del levels[price]
+            if keys[-1] == k:
+                keys.pop()
+            else:
+                del keys[bisect_left(keys, k)]
         return total
 
     def check(self) -> None:

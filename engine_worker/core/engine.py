@@ -555,14 +555,9 @@ class Engine:
         events = [acc]
         tb: dict[Balance, None] = {lb: None} if lock else {}  # balances touched, in order
         tl: list[Level] = []  # opposite levels touched, in order
-        if is_buy:
-            rem, fq, fquote, stopped = self._match_buy(
-                book, uid, oid, price, q, qb, bb, tb, tl, events, seq, ts, is_market
-            )
-        else:
-            rem, fq, fquote, stopped = self._match_sell(
-                book, uid, oid, price, q, qb, bb, tb, tl, events, seq, ts
-            )
+        rem, fq, fquote, stopped = self._match(
+            book, is_buy, is_market, uid, oid, price, q, qb, bb, tb, tl, events, seq, ts
+        )
         own_lvl = None
         if rem == 0:
             status = _FILLED
@@ -674,9 +669,11 @@ class Engine:
             fee = book.fee_bals = (self._bal(fa, book.base), self._bal(fa, book.quote))
         return fee
 
-    def _match_buy(  # noqa: C901, PLR0912, PLR0913, PLR0915
+    def _match(  # noqa: C901, PLR0912, PLR0913, PLR0915
         self,
         book: Book,
+        is_buy: bool,
+        is_market: bool,
         uid: int,
         oid: int,
         price: int,
@@ -688,29 +685,51 @@ class Engine:
         events: list[Event],
         seq: int,
         ts: int,
-        is_market: bool,
     ) -> tuple[int, int, int, bool]:
-        """Fill incoming buy order ``oid`` (``rem`` lots, limit ``price``) against the asks.
+        """Fill incoming order ``oid`` (``rem`` lots, limit ``price``; a market order has
+        no limit) against the opposite side of the book. One path for both sides.
+
+        The opposite side is walked by its signed keys (bids ``+price``, asks ``-price``,
+        best last), so "this level is acceptable" is ``key >= limit key`` either way.
+        Per fill, each party receives one of the two amounts (base ``ba``, quote ``qa``)
+        and pays the other: a buying taker receives base and pays quote, its maker the
+        reverse. Each fee is taken from what its payer receives.
 
         Returns (remaining, filled lots, filled quote, stopped): stopped is True if it
         stopped early (self-trade prevention or, for a market buy, out of funds), False if
-        the book ran out of acceptable asks or the order filled. Appends the trades and the
-        makers' updates to ``events``, the touched balances to ``tb`` and the touched ask
-        levels to ``tl``; the balances hold their final values, the caller emits them."""
+        the book ran out of acceptable levels or the order filled. Appends the trades and
+        the makers' updates to ``events``, the touched balances to ``tb`` and the touched
+        opposite levels to ``tl``; the balances hold their final values, the caller emits
+        them."""
         qpt = book.quote_per_tick_lot
         bpl = book.base_per_lot
         tbps = book.taker_fee_bps
         mbps = book.maker_fee_bps
-        base = book.base
-        quote = book.quote
         sym = book.symbol
-        asks = book.asks
-        keys = book.ask_keys
+        fee_b, fee_q = book.fee_bals or self._fee_bals(book)
+        if is_buy:
+            levels = book.asks
+            keys = book.ask_keys
+            sign = -1
+            lim = keys[0] if is_market else -price  # a market buy takes every ask
+            tgive, tget = qb, bb  # the taker pays quote, receives base
+            tfee_b, mfee_b = fee_b, fee_q  # where each side's fee goes
+            tfa, mfa = book.base, book.quote  # each side's fee asset
+            tside = _BUY
+        else:
+            levels = book.bids
+            keys = book.bid_keys
+            sign = 1
+            lim = price  # 0 for a market sell: every bid
+            tgive, tget = bb, qb
+            tfee_b, mfee_b = fee_q, fee_b
+            tfa, mfa = book.quote, book.base
+            tside = _SELL
+        pays = is_buy and is_market  # a market buy pays from available as it goes
         orders = self._orders
         user_orders = self._user_orders
         coids = self._coids
         open_by_user = book.open_by_user
-        fee_b, fee_q = book.fee_bals or self._fee_bals(book)
         append = events.append
         new = _new
         fq = 0
@@ -719,10 +738,11 @@ class Engine:
         tid = self.next_trade_id
         stopped = False
         while keys:
-            p = -keys[-1]
-            if not is_market and p > price:
+            k = keys[-1]
+            if k < lim:
                 break
-            lvl = asks[p]
+            p = sign * k
+            lvl = levels[p]
             unit = p * qpt
             fq0 = fq
             m = lvl.head
@@ -733,35 +753,43 @@ class Engine:
                     break
                 mrem = m.remaining
                 f = rem if rem < mrem else mrem
-                if is_market:
+                if pays:
                     a = qb.available // unit
                     if a < f:
                         if a == 0:
                             stopped = True
                             break
                         f = a
-                    # a market buy pays from available as it goes (read just above)
+                    # (read just above: the taker's other deltas wait for the end)
                     qb.available -= f * unit
                 if not fq:
-                    tb[qb] = None
-                    tb[bb] = None
+                    tb[tgive] = None
+                    tb[tget] = None
                 qa = f * unit
                 ba = f * bpl
-                tfee = ba * tbps // 10_000
-                mfee = qa * mbps // 10_000
-                # maker (seller): its locked base goes, receives quote less its fee
-                mbal = m.base_bal
-                mbal.locked -= ba
-                tb[mbal] = None
-                mbal = m.quote_bal
-                mbal.available += qa - mfee
-                tb[mbal] = None
+                if is_buy:  # the maker sold: its locked base goes, it receives quote
+                    tamt = ba
+                    mamt = qa
+                    mgive = m.base_bal
+                    mget = m.quote_bal
+                else:  # the maker bought: its locked quote goes, it receives base
+                    tamt = qa
+                    mamt = ba
+                    mgive = m.quote_bal
+                    mget = m.base_bal
+                tfee = tamt * tbps // 10_000
+                mfee = mamt * mbps // 10_000
+                mgive.locked -= tamt
+                tb[mgive] = None
+                mget.available += mamt - mfee
+                tb[mget] = None
                 if tfee:
                     tfees += tfee
-                    tb[fee_b] = None
+                    tb[tfee_b] = None
                 if mfee:
-                    fee_q.available += mfee
-                    tb[fee_q] = None
+                    # at once: the fee account may be a market buyer's quote balance
+                    mfee_b.available += mfee
+                    tb[mfee_b] = None
                 rem -= f
                 fq += f
                 fquote += qa
@@ -779,15 +807,15 @@ class Engine:
                 t.price = p
                 t.quantity = f
                 t.quote_amount = qa
-                t.taker_side = _BUY
+                t.taker_side = tside
                 t.maker_order_id = moid
                 t.taker_order_id = oid
                 t.maker_user_id = muid
                 t.taker_user_id = uid
                 t.maker_fee = mfee
-                t.maker_fee_asset = quote
+                t.maker_fee_asset = mfa
                 t.taker_fee = tfee
-                t.taker_fee_asset = base
+                t.taker_fee_asset = tfa
                 t.ts = ts
                 append(t)
                 tid += 1
@@ -837,178 +865,23 @@ class Engine:
             if fq != fq0:
                 tl.append(lvl)
             if lvl.head is None:
-                del asks[p]
+                del levels[p]
                 keys.pop()
             if stopped or rem == 0:
                 break
         self.next_trade_id = tid
         if fq:
-            # the taker's side of all fills at once: nothing read them meanwhile
-            if not is_market:
-                qb.locked -= fq * price * qpt
-                qb.available += fq * price * qpt - fquote  # price improvement
-            bb.available += fq * bpl - tfees
-            fee_b.available += tfees
-        return rem, fq, fquote, stopped
-
-    def _match_sell(  # noqa: PLR0913, PLR0915
-        self,
-        book: Book,
-        uid: int,
-        oid: int,
-        price: int,
-        rem: int,
-        qb: Balance,
-        bb: Balance,
-        tb: dict[Balance, None],
-        tl: list[Level],
-        events: list[Event],
-        seq: int,
-        ts: int,
-    ) -> tuple[int, int, int, bool]:
-        """Fill incoming sell order ``oid`` against the bids (a market sell has price 0);
-        see :meth:`_match_buy`. ``stopped`` is True if self-trade prevention stopped it."""
-        qpt = book.quote_per_tick_lot
-        bpl = book.base_per_lot
-        tbps = book.taker_fee_bps
-        mbps = book.maker_fee_bps
-        base = book.base
-        quote = book.quote
-        sym = book.symbol
-        bids = book.bids
-        keys = book.bid_keys
-        orders = self._orders
-        user_orders = self._user_orders
-        coids = self._coids
-        open_by_user = book.open_by_user
-        fee_b, fee_q = book.fee_bals or self._fee_bals(book)
-        append = events.append
-        new = _new
-        fq = 0
-        fquote = 0
-        tfees = 0
-        mfees = 0
-        tid = self.next_trade_id
-        stopped = False
-        while keys:
-            p = keys[-1]
-            if p < price:
-                break
-            lvl = bids[p]
-            unit = p * qpt
-            fq0 = fq
-            m = lvl.head
-            while m is not None:
-                muid = m.user_id
-                if muid == uid:
-                    stopped = True
-                    break
-                mrem = m.remaining
-                f = rem if rem < mrem else mrem
-                if not fq:
-                    tb[bb] = None
-                    tb[qb] = None
-                qa = f * unit
-                ba = f * bpl
-                tfee = qa * tbps // 10_000
-                mfee = ba * mbps // 10_000
-                # maker (buyer): pays from locked quote at its own price, receives base
-                mbal = m.quote_bal
-                mbal.locked -= qa
-                tb[mbal] = None
-                mbal = m.base_bal
-                mbal.available += ba - mfee
-                tb[mbal] = None
-                if tfee:
-                    tfees += tfee
-                    tb[fee_q] = None
-                if mfee:
-                    mfees += mfee
-                    tb[fee_b] = None
-                rem -= f
-                fq += f
-                fquote += qa
-                lvl.total -= f
-                mfq = m.filled_quantity + f
-                m.filled_quantity = mfq
-                mfquote = m.filled_quote + qa
-                m.filled_quote = mfquote
-                m.updated_ts = ts
-                moid = m.order_id
-                t = new(Trade)
-                t.seq = seq
-                t.trade_id = tid
-                t.symbol = sym
-                t.price = p
-                t.quantity = f
-                t.quote_amount = qa
-                t.taker_side = _SELL
-                t.maker_order_id = moid
-                t.taker_order_id = oid
-                t.maker_user_id = muid
-                t.taker_user_id = uid
-                t.maker_fee = mfee
-                t.maker_fee_asset = base
-                t.taker_fee = tfee
-                t.taker_fee_asset = quote
-                t.ts = ts
-                append(t)
-                tid += 1
-                mcoid = m.client_order_id
-                if f == mrem:
-                    m.remaining = 0
-                    m.status = mstatus = _FILLED
-                    nxt = m.next
-                    lvl.head = nxt
-                    if nxt is None:
-                        lvl.tail = None
-                    else:
-                        nxt.prev = None
-                    m.next = None
-                    del orders[moid]
-                    del user_orders[muid][moid]
-                    open_by_user[muid] -= 1
-                    if mcoid is not None:
-                        del coids[(muid, mcoid)]
-                else:
-                    m.remaining = mrem - f
-                    m.status = mstatus = _PARTIAL
-                    nxt = m
-                u = new(OrderUpdated)
-                u.seq = seq
-                u.order_id = moid
-                u.user_id = muid
-                u.symbol = sym
-                u.side = m.side
-                u.type = m.type
-                u.time_in_force = m.time_in_force
-                u.post_only = m.post_only
-                u.price = p
-                u.quantity = m.quantity
-                u.filled_quantity = mfq
-                u.filled_quote = mfquote
-                u.status = mstatus
-                u.client_order_id = mcoid
-                u.created_ts = m.created_ts
-                u.updated_ts = ts
-                append(u)
-                if rem == 0:
-                    break
-                m = nxt
-            if fq != fq0:
-                tl.append(lvl)
-            if lvl.head is None:
-                del bids[p]
-                keys.pop()
-            if stopped or rem == 0:
-                break
-        self.next_trade_id = tid
-        if fq:
-            # the taker's and the fee account's side of all fills at once
-            bb.locked -= fq * bpl
-            qb.available += fquote - tfees
-            fee_q.available += tfees
-            fee_b.available += mfees
+            # the taker's and its fee's side of all fills at once: nothing read them meanwhile
+            if is_buy:
+                if not is_market:
+                    lock = fq * price * qpt
+                    qb.locked -= lock
+                    qb.available += lock - fquote  # price improvement
+                bb.available += fq * bpl - tfees
+            else:
+                bb.locked -= fq * bpl
+                qb.available += fquote - tfees
+            tfee_b.available += tfees
         return rem, fq, fquote, stopped
 
     # ---------------------------------------------------------------- cancel
@@ -1140,11 +1013,25 @@ def _order_id(o: Order) -> int:
 
 
 def _updated(o: Order, seq: int) -> OrderUpdated:
-    return _order_event(
-        seq, o.order_id, o.user_id, o.symbol, o.side, o.type, o.time_in_force, o.post_only,
-        o.price, o.quantity, o.filled_quantity, o.filled_quote, o.status, o.client_order_id,
-        o.created_ts, o.updated_ts,
-    )  # fmt: skip
+    """The ``OrderUpdated`` of ``o``'s current state (built like :func:`_order_event`)."""
+    e = _new(OrderUpdated)
+    e.seq = seq
+    e.order_id = o.order_id
+    e.user_id = o.user_id
+    e.symbol = o.symbol
+    e.side = o.side
+    e.type = o.type
+    e.time_in_force = o.time_in_force
+    e.post_only = o.post_only
+    e.price = o.price
+    e.quantity = o.quantity
+    e.filled_quantity = o.filled_quantity
+    e.filled_quote = o.filled_quote
+    e.status = o.status
+    e.client_order_id = o.client_order_id
+    e.created_ts = o.created_ts
+    e.updated_ts = o.updated_ts
+    return e
 
 
 def _balance_changed(seq: int, b: Balance) -> BalanceChanged:
