@@ -57,7 +57,7 @@ from .events import (
 from .types import MarketStatus, OrderStatus, OrderType, RejectReason, Side, TimeInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from .commands import Command
     from .events import Event
@@ -352,11 +352,14 @@ class Engine:
             self._coids[(o.user_id, o.client_order_id)] = o.order_id
 
     def _unindex(self, o: Order, book: Book) -> None:
-        del self._orders[o.order_id]
-        del self._user_orders[o.user_id][o.order_id]
-        book.open_by_user[o.user_id] -= 1
-        if o.client_order_id is not None:
-            del self._coids[(o.user_id, o.client_order_id)]
+        oid = o.order_id
+        uid = o.user_id
+        del self._orders[oid]
+        del self._user_orders[uid][oid]
+        book.open_by_user[uid] -= 1
+        coid = o.client_order_id
+        if coid is not None:
+            del self._coids[(uid, coid)]
 
     # ---------------------------------------------------------------- place
 
@@ -535,12 +538,7 @@ class Engine:
                 obu[uid] = obu.get(uid, 0) + 1
                 if coid is not None:
                     self._coids[(uid, coid)] = oid
-                book.depth_seq = ds = book.depth_seq + 1
-                return [
-                    acc,
-                    _balance_changed(seq, lb),
-                    _depth_changed(seq, sym, _BUY if is_buy else _SELL, price, total, ds),
-                ]
+                return _with_level(acc, lb, book, _BUY if is_buy else _SELL, price, total)
             # IOC / FOK / market with nothing to take: expires at once
             events: list[Event] = [acc, _order_event(
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, 0, 0, _EXPIRED,
@@ -591,13 +589,10 @@ class Engine:
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, fq, fquote, status,
                 coid, ts, ts,
             ))  # fmt: skip
-        for b in tb:
-            append(_balance_changed(seq, b))
+        _balances_changed(seq, tb, append)
         if tl or own_lvl is not None:
             book.depth_seq = ds = book.depth_seq + 1
-            oside = _SELL if is_buy else _BUY
-            for lvl in tl:
-                append(_depth_changed(seq, sym, oside, lvl.price, lvl.total, ds))
+            _levels_changed(seq, sym, _SELL if is_buy else _BUY, tl, ds, append)
             if own_lvl is not None:
                 append(
                     _depth_changed(seq, sym, _BUY if is_buy else _SELL, price, own_lvl.total, ds)
@@ -915,12 +910,7 @@ class Engine:
         b = self._release(o, book)
         o.status = _CANCELLED
         o.updated_ts = c.ts
-        book.depth_seq = ds = book.depth_seq + 1
-        return [
-            _updated(o, seq),
-            _balance_changed(seq, b),
-            _depth_changed(seq, o.symbol, _BUY if o.is_buy else _SELL, o.price, total, ds),
-        ]
+        return _with_level(_updated(o, seq), b, book, _BUY if o.is_buy else _SELL, o.price, total)
 
     def _cancel_all(self, c: CancelAll, seq: int) -> list[Event]:
         uid = c.user_id
@@ -945,8 +935,7 @@ class Engine:
             if td is None:
                 td = touched[book] = {}
             td[o.price if o.is_buy else -o.price] = None
-        for b in tb:
-            events.append(_balance_changed(seq, b))
+        _balances_changed(seq, tb, events.append)
         for book, td in touched.items():
             self._emit_depth(book, td, events, seq)
         return events
@@ -1057,6 +1046,67 @@ def _depth_changed(  # noqa: PLR0913
     e.quantity = quantity
     e.depth_seq = depth_seq
     return e
+
+
+def _with_level(  # noqa: PLR0913
+    first: OrderAccepted | OrderUpdated, b: Balance, book: Book, side: Side, price: int, total: int
+) -> list[Event]:
+    """``[first, BalanceChanged of b, DepthChanged of one level]``, the next ``depth_seq``
+    taken: what one order joining or leaving a level emits (a limit order resting whole,
+    a cancel). One call for both events: these are the hottest paths."""
+    seq = first.seq
+    bc = _new(BalanceChanged)
+    bc.seq = seq
+    bc.user_id = b.user_id
+    bc.asset = b.asset
+    bc.available = b.available
+    bc.locked = b.locked
+    dc = _new(DepthChanged)
+    dc.seq = seq
+    dc.symbol = book.symbol
+    dc.side = side
+    dc.price = price
+    dc.quantity = total
+    book.depth_seq = dc.depth_seq = book.depth_seq + 1
+    return [first, bc, dc]
+
+
+def _balances_changed(
+    seq: int, balances: Iterable[Balance], append: Callable[[Event], None]
+) -> None:
+    """:func:`_balance_changed` for each of ``balances``, appended: one call per command
+    rather than per balance (the matching path touches several)."""
+    new = _new
+    for b in balances:
+        e = new(BalanceChanged)
+        e.seq = seq
+        e.user_id = b.user_id
+        e.asset = b.asset
+        e.available = b.available
+        e.locked = b.locked
+        append(e)
+
+
+def _levels_changed(  # noqa: PLR0913
+    seq: int,
+    symbol: str,
+    side: Side,
+    levels: Iterable[Level],
+    depth_seq: int,
+    append: Callable[[Event], None],
+) -> None:
+    """:func:`_depth_changed` for each of ``levels`` (their price and current total),
+    appended: one call per command rather than per level."""
+    new = _new
+    for lvl in levels:
+        e = new(DepthChanged)
+        e.seq = seq
+        e.symbol = symbol
+        e.side = side
+        e.price = lvl.price
+        e.quantity = lvl.total
+        e.depth_seq = depth_seq
+        append(e)
 
 
 def _order_event(  # noqa: PLR0913
