@@ -538,7 +538,22 @@ class Engine:
                 obu[uid] = obu.get(uid, 0) + 1
                 if coid is not None:
                     self._coids[(uid, coid)] = oid
-                return _with_level(acc, lb, book, _BUY if is_buy else _SELL, price, total)
+                # _with_level(acc, lb, book, side, price, total), inlined: this is the
+                # commonest command of all, and the call costs ~1.5% of the benchmark
+                bc = _new(BalanceChanged)
+                bc.seq = seq
+                bc.user_id = uid
+                bc.asset = lb.asset
+                bc.available = lb.available
+                bc.locked = lb.locked
+                dc = _new(DepthChanged)
+                dc.seq = seq
+                dc.symbol = sym
+                dc.side = _BUY if is_buy else _SELL
+                dc.price = price
+                dc.quantity = total
+                book.depth_seq = dc.depth_seq = book.depth_seq + 1
+                return [acc, bc, dc]
             # IOC / FOK / market with nothing to take: expires at once
             events: list[Event] = [acc, _order_event(
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, 0, 0, _EXPIRED,
