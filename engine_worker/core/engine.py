@@ -777,22 +777,25 @@ class Engine:
                     tb[tget] = None
                 qa = f * unit
                 ba = f * bpl
+                # the one side-specific step: who receives which amount (fees come out
+                # of what each side receives); written out twice to keep it cheap
                 if is_buy:  # the maker sold: its locked base goes, it receives quote
-                    tamt = ba
-                    mamt = qa
-                    mgive = m.base_bal
-                    mget = m.quote_bal
+                    tfee = ba * tbps // 10_000
+                    mfee = qa * mbps // 10_000
+                    mbal = m.base_bal
+                    mbal.locked -= ba
+                    tb[mbal] = None
+                    mbal = m.quote_bal
+                    mbal.available += qa - mfee
                 else:  # the maker bought: its locked quote goes, it receives base
-                    tamt = qa
-                    mamt = ba
-                    mgive = m.quote_bal
-                    mget = m.base_bal
-                tfee = tamt * tbps // 10_000
-                mfee = mamt * mbps // 10_000
-                mgive.locked -= tamt
-                tb[mgive] = None
-                mget.available += mamt - mfee
-                tb[mget] = None
+                    tfee = qa * tbps // 10_000
+                    mfee = ba * mbps // 10_000
+                    mbal = m.quote_bal
+                    mbal.locked -= qa
+                    tb[mbal] = None
+                    mbal = m.base_bal
+                    mbal.available += ba - mfee
+                tb[mbal] = None
                 if tfee:
                     tfees += tfee
                     tb[tfee_b] = None
