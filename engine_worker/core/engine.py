@@ -17,9 +17,12 @@ instead of attribute lookups, no helper calls per fill, balances reached through
 references kept on each order and, per market, on the book (user -> (base, quote)),
 rules copied onto the book as plain ints, enum members compared by identity (``==``
 only as a fallback for plain strings), events built with ``object.__new__`` plus slot
-stores instead of the dataclass ``__init__``, the taker's and fee account's balance
-deltas applied once per command rather than per fill where nothing reads them
-meanwhile. The rest favours plainness.
+stores instead of the dataclass ``__init__`` (in the helpers at the end of this module:
+one call per command for a batch, e.g. ``_balances_changed``; only the commonest path, a
+limit order resting whole, builds its two inline), the taker's and fee account's
+balance deltas applied once per command rather than per fill where nothing reads them
+meanwhile. Both sides match through one loop, ``_match``, over the opposite side's
+signed keys. The rest favours plainness.
 """
 
 from __future__ import annotations
@@ -633,43 +636,40 @@ class Engine:
     def _fok_fills(
         self, book: Book, is_buy: bool, is_market: bool, price: int, q: int, uid: int, funds: int
     ) -> bool:
-        """Could ``q`` lots fill right now? Walks like the matcher: stops at the user's own
-        order (self-trade prevention) and, for a market buy, at the end of the funds."""
+        """Could ``q`` lots fill right now? Walks like :meth:`_match` (one path, by signed
+        keys): stops at the user's own order (self-trade prevention) and, for a market buy,
+        at the end of the funds."""
         need = q
-        unit_q = book.quote_per_tick_lot
+        qpt = book.quote_per_tick_lot
         if is_buy:
             levels = book.asks
             keys = book.ask_keys
-            for i in range(len(keys) - 1, -1, -1):
-                p = -keys[i]
-                if not is_market and p > price:
-                    return False
-                unit = p * unit_q
-                for m in levels[p]:
-                    if m.user_id == uid:
-                        return False
-                    f = min(need, m.remaining)
-                    if is_market:
-                        f = min(f, funds // unit)
-                        if f == 0:
-                            return False
-                        funds -= f * unit
-                    need -= f
-                    if need == 0:
-                        return True
+            sign = -1
+            lim = keys[0] if is_market and keys else -price
         else:
             levels = book.bids
             keys = book.bid_keys
-            for i in range(len(keys) - 1, -1, -1):
-                p = keys[i]
-                if not is_market and p < price:
+            sign = 1
+            lim = price
+        pays = is_buy and is_market
+        for i in range(len(keys) - 1, -1, -1):
+            k = keys[i]
+            if k < lim:
+                return False
+            p = sign * k
+            unit = p * qpt
+            for m in levels[p]:
+                if m.user_id == uid:
                     return False
-                for m in levels[p]:
-                    if m.user_id == uid:
+                f = min(need, m.remaining)
+                if pays:
+                    f = min(f, funds // unit)
+                    if f == 0:
                         return False
-                    need -= min(need, m.remaining)
-                    if need == 0:
-                        return True
+                    funds -= f * unit
+                need -= f
+                if need == 0:
+                    return True
         return False
 
     def _fee_bals(self, book: Book) -> tuple[Balance, Balance]:
