@@ -129,20 +129,6 @@ class Level:
         self.tail = order
         self.total += order.remaining
 
-    def unlink(self, order: Order) -> None:
-        """Take ``order`` out of the FIFO; ``total`` is the caller's business."""
-        prev = order.prev
-        nxt = order.next
-        if prev is None:
-            self.head = nxt
-        else:
-            prev.next = nxt
-        if nxt is None:
-            self.tail = prev
-        else:
-            nxt.prev = prev
-        order.prev = order.next = None
-
     def __iter__(self) -> Iterator[Order]:
         o = self.head
         while o is not None:
@@ -215,10 +201,6 @@ class Book:
         k = self.ask_keys
         return -k[-1] if k else None
 
-    def level_total(self, is_buy: bool, price: int) -> int:
-        lvl = (self.bids if is_buy else self.asks).get(price)
-        return 0 if lvl is None else lvl.total
-
     def depth(self, limit: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         bids = self.bids
         asks = self.asks
@@ -259,45 +241,18 @@ class Book:
     def add(self, order: Order) -> Level:
         """Append ``order`` at the back of its price level; return the level."""
         price = order.price
-        if order.is_buy:
-            lvl = self.bids.get(price)
-            if lvl is None:
-                lvl = self.bids[price] = Level(price)
-                keys = self.bid_keys
-                if not keys or price > keys[-1]:
-                    keys.append(price)
-                else:
-                    insort(keys, price)
-        else:
-            lvl = self.asks.get(price)
-            if lvl is None:
-                lvl = self.asks[price] = Level(price)
-                keys = self.ask_keys
-                k = -price
-                if not keys or k > keys[-1]:
-                    keys.append(k)
-                else:
-                    insort(keys, k)
+        is_buy = order.is_buy
+        lvl = (self.bids if is_buy else self.asks).get(price)
+        if lvl is None:
+            lvl = self.new_level(is_buy, price)
         lvl.append(order)
         return lvl
 
-    def drop_level(self, is_buy: bool, price: int) -> None:
-        """Forget the (empty) level at ``price`` and its key."""
-        if is_buy:
-            del self.bids[price]
-            keys = self.bid_keys
-            k = price
-        else:
-            del self.asks[price]
-            keys = self.ask_keys
-            k = -price
-        if keys[-1] == k:
-            keys.pop()
-        else:
-            del keys[bisect_left(keys, k)]
-
-    def remove(self, order: Order) -> None:
-        """Take a resting order off the book (cancel / expiry), dropping an empty level."""
+    def remove(self, order: Order) -> int:
+        """Take a resting order off the book (cancel), dropping its level if it empties;
+        return what now rests at its price on its side (0: the level is gone). The one
+        place that unlinks an order from the middle of a level (matching takes from the
+        head, in the engine)."""
         price = order.price
         if order.is_buy:
             levels = self.bids
@@ -308,14 +263,25 @@ class Book:
             keys = self.ask_keys
             k = -price
         lvl = levels[price]
-        lvl.unlink(order)
-        lvl.total -= order.remaining
+        prev = order.prev
+        nxt = order.next
+        if prev is None:
+            lvl.head = nxt
+        else:
+            prev.next = nxt
+        if nxt is None:
+            lvl.tail = prev
+        else:
+            nxt.prev = prev
+        order.prev = order.next = None
+        lvl.total = total = lvl.total - order.remaining
         if lvl.head is None:
             del levels[price]
             if keys[-1] == k:
                 keys.pop()
             else:
                 del keys[bisect_left(keys, k)]
+        return total
 
     def check(self) -> None:
         """Raise AssertionError if the book's own structure is broken."""
