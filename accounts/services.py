@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from fnmatch import fnmatchcase
 from decimal import Decimal
+from fnmatch import fnmatchcase
 from typing import Any
 
 from django.conf import settings

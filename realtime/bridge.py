@@ -291,12 +291,12 @@ class WsBridge(Service):
         if self.pubsub is not None:
             try:
                 await self.pubsub.aclose()
-            except Exception:
+            except Exception:  # noqa: BLE001 - best effort: it is dropped either way
                 logger.debug("wsbridge: closing the subscription failed", exc_info=True)
         if self.redis is not None:
             try:
                 await self.redis.aclose()
-            except Exception:
+            except Exception:  # noqa: BLE001 - best effort: it is dropped either way
                 logger.debug("wsbridge: closing the connection failed", exc_info=True)
         self.pubsub = self.redis = None
 

@@ -44,8 +44,8 @@ from .commands import (
 from .events import (
     BalanceChanged,
     CommandRejected,
-    DepthChanged,
     Deposited,
+    DepthChanged,
     LimitsChanged,
     MarketChanged,
     OrderAccepted,
