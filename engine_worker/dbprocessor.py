@@ -902,7 +902,7 @@ class DbProcessor(Service):
                         rest_locked,
                     )
                     result.mismatches.append(seq)
-                mine = user_orders.get(key[0], ())
+                mine = user_orders.get(key[0], [])
                 add_ledger(
                     (
                         key[0],
