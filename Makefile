@@ -9,6 +9,8 @@ SHELL := /bin/bash
 MAKEFLAGS += --no-print-directory
 
 VENV := .venv
+# The Django apps mypy checks (pyproject.toml [tool.mypy] leaves out tests and migrations).
+APPS := accounts engine_worker exchange_site market_maker marketdata orders realtime
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -42,11 +44,15 @@ frontend: venv ## Build the web app if frontend/package.json has a build script 
 run: seed frontend ## Set everything up, then run all services in the foreground (Ctrl-C stops)
 	@exec scripts/run.sh
 
-lint: venv ## Lint the Python code with ruff (and mypy on the engine core when installed)
+lint: venv ## ruff check and format check, mypy --strict on the engine core, mypy on the apps
 	@echo "==> lint: ruff check"
 	$(VENV)/bin/ruff check .
-	@if [ -x $(VENV)/bin/mypy ]; then echo "==> lint: mypy engine_worker/core"; \
-		$(VENV)/bin/mypy --strict engine_worker/core; fi
+	@echo "==> lint: ruff format --check"
+	$(VENV)/bin/ruff format --check .
+	@echo "==> lint: mypy --strict engine_worker/core"
+	$(VENV)/bin/mypy --strict engine_worker/core
+	@echo "==> lint: mypy (django-stubs, djangorestframework-stubs) on the apps"
+	$(VENV)/bin/mypy $(APPS)
 
 test: venv services lint ## Lint, then the web app's unit tests and the whole pytest suite
 	@echo "==> frontend: install, build (when changed) and vitest"

@@ -66,7 +66,7 @@ class OrderLimitInline(admin.StackedInline):
 class ExchangeUserAdmin(UserAdmin):
     change_form_template = "admin/accounts/user/change_form.html"
     balances_template = "admin/accounts/user/balances.html"
-    list_display = (*UserAdmin.list_display, "balances_link")
+    list_display = (*UserAdmin.list_display, "balances_link")  # type: ignore[misc]  # a tuple of names
     inlines = (OrderLimitInline,)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -221,7 +221,8 @@ class ExchangeUserAdmin(UserAdmin):
 
 
 def _ledger_url(user_id: int, asset: str) -> str:
-    query = urlencode({"user_id": user_id, "asset": asset})
+    params: dict[str, int | str] = {"user_id": user_id, "asset": asset}
+    query = urlencode(params)
     return f"{reverse('admin:accounts_ledgerentry_changelist')}?{query}"
 
 

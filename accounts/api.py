@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from exchange_site.caller import caller, caller_id
 from exchange_site.fields import DecimalText, column_length
 from exchange_site.schema import error_responses
 from exchange_site.throttling import AuthRateThrottle
@@ -79,7 +80,7 @@ class TokenObtainApi(APIView):
 class LogoutApi(APIView):
     @extend_schema(request=None, responses={204: None, **error_responses(401, 403, 429)})
     def post(self, request: Request) -> Response:
-        services.token_revoke(user=request.user)
+        services.token_revoke(user=caller(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -108,4 +109,4 @@ class BalanceSerializer(serializers.Serializer):
 class BalanceListApi(APIView):
     @extend_schema(responses={200: BalanceSerializer(many=True), **error_responses(401, 429)})
     def get(self, request: Request) -> Response:
-        return Response(selectors.balance_list(user_id=request.user.pk))
+        return Response(selectors.balance_list(user_id=caller_id(request)))

@@ -32,8 +32,8 @@ class BalanceMoveForm(forms.Form):
     def errors_text(self) -> str:
         """The form's errors on one line, for an admin message."""
         return "; ".join(
-            f"{self.fields[name].label or name}: {' '.join(errors)}"
+            f"{self.fields[name].label or name}: {' '.join(str(e) for e in errors)}"
             if name in self.fields
-            else " ".join(errors)
+            else " ".join(str(e) for e in errors)
             for name, errors in self.errors.items()
         )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from fnmatch import fnmatchcase
 from decimal import Decimal
+from fnmatch import fnmatchcase
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, user_logged_in
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Field
 from rest_framework.authtoken.models import Token
 
 from engine_worker.gateway import engine_call
@@ -51,6 +52,8 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Any
     User = get_user_model()
     username = User.normalize_username(username)
     field = User._meta.get_field(User.USERNAME_FIELD)
+    if not isinstance(field, Field):
+        raise TypeError(f"{User.__name__}.USERNAME_FIELD is not a column")
     try:
         field.clean(username, None)  # max_length and the field's validators
     except ValidationError as exc:
@@ -101,7 +104,7 @@ def token_obtain(*, request: Any, username: str, password: str) -> str:
     return token.key
 
 
-def token_revoke(*, user: AbstractBaseUser) -> None:
+def token_revoke(*, user: User) -> None:
     Token.objects.filter(user=user).delete()
 
 

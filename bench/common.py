@@ -58,15 +58,15 @@ def prepare(env: dict[str, str], *, seed: bool = True) -> None:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             conn.execute(f'CREATE DATABASE "{database}"')
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     if seed:
-        subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+        subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=env, check=True)
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
 
 
 def start(args: list[str], env: dict[str, str], ready: Callable[[], bool]) -> subprocess.Popen:
     """Start a service and wait (up to a minute) until ``ready()``."""
-    proc = subprocess.Popen(args, cwd=ROOT, env=env)  # noqa: S603
+    proc = subprocess.Popen(args, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while not ready():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -35,17 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine_worker.core.commands import (  # noqa: E402
+from engine_worker.core.commands import (
     AddMarket,
     CancelOrder,
     Command,
     Deposit,
     PlaceOrder,
 )
-from engine_worker.core.engine import Engine  # noqa: E402
-from engine_worker.core.events import CommandRejected, OrderRejected, Trade  # noqa: E402
-from engine_worker.core.rules import MarketRules  # noqa: E402
-from engine_worker.core.types import OrderType, Side, TimeInForce  # noqa: E402
+from engine_worker.core.engine import Engine
+from engine_worker.core.events import CommandRejected, OrderRejected, Trade
+from engine_worker.core.rules import MarketRules
+from engine_worker.core.types import OrderType, Side, TimeInForce
 
 SYMBOL = "BTC-USDT"
 USERS = 100

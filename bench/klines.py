@@ -54,7 +54,7 @@ def setup(ticks: int) -> None:
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
     env = {**os.environ, "DATABASE_URL": DB_URL, "TIMESERIES_BACKEND": "postgresql"}
     env.pop("TIMESERIES_DATABASE_URL", None)
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,
         env=env,

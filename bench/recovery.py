@@ -50,7 +50,7 @@ def setup() -> None:
     with psycopg.connect(BASE_DB_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=os.environ, check=True
     )
 

@@ -225,7 +225,7 @@ def scenario(clients: int, coalesce_ms: float, seconds: float, rate: float) -> d
     web = start([sys.executable, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port),
                  "--access-log", "/dev/null", "exchange_site.asgi:application"], env,
                 lambda: port_open(port))  # fmt: skip
-    bridge = subprocess.Popen([sys.executable, "manage.py", "run_wsbridge"], cwd=ROOT, env=env)  # noqa: S603
+    bridge = subprocess.Popen([sys.executable, "manage.py", "run_wsbridge"], cwd=ROOT, env=env)
     probe = Probe()
     probe.start()
     probe.ready.wait(5)

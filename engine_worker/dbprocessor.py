@@ -396,7 +396,7 @@ class DbProcessor(Service):
         self._pending = True
         try:
             connection.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - best effort: the next batch reconnects
             logger.warning("%s: closing the database connection failed", self.name)
 
     def fetch(self) -> list[Entry]:
@@ -735,7 +735,7 @@ class DbProcessor(Service):
                 work[key] = (ZERO, ZERO) if value is None else value[:2]
         return work
 
-    def _rows(  # noqa: C901, PLR0912, PLR0915
+    def _rows(
         self,
         records: list[dict[str, Any]],
         work: dict[tuple[int, str], tuple[Decimal, Decimal]],
@@ -902,7 +902,7 @@ class DbProcessor(Service):
                         rest_locked,
                     )
                     result.mismatches.append(seq)
-                mine = user_orders.get(key[0], ())
+                mine = user_orders.get(key[0], [])
                 add_ledger(
                     (
                         key[0],

@@ -39,8 +39,8 @@ from accounts.models import Balance, Transfer
 from engine_worker import keys
 from engine_worker.deadletters import RETRY_HINT, dead_letters, sequence_range
 from engine_worker.models import ProcessorState
-from marketdata.units import CONTEXT, plain
 from exchange_site.errors import ExchangeError
+from marketdata.units import CONTEXT, plain
 from orders.models import Order
 
 logger = logging.getLogger(__name__)

@@ -86,7 +86,7 @@ def rejection(request_id: str, reason: RejectReason | str, message: str | None =
         "request_id": request_id,
         "ok": False,
         "code": str(code),
-        "message": message or REASON_MESSAGES.get(code, str(code)),  # type: ignore[call-overload]
+        "message": message or REASON_MESSAGES.get(code, str(code)),
     }
 
 

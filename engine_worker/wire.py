@@ -9,9 +9,9 @@ engine. Replies and read-model entries are already in the REST contract's shapes
 from __future__ import annotations
 
 from dataclasses import fields
-from json import dumps
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from json import dumps
 from typing import Any
 
 from engine_worker.core import commands as c

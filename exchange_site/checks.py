@@ -9,6 +9,7 @@ run here against MIDDLEWARE with each subclass replaced by its stock path."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +25,7 @@ STOCK_MIDDLEWARE = {
     "django.middleware.csrf.CsrfViewMiddleware": "security.W003",
     "axes.middleware.AxesMiddleware": "axes.W002",
 }
-DEPENDENT_DEPLOY_CHECKS = [
+DEPENDENT_DEPLOY_CHECKS: list[Callable[..., Iterable[checks.CheckMessage]]] = [
     base.check_sts,
     base.check_sts_include_subdomains,
     base.check_sts_preload,

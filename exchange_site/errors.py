@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class ExchangeError(Exception):
-    http_status = status.HTTP_400_BAD_REQUEST
+    http_status: int = status.HTTP_400_BAD_REQUEST
     code = "bad_request"
 
     def __init__(
@@ -119,11 +119,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = error_body(code, _first_message(exc.detail), details)
     else:
         body = error_body(code, str(exc.detail))
-    headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    headers: dict[str, str] = {}
+    auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated's challenge
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)  # Throttled's seconds
+    if wait:
+        headers["Retry-After"] = str(int(wait))
     return Response(body, status=exc.status_code, headers=headers)
 
 

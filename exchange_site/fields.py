@@ -81,7 +81,7 @@ class DecimalText(serializers.CharField):
 def column_length(model: type[Model], name: str) -> int:
     """The max_length of a model's text column: a serializer field over it takes no more
     (longer text would reach PostgreSQL as a DataError, a 500)."""
-    length = model._meta.get_field(name).max_length
+    length = getattr(model._meta.get_field(name), "max_length", None)  # relations have none
     if not isinstance(length, int):
         raise TypeError(f"{model.__name__}.{name} has no max_length")
     return length
@@ -99,7 +99,9 @@ class WholeNumber(serializers.IntegerField):
     }
 
     def __init__(self, *, min_value: int = 0, max_value: int | None = BIGINT_MAX, **kwargs: Any):
-        super().__init__(min_value=min_value, max_value=max_value, **kwargs)
+        if max_value is not None:
+            kwargs["max_value"] = max_value
+        super().__init__(min_value=min_value, **kwargs)
 
     def to_internal_value(self, data: object) -> int:
         if isinstance(data, int) and not isinstance(data, bool):

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import path, re_path
 from django.views.decorators.http import require_safe
 
@@ -47,7 +48,7 @@ def _send(file: Path, *, cache: str, status: int = 200) -> FileResponse:
 
 
 @require_safe
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HttpRequest) -> HttpResponseBase:
     page = _file("index.html")
     if page is None:  # no build (yet): the API's docs, as before the web app
         return HttpResponseRedirect("/api/docs/")
@@ -55,7 +56,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def page(request: HttpRequest, name: str, ext: str = ".html") -> HttpResponse:
+def page(request: HttpRequest, name: str, ext: str = ".html") -> HttpResponseBase:
     """A page (`.html`) or its React Server Components payload (`.txt`, fetched by
     client-side navigation)."""
     file = _file(f"{name}{ext}")
@@ -65,14 +66,14 @@ def page(request: HttpRequest, name: str, ext: str = ".html") -> HttpResponse:
 
 
 @require_safe
-def trade(request: HttpRequest, symbol: str, ext: str = ".html") -> HttpResponse:
+def trade(request: HttpRequest, symbol: str, ext: str = ".html") -> HttpResponseBase:
     if not SYMBOL.match(symbol):
         raise Http404
     return page(request, TRADE_PAGE, ext)
 
 
 @require_safe
-def asset(request: HttpRequest, asset_path: str) -> HttpResponse:
+def asset(request: HttpRequest, asset_path: str) -> HttpResponseBase:
     file = _file(f"_next/{asset_path}")
     if file is None:
         raise Http404

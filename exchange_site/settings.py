@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -102,12 +103,12 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:543
 TIMESERIES_DATABASE_URL = os.environ.get("TIMESERIES_DATABASE_URL", DATABASE_URL)
 
 
-def database(url: str, *, pool: int | None = None) -> dict:
+def database(url: str, *, pool: int | None = None) -> dict[str, Any]:
     """A database alias on psycopg 3's connection pool: daphne runs each sync view in a
     thread of its own, so per-thread persistent connections would reconnect per request.
     ``pool=0`` means no pool (a server that takes one connection at a time, such as the
     PGlite TimescaleDB of the tests); options in the URL (``?sslmode=disable``) are kept."""
-    config = dj_database_url.parse(url)
+    config: dict[str, Any] = dict(dj_database_url.parse(url))
     max_size = int(os.environ.get("DB_POOL", "20")) if pool is None else pool
     options = dict(config.get("OPTIONS") or {})
     if max_size > 0:
@@ -285,7 +286,7 @@ CACHES = {
 # The WebSocket bridge's fan-out: one PUBLISH per group send, no per-channel buffer that
 # drops past 100 (docs/websocket.md has the measured choice). CHANNEL_LAYER_PREFIX keeps
 # test runs apart: Redis Pub/Sub channels are shared by all databases of a server.
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")},
@@ -333,7 +334,7 @@ def env_pairs(name: str, default: str) -> dict[str, Decimal]:
 
 # The market maker (manage.py run_marketmaker; docs/market-maker.md). Its flags override
 # these. BASE_URL defaults to this deployment's own web service.
-MARKET_MAKER = {
+MARKET_MAKER: dict[str, Any] = {
     "BASE_URL": os.environ.get(
         "MARKET_MAKER_BASE_URL",
         f"http://{'127.0.0.1' if HOST in ('0.0.0.0', '', '::') else HOST}:{PORT}",  # noqa: S104

@@ -60,7 +60,8 @@ class MarketAddForm(forms.ModelForm):
         return symbol
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         needed = tuple(f for f in MARKET_FIELDS if f != "shard")  # what the rules use
         optional = ("max_price",)  # empty: derived (marketdata.units.max_price_default)
         if any(cleaned.get(name) is None for name in needed if name not in optional):

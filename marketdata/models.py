@@ -28,7 +28,8 @@ class Asset(models.Model):
 
 
 class Market(models.Model):
-    Status = models.TextChoices("Status", [(s.name, s.value) for s in MarketStatus])
+    # The functional API over the core's enum: django-stubs types only the class form.
+    Status = models.TextChoices("Status", [(s.name, s.value) for s in MarketStatus])  # type: ignore[call-overload]
 
     symbol = models.CharField(max_length=32, unique=True)
     base = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="base_markets")

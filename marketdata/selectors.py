@@ -151,7 +151,11 @@ def kline_list(
         raise InvalidInput(
             f"Unknown interval {interval!r}.",
             code="invalid_interval",
-            details={"interval": sorted(timeseries.INTERVALS, key=timeseries.INTERVALS.get)},
+            details={
+                "interval": sorted(
+                    timeseries.INTERVALS, key=lambda name: timeseries.INTERVALS[name]
+                )
+            },
         )
     if start is not None and end is not None and start > end:
         raise InvalidInput("start is after end.", code="invalid_range")

@@ -135,7 +135,7 @@ def market_create(
             lot_size=lot_size,
             min_quantity=min_quantity,
             max_quantity=max_quantity,
-            max_price=max_price,
+            max_price=max_price,  # type: ignore[misc]  # None: derived below (units.max_price)
             min_notional=min_notional,
             maker_fee_bps=maker_fee_bps,
             taker_fee_bps=taker_fee_bps,
@@ -145,7 +145,7 @@ def market_create(
         )
         units = market_units_of(market)
         market_validate(units)
-        market.max_price = units.max_price
+        market.max_price = units.max_price  # type: ignore[assignment]  # None: save() derives it
         if Market.objects.filter(symbol=market.symbol).exists():
             raise InvalidInput(f"Market {market.symbol} already exists.", code="market_exists")
         market.save()

@@ -19,6 +19,7 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
+from typing import TypedDict
 
 from engine_worker.core.rules import MarketRules
 from engine_worker.core.types import MarketStatus
@@ -40,9 +41,18 @@ _EXACT.traps[Inexact] = True
 # -- the database's range: every amount column is numeric(AMOUNT_DIGITS, AMOUNT_DECIMALS) ----
 AMOUNT_DIGITS = 38
 AMOUNT_DECIMALS = 18
-AMOUNT = {"max_digits": AMOUNT_DIGITS, "decimal_places": AMOUNT_DECIMALS}  # model fields
+
+
+class DecimalColumn(TypedDict):
+    """A DecimalField's size, as keyword arguments: models.DecimalField(**AMOUNT)."""
+
+    max_digits: int
+    decimal_places: int
+
+
+AMOUNT: DecimalColumn = {"max_digits": AMOUNT_DIGITS, "decimal_places": AMOUNT_DECIMALS}
 # a sum of storable amounts (a candle's volume): room for 10^19 of them
-VOLUME = {"max_digits": AMOUNT_DIGITS + 19, "decimal_places": AMOUNT_DECIMALS}
+VOLUME: DecimalColumn = {"max_digits": AMOUNT_DIGITS + 19, "decimal_places": AMOUNT_DECIMALS}
 AMOUNT_LIMIT = Decimal(10 ** (AMOUNT_DIGITS - AMOUNT_DECIMALS))  # |x| < 10^20 is storable
 AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_DECIMALS, CONTEXT)  # the smallest storable step
 AMOUNT_MAX = CONTEXT.subtract(AMOUNT_LIMIT, AMOUNT_QUANTUM)  # the largest storable amount

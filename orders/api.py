@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from exchange_site.caller import caller_id
 from exchange_site.fields import DecimalString, DecimalText, column_length, whole_number
 from exchange_site.schema import error_responses
 from orders import selectors, services
@@ -124,9 +125,10 @@ class ListPagination(LimitOffsetPagination):
         return page
 
 
-def _paginated(view: APIView, request: Request, items: list) -> Response:
+def _paginated(view: APIView, request: Request, items: list[Any]) -> Response:
     paginator = ListPagination()
-    page = paginator.paginate_queryset(items, request, view=view)
+    # DRF's LimitOffsetPagination counts and slices any sequence; its stubs say QuerySet.
+    page: list[Any] | None = paginator.paginate_queryset(items, request, view=view)  # type: ignore[arg-type]
     return paginator.get_paginated_response(page)
 
 
@@ -177,7 +179,7 @@ class OrderCollectionApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.PlaceSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        placed = services.order_place(user_id=request.user.pk, **data.validated_data)
+        placed = services.order_place(user_id=caller_id(request), **data.validated_data)
         return Response(placed, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -191,19 +193,19 @@ class OrderCollectionApi(APIView):
         params = query.validated_data
         if "client_order_id" in params:
             order = selectors.order_get_by_client_id(
-                user_id=request.user.pk, client_order_id=params["client_order_id"]
+                user_id=caller_id(request), client_order_id=params["client_order_id"]
             )
             return _paginated(self, request, [order])
         if params["status"] == "open":  # the read model holds every open order
             orders = selectors.order_list(
-                user_id=request.user.pk, status="open", symbol=params.get("symbol")
+                user_id=caller_id(request), status="open", symbol=params.get("symbol")
             )
             return _paginated(self, request, orders)
         return _paginated_window(  # history: the database, the read model laid over it
             request,
             partial(
                 selectors.order_history,
-                user_id=request.user.pk,
+                user_id=caller_id(request),
                 status=params["status"],
                 symbol=params.get("symbol"),
             ),
@@ -219,7 +221,7 @@ class OrderCollectionApi(APIView):
     )
     def delete(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol") or None
-        return Response(services.order_cancel_all(user_id=request.user.pk, symbol=symbol))
+        return Response(services.order_cancel_all(user_id=caller_id(request), symbol=symbol))
 
 
 class OrderDetailApi(APIView):
@@ -227,7 +229,7 @@ class OrderDetailApi(APIView):
 
     @extend_schema(responses={200: OrderSerializer, **error_responses(401, 404, 429)})
     def get(self, request: Request, order_id: int) -> Response:
-        return Response(selectors.order_get(user_id=request.user.pk, order_id=order_id))
+        return Response(selectors.order_get(user_id=caller_id(request), order_id=order_id))
 
     @extend_schema(
         responses={
@@ -236,7 +238,7 @@ class OrderDetailApi(APIView):
         }
     )
     def delete(self, request: Request, order_id: int) -> Response:
-        return Response(services.order_cancel(user_id=request.user.pk, order_id=order_id))
+        return Response(services.order_cancel(user_id=caller_id(request), order_id=order_id))
 
 
 class FillListApi(APIView):
@@ -248,5 +250,5 @@ class FillListApi(APIView):
     def get(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol") or None
         return _paginated_window(
-            request, partial(selectors.fill_history, user_id=request.user.pk, symbol=symbol)
+            request, partial(selectors.fill_history, user_id=caller_id(request), symbol=symbol)
         )

@@ -21,8 +21,7 @@ from typing import Any
 from django.db.models import Count, Model, Q, QuerySet
 
 from engine_worker import keys
-from engine_worker.wire import epoch_ms
-from engine_worker.wire import iso
+from engine_worker.wire import epoch_ms, iso
 from exchange_site.errors import NotFound
 from marketdata.selectors import read_model
 from marketdata.units import plain

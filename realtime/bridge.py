@@ -287,16 +287,21 @@ class WsBridge(Service):
         self.layer = get_channel_layer(self.layer_alias)
         logger.info("wsbridge: subscribed to %s", ", ".join(PATTERNS))
 
+    def _connected(self) -> aioredis.Redis:
+        if self.redis is None:
+            raise RuntimeError("wsbridge: not connected to Redis")
+        return self.redis
+
     async def _disconnect(self) -> None:
         if self.pubsub is not None:
             try:
                 await self.pubsub.aclose()
-            except Exception:
+            except Exception:  # noqa: BLE001 - best effort: it is dropped either way
                 logger.debug("wsbridge: closing the subscription failed", exc_info=True)
         if self.redis is not None:
             try:
                 await self.redis.aclose()
-            except Exception:
+            except Exception:  # noqa: BLE001 - best effort: it is dropped either way
                 logger.debug("wsbridge: closing the connection failed", exc_info=True)
         self.pubsub = self.redis = None
 
@@ -428,7 +433,7 @@ class WsBridge(Service):
         """A market's candles from the read model's recent trades, up to ``before``."""
         stats = MarketStats(symbol)
         try:
-            raw = await self.redis.lrange(keys.rm_trades(symbol), 0, -1)
+            raw = await self._connected().lrange(keys.rm_trades(symbol), 0, -1)
         except Exception:
             logger.exception("wsbridge: could not seed %s's candles", symbol)
             return stats
@@ -438,7 +443,7 @@ class WsBridge(Service):
         return stats
 
     async def _best(self, symbol: str) -> tuple[str | None, str | None]:
-        raw = await self.redis.get(keys.rm_depth(symbol))
+        raw = await self._connected().get(keys.rm_depth(symbol))
         if not raw:
             return None, None
         book = json.loads(raw)

@@ -8,7 +8,6 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from exchange_site.errors import EngineUnavailable
-
 from orders.tests.helpers import balances, place
 
 pytestmark = pytest.mark.django_db

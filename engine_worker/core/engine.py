@@ -47,8 +47,8 @@ from .commands import (
 from .events import (
     BalanceChanged,
     CommandRejected,
-    DepthChanged,
     Deposited,
+    DepthChanged,
     LimitsChanged,
     MarketChanged,
     OrderAccepted,

@@ -23,8 +23,8 @@ from engine_worker.core.engine import Engine
 from engine_worker.dbprocessor import DbProcessor
 from engine_worker.recovery import Snapshot
 from engine_worker.runtime import EngineRuntime, FailStop
-from engine_worker.worker import check_consistent
 from engine_worker.tests.test_dbprocessor import ledger_sums
+from engine_worker.worker import check_consistent
 from marketdata.units import AMOUNT_MAX, CONTEXT, MarketUnits
 from orders.models import Order, Trade
 

@@ -15,12 +15,12 @@ from conftest import EngineProcess
 from engine_worker import keys
 from engine_worker.core.engine import Engine
 from engine_worker.gateway import OrderGateway, get_gateway, now_ms
+from engine_worker.tests.test_reconcile import reconcile
 from engine_worker.wire import command_from_wire, market_units_to_wire
 from exchange_site.errors import ExchangeError
 from exchange_site.testing import ScratchRedis
 from marketdata.selectors import market_units_get
 from marketdata.units import MarketUnits, format_scaled
-from engine_worker.tests.test_reconcile import reconcile
 from orders.selectors import order_get
 from orders.tests.test_history import empty_history, persist  # noqa: F401 - a fixture
 

@@ -16,7 +16,6 @@ from django.conf import settings
 from engine_worker import keys
 from engine_worker.gateway import get_gateway, now_ms
 from engine_worker.runtime import MAX_OP_WORDS, MAX_VALUES_PER_OP, op_words
-
 from orders.tests.helpers import balances, place
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.cache import caches
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.core.management import call_command
 from django.core.management.base import CommandError
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 

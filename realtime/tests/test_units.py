@@ -108,7 +108,7 @@ def test_the_slow_client_check_reads_the_transport_under_daphnes_send():
     class Protocol:
         transport = Transport()
 
-        def sendPreparedMessage(self, prepared):  # noqa: N802 (autobahn's name)
+        def sendPreparedMessage(self, prepared):
             pass
 
     async def handle_reply(protocol, message):

@@ -61,7 +61,7 @@ def place_orders(
 ) -> None:
     try:
         _place_orders(stack, tokens, symbol, count, seed)
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - the main thread fails on any
         errors.append(exc)
 
 

@@ -106,7 +106,7 @@ class ReferenceEngine:
 
     # commands --------------------------------------------------------------------
 
-    def apply(self, c: Command) -> str:  # noqa: C901, PLR0911, PLR0912
+    def apply(self, c: Command) -> str:
         s = self.s
         if isinstance(c, Deposit):
             if c.amount <= 0:
@@ -177,7 +177,7 @@ class ReferenceEngine:
         b[1] -= amt
         b[0] += amt
 
-    def _place(self, c: PlaceOrder) -> str:  # noqa: C901, PLR0911, PLR0912
+    def _place(self, c: PlaceOrder) -> str:
         s = self.s
         r = s.markets.get(c.symbol)
         if r is None:

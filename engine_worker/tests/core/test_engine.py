@@ -25,8 +25,8 @@ from engine_worker.core.engine import FEE_ACCOUNT_DEFAULT, Engine
 from engine_worker.core.events import (
     BalanceChanged,
     CommandRejected,
-    DepthChanged,
     Deposited,
+    DepthChanged,
     Event,
     MarketChanged,
     OrderAccepted,

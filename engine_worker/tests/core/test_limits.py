@@ -24,7 +24,7 @@ def limited(max_open_orders: int) -> Harness:
     return h
 
 
-def AddMarketOf(symbol: str, h: Harness):  # noqa: N802 - reads as the command it builds
+def AddMarketOf(symbol: str, h: Harness):
     from engine_worker.core.commands import AddMarket
 
     return AddMarket("r", h.tick(), MarketRules(**{**_fields(RULES), "symbol": symbol}))

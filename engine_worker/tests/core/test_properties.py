@@ -46,7 +46,7 @@ from engine_worker.core.events import (
 from engine_worker.core.rules import MarketRules
 from engine_worker.core.types import MarketStatus, OrderStatus, OrderType, Side, TimeInForce
 
-from .reference import RefTrade, ReferenceEngine
+from .reference import ReferenceEngine, RefTrade
 
 FEE = 50
 USERS = [1, 2, 3]

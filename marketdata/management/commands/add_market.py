@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             "--shard", type=int, default=None, help="Engine shard (default: ENGINE_SHARDS, else 0)."
         )
 
-    def handle(self, *args: object, **o: object) -> None:
+    def handle(self, *args: object, **o: Any) -> None:
         try:
             market = market_create(
                 symbol=o["symbol"],

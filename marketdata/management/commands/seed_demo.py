@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
 from marketdata.models import Market
 from marketdata.services import market_create
 
-DEMO_MARKETS = [
+DEMO_MARKETS: list[dict[str, Any]] = [
     {
         "symbol": "BTC_USDT",
         "base": "BTC",
@@ -34,7 +35,7 @@ DEMO_MARKETS = [
 class Command(BaseCommand):
     help = "Create the demo markets BTC_USDT and ETH_USDT if they are missing (idempotent)."
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         for spec in DEMO_MARKETS:
             if Market.objects.filter(symbol=spec["symbol"]).exists():
                 self.stdout.write(f"{spec['symbol']}: already there")
