@@ -366,7 +366,7 @@ class Engine:
 
     # ---------------------------------------------------------------- place
 
-    def _place(self, c: PlaceOrder, seq: int) -> list[Event]:  # noqa: C901, PLR0912, PLR0915
+    def _place(self, c: PlaceOrder, seq: int) -> list[Event]:
         sym = c.symbol
         uid = c.user_id
         coid = c.client_order_id
@@ -679,7 +679,7 @@ class Engine:
             fee = book.fee_bals = (self._bal(fa, book.base), self._bal(fa, book.quote))
         return fee
 
-    def _match(  # noqa: C901, PLR0912, PLR0913, PLR0915
+    def _match(
         self,
         book: Book,
         is_buy: bool,
@@ -1066,7 +1066,7 @@ def _balance_changed(seq: int, b: Balance) -> BalanceChanged:
     return e
 
 
-def _depth_changed(  # noqa: PLR0913
+def _depth_changed(
     seq: int, symbol: str, side: Side, price: int, quantity: int, depth_seq: int
 ) -> DepthChanged:
     """``DepthChanged(...)``, built like :func:`_order_event`."""
@@ -1096,7 +1096,7 @@ def _balances_changed(
         append(e)
 
 
-def _levels_changed(  # noqa: PLR0913
+def _levels_changed(
     seq: int,
     symbol: str,
     side: Side,
@@ -1118,7 +1118,7 @@ def _levels_changed(  # noqa: PLR0913
         append(e)
 
 
-def _order_event(  # noqa: PLR0913
+def _order_event(
     seq: int,
     order_id: int,
     user_id: int,
