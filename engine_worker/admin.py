@@ -6,13 +6,14 @@ added or edited here; a successful retry is what removes one."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from engine_worker.deadletters import payload, retry_dead_letter, sequence_range
 from engine_worker.models import DeadLetter
+from exchange_site.admin_base import NoWritesAdmin
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -22,7 +23,7 @@ ERROR_IN_LIST = 120  # characters of the error in the list
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(NoWritesAdmin):
     list_display = ("id", "shard", "sequences", "entry_id", "attempts", "created_at",
                     "short_error")  # fmt: skip
     list_filter = ("shard",)
@@ -31,15 +32,6 @@ class DeadLetterAdmin(admin.ModelAdmin):
     fields = ("shard", "sequences", "entry_id", "attempts", "created_at", "last_attempt_at",
               "error_text", "entry", "balances_before")  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("engine_worker.change_deadletter"))

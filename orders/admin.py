@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest
 
+from exchange_site.admin_base import NoWritesAdmin
 from exchange_site.errors import ExchangeError
 from orders.models import Order, Trade
 from orders.selectors import order_list
@@ -32,7 +33,7 @@ def username_of(field: str) -> Subquery:
     return Subquery(users)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(NoWritesAdmin):
     """A list and a detail page, never an add, change or delete: these rows are the DB
     processor's copy of what the engine did, and only it writes them.
 
@@ -42,15 +43,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     id_search_fields: tuple[str, ...] = ()
     list_per_page = 50
     show_full_result_count = False  # no count(*) over a large history on every page
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
