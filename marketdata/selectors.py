@@ -15,6 +15,7 @@ from engine_worker import deepbook, keys
 from exchange_site.errors import InvalidInput, NotFound
 from marketdata import timeseries
 from marketdata.models import Asset, Market
+from marketdata.tickers import TickerWindow, ticker_body
 from marketdata.units import CONTEXT, MarketUnits, plain
 
 _cache: dict[str, MarketUnits] = {}
@@ -192,21 +193,20 @@ def _tickers(symbols: list[str]) -> list[dict[str, Any]]:
     tickers = []
     for symbol in symbols:
         row = stats[symbol]
-        change = row["change_percent"]
+        window = None
+        if row["trades"]:
+            window = TickerWindow(
+                open=row["open"],
+                high=row["high"],
+                low=row["low"],
+                close=row["last"],
+                volume=row["volume"],
+                quote_volume=row["quote_volume"],
+                trades=row["trades"],
+            )
+        bid, ask = best[symbol]
         tickers.append(
-            {
-                "symbol": symbol,
-                "last": _dec(row["last"]),
-                "open": _dec(row["open"]),
-                "high": _dec(row["high"]),
-                "low": _dec(row["low"]),
-                "volume": _dec(row["volume"]),
-                "quote_volume": _dec(row["quote_volume"]),
-                "trades": row["trades"],
-                "change_percent": None if change is None else format(change, "f"),
-                "best_bid": best[symbol][0],
-                "best_ask": best[symbol][1],
-            }
+            ticker_body(symbol, last=row["last"], window=window, best_bid=bid, best_ask=ask)
         )
     return tickers
 

@@ -21,14 +21,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import connections
 
 from marketdata.routers import TIMESERIES_ALIAS
-from marketdata.units import CONTEXT
 
 logger = logging.getLogger(__name__)
 
@@ -127,15 +126,6 @@ def _time_ms(trade: dict[str, Any]) -> int:
     if isinstance(time, str):
         time = datetime.fromisoformat(time.replace("Z", "+00:00"))
     return (time - EPOCH) // timedelta(milliseconds=1)
-
-
-def _change_percent(open_: Decimal | None, close: Decimal) -> Decimal | None:
-    """The change from open to close in percent, to 0.01 (in the wide context: prices
-    ten orders of magnitude apart made the default one raise)."""
-    if not open_:
-        return None
-    with localcontext(CONTEXT):
-        return ((close - open_) * 100 / open_).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def ticks_write(trades: Iterable[dict[str, Any]], *, using: str = TIMESERIES_ALIAS) -> int:
@@ -287,7 +277,8 @@ def ticker_stats(
     """24 h rolling statistics of each market: trades in [now - 24 h, now]. Exact, yet
     cheap: the 1 m candles of the whole minutes of the window plus the raw ticks of its
     partial first minute. ``last`` is the newest trade's price even before the window;
-    open, high, low and change_percent are None without trades in the window."""
+    open, high and low are None without trades in the window. The body is
+    ``tickers.ticker_body``'s."""
     now = now or datetime.now(tz=UTC)
     start = now - TICKER_WINDOW
     first_minute = _ceil_minute(start)
@@ -322,7 +313,6 @@ def ticker_stats(
             "volume": Decimal(0),
             "quote_volume": Decimal(0),
             "trades": 0,
-            "change_percent": None,
         }
         for symbol in names
     }
@@ -340,7 +330,6 @@ def ticker_stats(
                 volume=volume,
                 quote_volume=quote_volume,
                 trades=int(trades),
-                change_percent=_change_percent(open_, close),
             )
         quiet = [symbol for symbol in names if stats[symbol]["last"] is None]
         if quiet:  # no trade in the window: the last price is the newest trade's

@@ -27,6 +27,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,6 +38,8 @@ from channels.layers import get_channel_layer
 
 from engine_worker import keys
 from engine_worker.service import Service
+from marketdata.tickers import TickerWindow, ticker_body
+from marketdata.units import CONTEXT
 from realtime.protocol import INTERVAL_MS, INTERVALS, data_frame, md_group, user_group
 from realtime.signals import REVOKED_PATTERN
 
@@ -49,6 +52,13 @@ DAY_MS = 86_400_000
 
 def decimal_text(value: Decimal) -> str:
     return format(value, "f")
+
+
+def sum_exact(values: Iterable[Decimal]) -> Decimal:
+    total = Decimal(0)
+    for value in values:
+        total = CONTEXT.add(total, value)
+    return total
 
 
 def iso(ms: int) -> str:
@@ -87,8 +97,8 @@ class Candle:
         if p < self.lo:
             self.lo, self.low = p, price
         self.close = price
-        self.volume += q
-        self.quote_volume += p * q
+        self.volume = CONTEXT.add(self.volume, q)  # exact: the default context keeps 28 digits
+        self.quote_volume = CONTEXT.add(self.quote_volume, CONTEXT.multiply(p, q))
         self.trades += 1
 
     def json(self) -> dict[str, Any]:
@@ -136,32 +146,25 @@ class MarketStats:
         return touched
 
     def ticker(self, now_ms: int, best_bid: str | None, best_ask: str | None) -> dict[str, Any]:
+        """The 24 h ticker (marketdata.tickers, as REST's) over the 1m candles whose
+        minute ends after now - 24 h; ``last`` is the newest trade seen, even older."""
         since = now_ms - DAY_MS
         window = [c for c in self.minutes if c.open_ms + 60_000 > since]
-        body: dict[str, Any] = {"symbol": self.symbol}
+        stats = None
         if window:
-            first, last = window[0], window[-1]
-            opened = Decimal(first.open)
-            body.update(
-                last=last.close,
-                open=first.open,
-                high=max(window, key=lambda c: c.hi).high,
-                low=min(window, key=lambda c: c.lo).low,
-                volume=decimal_text(sum((c.volume for c in window), Decimal(0))),
-                quote_volume=decimal_text(sum((c.quote_volume for c in window), Decimal(0))),
-                change_percent=decimal_text(
-                    ((Decimal(last.close) - opened) * 100 / opened).quantize(Decimal("0.01"))
-                )
-                if opened
-                else "0",
+            stats = TickerWindow(
+                open=Decimal(window[0].open),
+                high=max(c.hi for c in window),
+                low=min(c.lo for c in window),
+                close=Decimal(window[-1].close),
+                volume=sum_exact(c.volume for c in window),
+                quote_volume=sum_exact(c.quote_volume for c in window),
+                trades=sum(c.trades for c in window),
             )
-        else:
-            body.update(
-                last=None, open=None, high=None, low=None, volume="0", quote_volume="0",
-                change_percent="0",
-            )  # fmt: skip
-        body.update(best_bid=best_bid, best_ask=best_ask)
-        return body
+        last = Decimal(self.minutes[-1].close) if self.minutes else None
+        return ticker_body(
+            self.symbol, last=last, window=stats, best_bid=best_bid, best_ask=best_ask
+        )
 
 
 # -- coalescing --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  changeDirection,
   formatCompact,
   formatDecimal,
   formatPercent,
@@ -34,6 +35,12 @@ describe('decimal formatting', () => {
     expect(formatPercent('0')).toBe('0.00%');
     expect(formatCompact('1234567')).toBe('1.23M');
     expect(formatCompact('999')).toBe('999.00');
+  });
+  it('colours a 24 h change by its sign, none when null or zero', () => {
+    expect(changeDirection('1.50')).toBe('up');
+    expect(changeDirection('-0.01')).toBe('down');
+    expect(changeDirection('0.00')).toBe('');
+    expect(changeDirection(null)).toBe('');
   });
   it('parses only plain numbers', () => {
     expect(parseDecimal('1,000.5')!.toFixed()).toBe('1000.5');

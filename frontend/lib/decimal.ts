@@ -122,3 +122,12 @@ export function cmp(a: DecimalLike, b: DecimalLike): number {
 export function isZero(a: DecimalLike): boolean {
   return new Decimal(a).isZero();
 }
+
+/** A 24 h change's colour: '' when there is none (null: no trade in the window) or it is
+ * zero ("0.00"), else 'up' or 'down'. */
+export function changeDirection(change: string | null | undefined): 'up' | 'down' | '' {
+  if (change === null || change === undefined || change === '') return '';
+  const d = new Decimal(change);
+  if (d.isZero()) return '';
+  return d.isNeg() ? 'down' : 'up';
+}

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+# the timeseries pool closed before the test database is dropped (test_units reads tickers)
+from marketdata.tests.conftest import _timeseries_pool_closed  # noqa: F401
 from realtime.tests.stack import ROOT, WebStack
 
 _markets = itertools.count(1)

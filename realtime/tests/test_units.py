@@ -4,6 +4,7 @@ check, without any server."""
 from __future__ import annotations
 
 import functools
+import json
 from decimal import Decimal
 
 import pytest
@@ -60,7 +61,7 @@ def test_candles_follow_trades_per_interval_and_a_new_bucket_starts_a_new_candle
     assert body["trades"] == 2
     assert stats.add(trade(2, 60_000, "12.00", "2")) == {}  # a trade already counted
     ticker = stats.ticker(120_000, "11.00", "13.00")
-    assert ticker["last"] == "12.00" and ticker["open"] == "10.00"
+    assert ticker["last"] == "12" and ticker["open"] == "10"  # as REST writes decimals
     assert ticker["change_percent"] == "20.00" and ticker["best_bid"] == "11.00"
 
 
@@ -125,3 +126,45 @@ def test_the_slow_client_check_reads_the_transport_under_daphnes_send():
     transport = find_transport(send)
     assert buffered_bytes(transport) == 65
     assert find_transport(lambda message: None) is None
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"])
+def test_the_bridge_ticker_equals_the_rest_ticker_for_the_same_trades():
+    """One ticker: the REST body and the bridge's, for the same trades, field by field,
+    with a change at the half (0.005 %: half to even gives 0.00), huge volumes and prices
+    18 orders of magnitude apart, and a market without a trade in the last 24 h."""
+    from datetime import UTC, datetime, timedelta
+
+    from rest_framework.test import APIClient
+
+    from engine_worker import keys
+    from marketdata import selectors, timeseries
+    from marketdata.tests.test_market_data import new_market, trade
+
+    now = (datetime.now(tz=UTC) - timeseries.EPOCH) // timedelta(milliseconds=1)
+    big = "9999999999999999.99"
+    half, wide, quiet = new_market(), new_market(), new_market()
+    trades = {
+        half: [
+            trade(half, 1, now - 3_600_000, "1000.00", "0.5"),
+            trade(half, 2, now - 1_800_000, "1200.00", "1.25"),
+            trade(half, 3, now - 1_800_000, "900.00", "2"),
+            trade(half, 4, now - 1000, "1000.05", "0.00001"),
+        ],
+        wide: [
+            trade(wide, 1, now - 1000, "0.000000000000000001", "1"),
+            *(trade(wide, i, now - 1000 + i, big, "10000") for i in (2, 3, 4)),
+        ],
+        quiet: [trade(quiet, 1, now - 3 * 86_400_000, "7.00", "1")],
+    }
+    client = APIClient()
+    for symbol, records in trades.items():
+        timeseries.ticks_write(records)
+        depth = {"symbol": symbol, "sequence": 9, "bids": [["99", "1"]], "asks": []}
+        selectors.read_model().set(keys.rm_depth(symbol), json.dumps(depth))
+        stats = MarketStats(symbol)
+        for record in records:
+            stats.add(record)
+        rest = client.get(f"/api/v1/markets/{symbol}/ticker").json()
+        assert stats.ticker(now, "99", None) == rest, symbol
+    assert client.get(f"/api/v1/markets/{half}/ticker").json()["change_percent"] == "0.00"

@@ -1,7 +1,7 @@
 'use client';
 import { useState } from 'react';
 import { api, ApiError, type Ticker } from '@/lib/api';
-import { formatCompact, formatDecimal, formatPercent, stepDecimals } from '@/lib/decimal';
+import { changeDirection, formatCompact, formatDecimal, formatPercent, stepDecimals } from '@/lib/decimal';
 import { useMarkets } from '@/lib/hooks/use-markets';
 import { useResource } from '@/lib/hooks/use-resource';
 import { useChannel, useConnectionState } from '@/lib/hooks/use-socket';
@@ -68,7 +68,7 @@ export function MarketsTable() {
             const t = liveTickers[m.symbol] ?? tickers.data?.[m.symbol];
             const dp = stepDecimals(m.tick_size);
             const change = t?.change_percent;
-            const dir = change && change.startsWith('-') ? 'down' : change && change !== '0' ? 'up' : '';
+            const dir = changeDirection(change);
             return (
               <tr key={m.symbol} data-testid={`market-${m.symbol}`}>
                 <td>

@@ -1,11 +1,11 @@
 import type { Market, Ticker } from '@/lib/api';
-import { formatCompact, formatDecimal, formatPercent, stepDecimals } from '@/lib/decimal';
+import { changeDirection, formatCompact, formatDecimal, formatPercent, stepDecimals } from '@/lib/decimal';
 
 export function TickerBar({ market, ticker, lastPrice }: { market: Market; ticker: Ticker | null | undefined; lastPrice: string | null }) {
   const dp = stepDecimals(market.tick_size);
   const last = ticker?.last ?? lastPrice;
   const change = ticker?.change_percent ?? null;
-  const dir = change ? (change.startsWith('-') ? 'down' : 'up') : '';
+  const dir = changeDirection(change);
   return (
     <div className="ticker-bar" aria-label="Market summary">
       <h1 className="symbol" style={{ margin: 0 }}>{market.symbol.replace("_", "/")}</h1>

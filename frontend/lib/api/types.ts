@@ -63,8 +63,9 @@ export interface Ticker {
   open: string | null;
   high: string | null;
   low: string | null;
-  volume: string | null;
-  quote_volume: string | null;
+  volume: string;
+  quote_volume: string;
+  trades: number;
   change_percent: string | null;
   best_bid: string | null;
   best_ask: string | null;
