@@ -69,18 +69,6 @@ def market_units_from_wire(wire: dict[str, Any]) -> MarketUnits:
         raise MalformedCommand(f"bad market: {exc}") from exc
 
 
-def command_to_wire(command: c.Command, **extra: Any) -> dict[str, Any]:
-    """``extra`` carries what the core does not need (AddMarket's decimal sizes)."""
-    wire = {"kind": type(command).__name__}
-    for name in command.__slots__:
-        value = getattr(command, name)
-        if name == "rules":
-            continue
-        wire[name] = value.value if hasattr(value, "value") else value
-    wire.update(extra)
-    return wire
-
-
 def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
     """A command, and for AddMarket the market's decimal units; MalformedCommand if any
     field is missing or of the wrong type."""
@@ -227,10 +215,6 @@ def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) 
     return format(average.normalize(ctx), "f")
 
 
-def order_json(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> dict[str, Any]:
-    return order_json_text(order, units)[0]
-
-
 def order_json_text(
     order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits
 ) -> tuple[dict[str, Any], str]:
@@ -288,21 +272,6 @@ def order_json_text(
         f'"sequence": {order.seq}}}'
     )
     return body, text
-
-
-def fill_json(trade: e.Trade, units: MarketUnits, *, maker: bool) -> dict[str, Any]:
-    """One side of a trade, as the fills list of that side's user shows it."""
-    bodies = trade_bodies(trade, units)
-    return bodies[0][0] if maker else bodies[1][0]
-
-
-def trade_record(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
-    """Both sides of a trade, as the DB processor stores it."""
-    return trade_bodies(trade, units)[3][0]
-
-
-def public_trade_json(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
-    return trade_bodies(trade, units)[2][0]
 
 
 Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)

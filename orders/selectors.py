@@ -98,7 +98,7 @@ def _amount(value: Decimal | None) -> str | None:
 
 
 def order_json(row: Order) -> dict[str, Any]:
-    """A database order in the read model's shape (engine_worker.wire.order_json)."""
+    """A database order in the read model's shape (engine_worker.wire.order_json_text)."""
     created, updated = epoch_ms(row.created_at), epoch_ms(row.updated_at)
     return {
         "id": row.id,
@@ -125,7 +125,7 @@ def order_json(row: Order) -> dict[str, Any]:
 
 def fill_json(row: Trade, *, user_id: int) -> dict[str, Any]:
     """The caller's side of a database trade in the read model's fill shape
-    (engine_worker.wire.fill_json)."""
+    (engine_worker.wire.trade_bodies)."""
     maker = row.maker_user_id == user_id
     taker_side = row.taker_side
     side = ("sell" if taker_side == "buy" else "buy") if maker else taker_side
