@@ -33,7 +33,6 @@ class OrderStatus(StrEnum):
     FILLED = "filled"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
-    REJECTED = "rejected"
 
 
 class RejectReason(StrEnum):
