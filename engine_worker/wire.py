@@ -17,7 +17,7 @@ from typing import Any
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.types import MarketStatus, OrderType, Side, TimeInForce
-from marketdata.units import CONTEXT, MarketUnits, format_scaled
+from marketdata.units import CONTEXT, EPOCH, MarketUnits, format_scaled
 
 
 class MalformedCommand(ValueError):
@@ -161,9 +161,6 @@ def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | Non
 
 
 # --- presenters: engine integers -> the REST contract's shapes -------------------------
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def epoch_ms(moment: datetime) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 from django.db.models import Count, Model, Q, QuerySet
 
 from engine_worker import keys
+from engine_worker.core.types import OPEN_STATUSES
 from engine_worker.wire import epoch_ms, iso
 from exchange_site.errors import NotFound
 from marketdata.selectors import read_model
@@ -28,7 +29,6 @@ from marketdata.units import plain
 from orders.models import Order, Trade
 
 MAX_RECENT = 1000
-OPEN_STATUSES = ("new", "partially_filled")
 
 
 def _orders(ids: list[bytes] | list[int]) -> list[dict[str, Any]]:

@@ -35,6 +35,10 @@ class OrderStatus(StrEnum):
     EXPIRED = "expired"
 
 
+# the statuses of an order that rests on the book (or may still): every other is final
+OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
 class RejectReason(StrEnum):
     """Why the engine refused a command. The values are the REST error codes."""
 
