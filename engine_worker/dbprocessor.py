@@ -43,7 +43,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,7 @@ from engine_worker import keys
 from engine_worker.models import DeadLetter
 from engine_worker.service import Service
 from marketdata.timeseries import ticks_write
-from marketdata.units import CONTEXT
+from marketdata.units import CONTEXT, EPOCH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -67,7 +67,6 @@ logger = logging.getLogger(__name__)
 
 GROUP = "dbprocessor"
 ZERO = Decimal(0)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Entry = tuple[Any, dict[Any, Any]]  # (entry id, fields) as redis-py returns them
 
 # Failures caused by an entry's content: the same entry fails the same way every time,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count
 
 from accounts.models import Balance
+from engine_worker.core.types import OPEN_STATUSES
 from engine_worker.models import DeadLetter
 from orders.models import Order
 
@@ -95,9 +96,6 @@ def retry_all(shard: int | None = None) -> tuple[int, int]:
     return persisted, failed
 
 
-OPEN = ("new", "partially_filled")
-
-
 def recovery_overlay(
     shard: int,
     balances: list[tuple[int, str, Decimal, Decimal]],
@@ -150,7 +148,7 @@ def recovery_overlay(
         if seq <= order_seq.get(order_id, -1):
             continue
         by_id.pop(order_id, None)
-        if o["status"] in OPEN and o["symbol"] in symbols:
+        if o["status"] in OPEN_STATUSES and o["symbol"] in symbols:
             price, quote = o.get("price"), o.get("filled_quote_quantity")
             by_id[order_id] = OrderRow(
                 order_id, int(o["user_id"]), o["symbol"], o["side"], o["type"],

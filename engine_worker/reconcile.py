@@ -37,15 +37,15 @@ from django.db.models import Sum
 
 from accounts.models import Balance, Transfer
 from engine_worker import keys
+from engine_worker.core.types import OPEN_STATUSES
 from engine_worker.deadletters import RETRY_HINT, dead_letters, sequence_range
 from engine_worker.models import ProcessorState
 from exchange_site.errors import ExchangeError
-from marketdata.units import CONTEXT, plain
+from marketdata.units import CONTEXT, DEFAULT_DECIMALS, plain
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
-OPEN = ("new", "partially_filled")
 ZERO = Decimal(0)
 ORDER_FIELDS = ("user_id", "symbol", "side", "price", "quantity", "filled_quantity", "status")
 
@@ -302,7 +302,7 @@ class Reconciler:
         ) or {}
         symbols = sorted(set(state.get("markets", {})) | {o["symbol"] for o in dump["orders"]})
         diffs = report.differences
-        db_open = Order.objects.filter(status__in=OPEN, symbol__in=symbols).values_list(
+        db_open = Order.objects.filter(status__in=OPEN_STATUSES, symbol__in=symbols).values_list(
             "id", *ORDER_FIELDS, "sequence"
         )
         seen: set[int] = set()
@@ -408,7 +408,7 @@ class Reconciler:
             engine_held[asset] = engine_held.get(asset, ZERO) + available + locked
         decimals = {asset: d for _, asset, _, _, d in dump["balances"]}
         for asset, units in sorted(dump.get("net_deposits", {}).items()):
-            net = Decimal(units).scaleb(-decimals.get(asset, 8), CONTEXT)
+            net = Decimal(units).scaleb(-decimals.get(asset, DEFAULT_DECIMALS), CONTEXT)
             if engine_held.get(asset, ZERO) != net:
                 diffs.append(
                     Difference(

@@ -23,7 +23,7 @@ from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
 from engine_worker.deadletters import recovery_overlay
 from engine_worker.models import ProcessorState
 from engine_worker.wire import market_units_from_wire
-from marketdata.units import MarketUnits, exact_units
+from marketdata.units import DEFAULT_DECIMALS, MarketUnits, exact_units
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
         engine.restore_market(market.rules(), depth_seq=int(depth_seq.get(symbol, 0)))
     limits_restore(engine, state)
     for user_id, asset, available, locked in snapshot.balances:
-        unit = Decimal(1).scaleb(-assets.get(asset, 8))
+        unit = Decimal(1).scaleb(-assets.get(asset, DEFAULT_DECIMALS))
         engine.restore_balance(
             user_id, asset, exact_units(available, unit), exact_units(locked, unit)
         )

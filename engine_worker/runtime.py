@@ -29,21 +29,19 @@ from engine_worker import deepbook, keys, wire
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
-from engine_worker.core.types import OrderStatus, RejectReason
+from engine_worker.core.types import OPEN_STATUSES, RejectReason
 from engine_worker.recovery import Limits, Snapshot, engine_restore, limits_to_state
-from marketdata.units import MarketUnits, format_scaled, max_units
+from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled, max_units
 
 logger = logging.getLogger(__name__)
 
 DEPTH_LEVELS = deepbook.TOP_LEVELS  # levels kept in the read model's depth snapshot
 RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
 CLOSED_ORDER_TTL = 7 * 24 * 3600
-DEFAULT_DECIMALS = 8
 RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
 RECENT_ENTRIES = 10_000  # command-log entries whose request ids are reloaded at start-up
 REPLAY_CHUNK = 2_000
 DUMP_TTL = 3600  # seconds a state dump (the "Dump" command, for reconcile) is kept
-OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 READ_MODEL_CHUNK = 1000  # commands per pipeline when the read model is rebuilt
 # an order event's fields but its seq: what a resting order of the core also has
 ORDER_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(e.OrderUpdated) if f.name != "seq")

@@ -17,7 +17,7 @@ from typing import Any
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.types import MarketStatus, OrderType, Side, TimeInForce
-from marketdata.units import CONTEXT, MarketUnits, format_scaled
+from marketdata.units import CONTEXT, EPOCH, MarketUnits, format_scaled
 
 
 class MalformedCommand(ValueError):
@@ -67,18 +67,6 @@ def market_units_from_wire(wire: dict[str, Any]) -> MarketUnits:
         )
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise MalformedCommand(f"bad market: {exc}") from exc
-
-
-def command_to_wire(command: c.Command, **extra: Any) -> dict[str, Any]:
-    """``extra`` carries what the core does not need (AddMarket's decimal sizes)."""
-    wire = {"kind": type(command).__name__}
-    for name in command.__slots__:
-        value = getattr(command, name)
-        if name == "rules":
-            continue
-        wire[name] = value.value if hasattr(value, "value") else value
-    wire.update(extra)
-    return wire
 
 
 def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
@@ -175,9 +163,6 @@ def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | Non
 # --- presenters: engine integers -> the REST contract's shapes -------------------------
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def epoch_ms(moment: datetime) -> int:
     """Exact milliseconds since the epoch (no float rounding)."""
     return (moment - EPOCH) // timedelta(milliseconds=1)
@@ -225,10 +210,6 @@ def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) 
     base = ctx.multiply(Decimal(order.filled_quantity), units.lot_size)
     average = ctx.divide(quote, base).quantize(units.quote_unit, context=ctx)
     return format(average.normalize(ctx), "f")
-
-
-def order_json(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> dict[str, Any]:
-    return order_json_text(order, units)[0]
 
 
 def order_json_text(
@@ -288,21 +269,6 @@ def order_json_text(
         f'"sequence": {order.seq}}}'
     )
     return body, text
-
-
-def fill_json(trade: e.Trade, units: MarketUnits, *, maker: bool) -> dict[str, Any]:
-    """One side of a trade, as the fills list of that side's user shows it."""
-    bodies = trade_bodies(trade, units)
-    return bodies[0][0] if maker else bodies[1][0]
-
-
-def trade_record(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
-    """Both sides of a trade, as the DB processor stores it."""
-    return trade_bodies(trade, units)[3][0]
-
-
-def public_trade_json(trade: e.Trade, units: MarketUnits) -> dict[str, Any]:
-    return trade_bodies(trade, units)[2][0]
 
 
 Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)

@@ -13,14 +13,13 @@ from typing import Any
 from django.db.models import Model
 from rest_framework import serializers
 
-from marketdata.units import AMOUNT_DECIMALS, AMOUNT_LIMIT, is_storable, plain
+from marketdata.units import AMOUNT_DECIMALS, AMOUNT_LIMIT, EPOCH, is_storable, plain
 
 MAX_TEXT = 64  # characters of a decimal string; longer is refused before it is parsed
 # a decimal on the wire: optional sign, ASCII digits, optional fraction, optional exponent
 DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 WHOLE_RE = re.compile(r"[0-9]+")
 ASCII_SPACE = " \t\r\n"  # stripped around a decimal or a time (str.strip() takes any Unicode space)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_UTC_OFFSET = timedelta(hours=15, minutes=59, seconds=59)  # PostgreSQL's own limit
 BIGINT_MAX = 2**63 - 1  # PostgreSQL's bigint
 

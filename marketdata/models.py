@@ -9,13 +9,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from engine_worker.core.types import MarketStatus
-from marketdata.units import AMOUNT, VOLUME, max_price_default
+from marketdata.units import AMOUNT, DEFAULT_DECIMALS, VOLUME, max_price_default
 
 
 class Asset(models.Model):
     symbol = models.CharField(max_length=16, unique=True)
     decimals = models.PositiveSmallIntegerField(
-        default=8,
+        default=DEFAULT_DECIMALS,
         validators=[MaxValueValidator(18)],
         help_text="Smallest unit is 10^-decimals; balances are kept in these units.",
     )

@@ -16,7 +16,7 @@ from exchange_site.errors import InvalidInput, NotFound
 from marketdata import timeseries
 from marketdata.models import Asset, Market
 from marketdata.tickers import TickerWindow, ticker_body
-from marketdata.units import CONTEXT, MarketUnits, plain
+from marketdata.units import CONTEXT, EPOCH, MarketUnits, plain
 
 _cache: dict[str, MarketUnits] = {}
 _cache_lock = threading.Lock()
@@ -112,7 +112,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _ms(moment: datetime) -> int:
-    return (moment - timeseries.EPOCH) // timedelta(milliseconds=1)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _dec(value: Decimal | None) -> str | None:

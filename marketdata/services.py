@@ -18,6 +18,7 @@ from marketdata.selectors import market_units_of
 from marketdata.units import (
     AMOUNT_DECIMALS,
     AMOUNT_LIMIT,
+    DEFAULT_DECIMALS,
     MarketUnits,
     NotAMultiple,
     is_storable,
@@ -28,7 +29,7 @@ from marketdata.units import (
 logger = logging.getLogger(__name__)
 
 
-def asset_get_or_create(*, symbol: str, decimals: int = 8) -> Asset:
+def asset_get_or_create(*, symbol: str, decimals: int = DEFAULT_DECIMALS) -> Asset:
     """The asset, created with ``decimals`` if missing; an existing asset must agree."""
     if not 0 <= decimals <= 18:
         raise InvalidInput("decimals must be within 0..18.", details={"field": "decimals"})
@@ -117,8 +118,8 @@ def market_create(
     min_notional: Decimal = Decimal(0),
     maker_fee_bps: int = 10,
     taker_fee_bps: int = 20,
-    base_decimals: int = 8,
-    quote_decimals: int = 8,
+    base_decimals: int = DEFAULT_DECIMALS,
+    quote_decimals: int = DEFAULT_DECIMALS,
     shard: int | None = None,
     notify_engine: bool = True,
 ) -> Market:

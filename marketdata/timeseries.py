@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connections
 
 from marketdata.routers import TIMESERIES_ALIAS
+from marketdata.units import EPOCH
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ INTERVALS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TICKER_WINDOW = timedelta(hours=24)
 
 # TimescaleDB refresh policies per interval: (start_offset, end_offset, schedule_interval).

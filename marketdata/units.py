@@ -9,6 +9,7 @@ multiple is an error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -37,6 +38,9 @@ CONTEXT = Context(
 )
 _EXACT = CONTEXT.copy()  # the same context, where any rounding is an error
 _EXACT.traps[Inexact] = True
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the engine's and the wire's times are ms since it
+DEFAULT_DECIMALS = 8  # an asset's decimals when none are given (and the engine knows none)
 
 # -- the database's range: every amount column is numeric(AMOUNT_DIGITS, AMOUNT_DECIMALS) ----
 AMOUNT_DIGITS = 38

@@ -39,9 +39,7 @@ class OrderSerializer(serializers.Serializer):
     filled_quantity = DecimalText()
     filled_quote_quantity = DecimalText()
     average_price = DecimalText(allow_null=True, help_text="null before the first fill")
-    status = serializers.ChoiceField(
-        choices=["new", "partially_filled", "filled", "cancelled", "expired"]
-    )
+    status = serializers.ChoiceField(choices=Order.Status.values)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     created_at_ms = serializers.IntegerField()

@@ -21,6 +21,7 @@ from typing import Any
 from django.db.models import Count, Model, Q, QuerySet
 
 from engine_worker import keys
+from engine_worker.core.types import OPEN_STATUSES
 from engine_worker.wire import epoch_ms, iso
 from exchange_site.errors import NotFound
 from marketdata.selectors import read_model
@@ -28,7 +29,6 @@ from marketdata.units import plain
 from orders.models import Order, Trade
 
 MAX_RECENT = 1000
-OPEN_STATUSES = ("new", "partially_filled")
 
 
 def _orders(ids: list[bytes] | list[int]) -> list[dict[str, Any]]:
@@ -98,7 +98,7 @@ def _amount(value: Decimal | None) -> str | None:
 
 
 def order_json(row: Order) -> dict[str, Any]:
-    """A database order in the read model's shape (engine_worker.wire.order_json)."""
+    """A database order in the read model's shape (engine_worker.wire.order_json_text)."""
     created, updated = epoch_ms(row.created_at), epoch_ms(row.updated_at)
     return {
         "id": row.id,
@@ -125,7 +125,7 @@ def order_json(row: Order) -> dict[str, Any]:
 
 def fill_json(row: Trade, *, user_id: int) -> dict[str, Any]:
     """The caller's side of a database trade in the read model's fill shape
-    (engine_worker.wire.fill_json)."""
+    (engine_worker.wire.trade_bodies)."""
     maker = row.maker_user_id == user_id
     taker_side = row.taker_side
     side = ("sell" if taker_side == "buy" else "buy") if maker else taker_side

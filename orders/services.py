@@ -6,7 +6,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from engine_worker.core.types import OrderType, RejectReason
+from engine_worker.core.types import OPEN_STATUSES, OrderType, RejectReason
 from engine_worker.gateway import engine_call
 from exchange_site.errors import Conflict, EngineRejected, InvalidInput, NotFound
 from marketdata.selectors import market_units_get
@@ -108,7 +108,7 @@ def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
     from orders.selectors import order_get
 
     order = order_get(user_id=user_id, order_id=order_id)
-    if order["status"] not in ("new", "partially_filled"):
+    if order["status"] not in OPEN_STATUSES:
         raise InvalidInput("The order is no longer open.", code="order_not_open")
     reply = engine_call(
         {"kind": "CancelOrder", "user_id": user_id, "order_id": order_id}, symbol=order["symbol"]

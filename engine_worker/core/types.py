@@ -33,7 +33,10 @@ class OrderStatus(StrEnum):
     FILLED = "filled"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
-    REJECTED = "rejected"
+
+
+# the statuses of an order that rests on the book (or may still): every other is final
+OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
 class RejectReason(StrEnum):

@@ -32,6 +32,7 @@ from accounts.models import Balance, LedgerEntry, Transfer
 from accounts.selectors import fee_account_id
 from engine_worker import keys, wire
 from engine_worker.core.engine import Engine
+from engine_worker.core.types import OPEN_STATUSES
 from engine_worker.dbprocessor import GROUP, DbProcessor
 from engine_worker.models import ProcessorState
 from engine_worker.runtime import EngineRuntime
@@ -120,7 +121,7 @@ class Flow:
         replies = self.runtime.apply_batch(commands, reply_to=None)
         for reply in replies:
             order = reply.get("order")
-            if order and order["status"] in ("new", "partially_filled"):
+            if order and order["status"] in OPEN_STATUSES:
                 self.open.append((order["user_id"], order["id"]))
         return replies
 
@@ -302,12 +303,7 @@ def test_rows_match_the_engine_and_the_ledger_adds_up_to_the_balances(conn):
     assert Trade.objects.count() == engine.next_trade_id - ID_BASE
     open_ids = {o.order_id for o in engine.iter_open_orders()}
     assert (
-        set(
-            Order.objects.filter(status__in=["new", "partially_filled"]).values_list(
-                "id", flat=True
-            )
-        )
-        == open_ids
+        set(Order.objects.filter(status__in=OPEN_STATUSES).values_list("id", flat=True)) == open_ids
     )
     # causes: every kind of movement of this flow is there
     assert set(LedgerEntry.objects.values_list("cause", flat=True).distinct()) == {

@@ -176,12 +176,6 @@ def test_its_orders_respect_the_market_rules_and_its_book_never_crosses(stack):
             samples += 1
             time.sleep(0.2)
         assert samples > 10
-        # and nothing it sent was refused: no rejected orders in its history
-        status, page = http(
-            "GET", f"{stack.base}/api/v1/orders?status=closed&limit=1000", token=token
-        )
-        assert status == 200, page
-        assert not [o for o in page["results"] if o["status"] == "rejected"]
     except BaseException:
         print(stack.tail())
         raise

@@ -8,8 +8,7 @@ export type OrderStatus =
   | 'partially_filled'
   | 'filled'
   | 'cancelled'
-  | 'expired'
-  | 'rejected';
+  | 'expired';
 
 export interface Market {
   symbol: string;

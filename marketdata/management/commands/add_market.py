@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from exchange_site.errors import ExchangeError
 from marketdata.services import market_create
+from marketdata.units import DEFAULT_DECIMALS
 
 
 def decimal_arg(text: str) -> Decimal:
@@ -40,8 +41,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--maker-fee-bps", type=int, default=10)
         parser.add_argument("--taker-fee-bps", type=int, default=20)
-        parser.add_argument("--base-decimals", type=int, default=8)
-        parser.add_argument("--quote-decimals", type=int, default=8)
+        parser.add_argument("--base-decimals", type=int, default=DEFAULT_DECIMALS)
+        parser.add_argument("--quote-decimals", type=int, default=DEFAULT_DECIMALS)
         parser.add_argument(
             "--shard", type=int, default=None, help="Engine shard (default: ENGINE_SHARDS, else 0)."
         )
