@@ -140,8 +140,12 @@ test('form values snap to tick and lot, a book price fills the form', async () =
   await openTrade(alice, LIVE_MARKET);
   const bestAsk = alice.getByTestId('book-ask').last();
   await expect(bestAsk).toBeVisible();
-  const price = await bestAsk.getAttribute('data-price');
-  await bestAsk.getByRole('button').click();
+  // read the price and click in one task of the page: the market maker requotes every
+  // second, and the row may re-render between a separate read and click
+  const price = await bestAsk.evaluate((row) => {
+    (row.querySelector('button') as HTMLButtonElement).click();
+    return row.getAttribute('data-price');
+  });
   await expect(alice.getByTestId('order-form').getByLabel('Price', { exact: true })).toHaveValue(new RegExp(`^${price!.replace('.', '\\.')}`));
   await alice.screenshot({ path: `${SHOTS}/06-live-market-trade-page.png`, fullPage: true });
 });
