@@ -27,6 +27,9 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+# the timeseries pool closed before the test database is dropped (ticks written here)
+from marketdata.tests.conftest import _timeseries_pool_closed  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 API_DOC = ROOT / "docs" / "api.md"
 # spelled in two parts, so that this file does not match itself
@@ -195,21 +198,6 @@ class Contract:
         return body
 
 
-@pytest.fixture
-def timeseries_closed(django_db_blocker) -> Any:
-    """The timeseries alias's pool (its ticks are written in this process) closed after
-    the test, so that the test database can be dropped (as marketdata/tests/conftest.py)."""
-    yield
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        connection = connections["timeseries"]
-        connection.close()
-        close_pool = getattr(connection, "close_pool", None)
-        if close_pool is not None:
-            close_pool()
-
-
 def persist() -> None:
     """What the DB processor does, in this process (inside the test's transaction): the
     market trades, klines and tickers then have something to show."""
@@ -227,9 +215,7 @@ def persist() -> None:
 
 
 @pytest.mark.django_db
-def test_real_responses_match_the_documented_response_schemas(
-    document, make_trader, market, timeseries_closed
-):
+def test_real_responses_match_the_documented_response_schemas(document, make_trader, market):
     contract = Contract(document)
     call = contract.call
     anonymous = APIClient()
