@@ -17,6 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from typing import TYPE_CHECKING
 
+from .stops import StopBook
 from .types import MarketStatus, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ class Order:
         "client_order_id",
         "created_ts",
         "updated_ts",
+        "stop_price",
+        "order_list_id",
+        "priority",
         "remaining",
         # engine internals
         "is_buy",
@@ -74,6 +78,9 @@ class Order:
         client_order_id: str | None = None,
         created_ts: int = 0,
         updated_ts: int = 0,
+        stop_price: int = 0,
+        order_list_id: int | None = None,
+        priority: int = 0,
     ) -> None:
         self.order_id = order_id
         self.user_id = user_id
@@ -90,6 +97,9 @@ class Order:
         self.client_order_id = client_order_id
         self.created_ts = created_ts
         self.updated_ts = updated_ts
+        self.stop_price = stop_price
+        self.order_list_id = order_list_id
+        self.priority = priority or order_id  # its place in the queue (see OrderAccepted)
         self.remaining = quantity - filled_quantity
         self.is_buy = side == _BUY
         # prev / next are set when the order joins a level, base_bal / quote_bal by the
@@ -147,6 +157,8 @@ class Book:
         "asks",
         "ask_keys",
         "depth_seq",
+        "stops",
+        "last_price",
         # the engine's per-market caches (see Engine._place): the rules as plain ints,
         # each trader's (base, quote) balances and the fee account's balances
         "trading",
@@ -172,6 +184,8 @@ class Book:
         self.asks: dict[int, Level] = {}  # price -> level
         self.ask_keys: list[int] = []  # -price ascending: best (lowest) ask last
         self.depth_seq = 0
+        self.stops = StopBook()  # pending stop orders
+        self.last_price = 0  # ticks: the last trade's price; 0 before the first trade
         self.bals: dict[int, tuple[Balance, Balance]] = {}  # user -> (base, quote)
         self.fee_bals: tuple[Balance, Balance] | None = None  # fee account's (base, quote)
         self.open_by_user: dict[int, int] = {}  # user -> how many of its orders rest here
@@ -213,7 +227,8 @@ class Book:
         return b, a
 
     def iter_orders(self) -> Iterator[Order]:
-        """Bids best first, then asks best first; each level oldest first."""
+        """Resting orders: bids best first, then asks best first; each level oldest first
+        (the pending stops are in ``stops``)."""
         for p in reversed(self.bid_keys):
             yield from self.bids[p]
         for k in reversed(self.ask_keys):
@@ -312,7 +327,12 @@ class Book:
                     assert o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED), (
                         f"{sym}: {o} rests with status {o.status}"
                     )
-                    assert o.type == OrderType.LIMIT, f"{sym}: {o} is a resting market order"
+                    assert o.type in (OrderType.LIMIT, OrderType.STOP_LIMIT), (
+                        f"{sym}: {o} is a resting market order"
+                    )
+                    assert prev is None or prev.priority < o.priority, (
+                        f"{sym} {name} {price}: {o} queued behind a later order {prev}"
+                    )
                     total += o.remaining
                     prev = o
                     o = o.next
@@ -323,3 +343,4 @@ class Book:
         bb = self.best_bid()
         ba = self.best_ask()
         assert bb is None or ba is None or bb < ba, f"{sym}: crossed book, bid {bb} >= ask {ba}"
+        self.stops.check(sym, self.last_price)

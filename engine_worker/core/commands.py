@@ -21,10 +21,43 @@ class PlaceOrder:
     side: Side
     type: OrderType
     time_in_force: TimeInForce
-    price: int  # ticks; 0 for a market order
+    price: int  # ticks; 0 for a market or stop-market order
     quantity: int  # lots
     post_only: bool = False
     client_order_id: str | None = None
+    stop_price: int = 0  # ticks; a stop order's trigger (0 for the other types)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrderList:
+    """An OCO pair: a post-only limit order at ``price`` and a stop order at ``stop_price``
+    (stop-limit at ``stop_limit_price``, or stop-market if it is None), on one side, for
+    one quantity, linked: when either fills (partly) or triggers, the other is cancelled.
+    The list's id is its limit order's id; one lock covers both."""
+
+    request_id: str
+    ts: int
+    user_id: int
+    symbol: str
+    side: Side
+    quantity: int  # lots
+    price: int  # ticks, the limit order's
+    stop_price: int  # ticks
+    stop_limit_price: int | None = None  # ticks; None: the stop order is a stop-market
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    """Change an open order in place: ``quantity`` (the new total, above what has filled)
+    and/or ``price`` (a limit price; None: unchanged). Reducing the quantity keeps the
+    order's time priority; a new price or a larger quantity re-queues it."""
+
+    request_id: str
+    ts: int
+    user_id: int
+    order_id: int
+    quantity: int | None = None
+    price: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +132,8 @@ class SetOrderLimit:
 
 Command = (
     PlaceOrder
+    | PlaceOrderList
+    | AmendOrder
     | CancelOrder
     | CancelAll
     | Deposit

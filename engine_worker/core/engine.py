@@ -28,18 +28,21 @@ through one loop, ``_match``, over the opposite side's signed keys. The rest fav
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .balances import Balance
 from .book import Book, Level, Order
 from .commands import (
     AddMarket,
+    AmendOrder,
     CancelAll,
     CancelOrder,
     Configure,
     Deposit,
     PlaceOrder,
+    PlaceOrderList,
     SetMarketStatus,
     SetOrderLimit,
     Withdraw,
@@ -53,10 +56,12 @@ from .events import (
     MarketChanged,
     OrderAccepted,
     OrderRejected,
+    OrderTriggered,
     OrderUpdated,
     Trade,
     Withdrawn,
 )
+from .stops import stop_market_budget, triggers
 from .types import MarketStatus, OrderStatus, OrderType, RejectReason, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -79,9 +84,12 @@ _BUY = Side.BUY
 _SELL = Side.SELL
 _LIMIT = OrderType.LIMIT
 _MARKET = OrderType.MARKET
+_STOP_LIMIT = OrderType.STOP_LIMIT
+_STOP_MARKET = OrderType.STOP_MARKET
 _GTC = TimeInForce.GTC
 _IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
+_PENDING = OrderStatus.PENDING
 _NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
@@ -92,6 +100,7 @@ _HALTED = MarketStatus.HALTED
 _R = RejectReason
 _UNKNOWN_ORDER = RejectReason.UNKNOWN_ORDER
 _new = object.__new__
+_OrderEvent = TypeVar("_OrderEvent", OrderAccepted, OrderUpdated, OrderTriggered)
 
 
 class Engine:
@@ -115,6 +124,10 @@ class Engine:
         self._orders: dict[int, Order] = {}  # open orders by id
         self._user_orders: dict[int, dict[int, Order]] = {}  # user -> id -> open order
         self._coids: dict[tuple[int, str], int] = {}  # (user, client id) -> open order id
+        # OCO pairs still linked: order id -> the other order of its list (both ways)
+        self._links: dict[int, Order] = {}
+        # makers with a link that a match filled (partly): their lists dissolve after it
+        self._hits: list[Order] = []
         # limits (Configure, SetOrderLimit): open orders per user and market, 0 = none
         self.max_open_orders = 0
         self.order_limits: dict[int, int] = {}  # user -> its own limit
@@ -129,6 +142,8 @@ class Engine:
         # PlaceOrder and CancelOrder, the frequent ones, are dispatched by apply() itself
         self._handlers: dict[type, Callable[[Command, int], list[Event]]] = {
             CancelAll: self._cancel_all,  # type: ignore[dict-item]
+            PlaceOrderList: self._place_list,  # type: ignore[dict-item]
+            AmendOrder: self._amend,  # type: ignore[dict-item]
             Deposit: self._deposit,  # type: ignore[dict-item]
             Withdraw: self._withdraw,  # type: ignore[dict-item]
             AddMarket: self._add_market,  # type: ignore[dict-item]
@@ -196,9 +211,20 @@ class Engine:
                 yield uid, asset, b.available, b.locked
 
     def iter_open_orders(self) -> Iterator[Order]:
-        """Every resting order, book by book, bids then asks, in price-time order."""
+        """Every open order, book by book: the resting ones (bids then asks, in price-time
+        order), then the pending stops (in trigger order)."""
         for book in self._books.values():
             yield from book.iter_orders()
+            yield from book.stops
+
+    def linked(self, order_id: int) -> Order | None:
+        """The other order of ``order_id``'s OCO list while the two are linked, else None."""
+        return self._links.get(order_id)
+
+    def last_price(self, symbol: str) -> int:
+        """The market's last trade price in ticks (0: none yet); what stops trigger on."""
+        book = self._books.get(symbol)
+        return 0 if book is None else book.last_price
 
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -209,14 +235,15 @@ class Engine:
 
     # ---------------------------------------------------------------- recovery
 
-    def restore_market(self, rules: MarketRules, depth_seq: int = 0) -> None:
+    def restore_market(self, rules: MarketRules, depth_seq: int = 0, last_price: int = 0) -> None:
         """Install (or replace) a market without an event or a seq; a new book starts at
-        ``depth_seq``."""
+        ``depth_seq`` with ``last_price`` as its last trade's price."""
         self.markets[rules.symbol] = rules
         book = self._books.get(rules.symbol)
         if book is None:
             book = self._books[rules.symbol] = Book(rules)
             book.depth_seq = depth_seq
+            book.last_price = last_price
         else:
             book.set_rules(rules)
 
@@ -229,14 +256,27 @@ class Engine:
         self.net_deposits[asset] = self.net_deposits.get(asset, 0) + delta
 
     def restore_order(self, order: Order) -> None:
-        """Put a resting order at the back of its level as-is: no events, no balance change."""
+        """Put an open order back as-is, no events, no balance change: a resting one at the
+        back of its level (restore them in ``priority`` order), a pending stop among the
+        stops (in order id order)."""
         rules = self.markets[order.symbol]
         order.base_bal = self._bal(order.user_id, rules.base)
         order.quote_bal = self._bal(order.user_id, rules.quote)
         order.remaining = order.quantity - order.filled_quantity
         order.is_buy = order.side == _BUY
-        self._books[order.symbol].add(order)
+        book = self._books[order.symbol]
+        if order.status == _PENDING:
+            book.stops.add(order)
+        else:
+            book.add(order)
         self._index(order)
+
+    def restore_order_list(self, order_id: int, other_id: int) -> None:
+        """Link two restored open orders of one OCO list again (both are still open only
+        while they are linked: the first fill or trigger cancels the other)."""
+        a, b = self._orders[order_id], self._orders[other_id]
+        self._links[order_id] = b
+        self._links[other_id] = a
 
     def restore_client_order_id(self, user_id: int, client_order_id: str, order_id: int,
                                 ts: int) -> None:  # fmt: skip
@@ -278,23 +318,38 @@ class Engine:
             assert rules is not None, f"book {sym} has no market rules"
             assert book.rules is rules, f"book {sym} has stale rules"
             book.check()
-            qpt = rules.quote_per_tick_lot
-            bpl = rules.base_per_lot
-            for o in book.iter_orders():
-                assert o.order_id not in seen, f"order {o.order_id} rests twice"
+            for o in (*book.iter_orders(), *book.stops):
+                assert o.order_id not in seen, f"order {o.order_id} is open twice"
                 seen[o.order_id] = o
-                if o.is_buy:
-                    key = (o.user_id, rules.quote)
-                    amt = o.remaining * o.price * qpt
+                key = (o.user_id, rules.quote if o.is_buy else rules.base)
+                other = self._links.get(o.order_id)
+                if other is None:
+                    amt = self._need(o, book)
+                elif o.order_id < other.order_id:  # one lock covers both orders of a list
+                    amt = max(self._need(o, book), self._need(other, book))
                 else:
-                    key = (o.user_id, rules.base)
-                    amt = o.remaining * bpl
+                    amt = 0
                 need[key] = need.get(key, 0) + amt
                 assert o.base_bal is self._accounts[o.user_id][rules.base], f"{o}: base ref"
                 assert o.quote_bal is self._accounts[o.user_id][rules.quote], f"{o}: quote ref"
         assert seen.keys() == self._orders.keys(), (
-            f"order index {sorted(self._orders)} != resting orders {sorted(seen)}"
+            f"order index {sorted(self._orders)} != open orders {sorted(seen)}"
         )
+        for oid, other in self._links.items():
+            o = self._orders.get(oid)
+            assert o is not None and other.order_id in self._orders, f"list of {oid} not open"
+            assert self._links.get(other.order_id) is o, f"list link {oid} is one-way"
+            limit, stop = (o, other) if o.status != _PENDING else (other, o)
+            assert stop.status == _PENDING and limit.type == _LIMIT, f"list {limit}, {stop}"
+            assert limit.status == _NEW and limit.filled_quantity == 0, f"list {limit} traded"
+            assert limit.post_only, f"list {limit}: its limit order is not post-only"
+            assert limit.order_list_id == stop.order_list_id == limit.order_id, f"list {o}"
+            assert (limit.user_id, limit.symbol, limit.side, limit.quantity) == (
+                stop.user_id,
+                stop.symbol,
+                stop.side,
+                stop.quantity,
+            ), f"list orders differ: {limit}, {stop}"
         by_user: dict[int, set[int]] = {}
         for o in seen.values():
             by_user.setdefault(o.user_id, set()).add(o.order_id)
@@ -303,7 +358,7 @@ class Engine:
         for sym, book in self._books.items():
             counted = {u: n for u, n in book.open_by_user.items() if n}
             want_counts: dict[int, int] = {}
-            for o in book.iter_orders():
+            for o in (*book.iter_orders(), *book.stops):
                 want_counts[o.user_id] = want_counts.get(o.user_id, 0) + 1
             assert counted == want_counts, f"{sym}: open counts {counted} != {want_counts}"
         assert all(n >= 1 for n in self.order_limits.values()), self.order_limits
@@ -380,8 +435,14 @@ class Engine:
         if q <= 0:
             return [OrderRejected(seq, uid, sym, coid, _R.INVALID_QUANTITY)]
         otype = c.type
-        # identity first: the members are singletons; == only for a plain string
-        is_market = otype is _MARKET or (otype is not _LIMIT and otype == _MARKET)
+        # identity first: the members are singletons; the rest for a plain string or a stop
+        if otype is not _LIMIT and otype is not _MARKET:
+            otype = OrderType(otype)
+            if otype is _STOP_LIMIT or otype is _STOP_MARKET:
+                return self._place_stop(c, seq, book, otype)
+        if c.stop_price:
+            return [OrderRejected(seq, uid, sym, coid, _R.INVALID_STOP_PRICE)]
+        is_market = otype is _MARKET
         if is_market:
             price = 0
         else:
@@ -492,6 +553,9 @@ class Engine:
         acc.client_order_id = coid
         acc.created_ts = ts
         acc.updated_ts = ts
+        acc.stop_price = 0
+        acc.order_list_id = None
+        acc.priority = oid
         lb = qb if is_buy else bb  # the balance this order locks (if any)
         if lock:
             lb.available -= lock
@@ -516,6 +580,9 @@ class Engine:
                 o.client_order_id = coid
                 o.created_ts = ts
                 o.updated_ts = ts
+                o.stop_price = 0
+                o.order_list_id = None
+                o.priority = oid
                 o.remaining = q
                 o.is_buy = is_buy
                 o.base_bal = bb
@@ -560,7 +627,7 @@ class Engine:
             # IOC / FOK / market with nothing to take: expires at once
             events: list[Event] = [acc, _order_event(
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, 0, 0, _EXPIRED,
-                coid, ts, ts,
+                coid, ts, ts, 0, None, oid,
             )]  # fmt: skip
             if lock:
                 lb.available += lock
@@ -605,8 +672,19 @@ class Engine:
         if status is not _NEW:
             append(_order_event(
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, fq, fquote, status,
-                coid, ts, ts,
+                coid, ts, ts, 0, None, oid,
             ))  # fmt: skip
+        if self._hits:
+            self._dissolve_hits(book, tb, events, seq, ts)
+        if fq and book.stops.count:
+            # the trades moved the last price: stops may trigger, and their trades more
+            td = {(-lvl.price if is_buy else lvl.price): None for lvl in tl}
+            if own_lvl is not None:
+                td[price if is_buy else -price] = None
+            self._cascade(book, tb, td, events, seq, ts)
+            _balances_changed(seq, tb, append)
+            self._emit_depth(book, td, events, seq)
+            return events
         _balances_changed(seq, tb, append)
         if tl or own_lvl is not None:
             book.depth_seq = ds = book.depth_seq + 1
@@ -695,9 +773,12 @@ class Engine:
         events: list[Event],
         seq: int,
         ts: int,
+        budget: int = -1,
     ) -> tuple[int, int, int, bool]:
         """Fill incoming order ``oid`` (``rem`` lots, limit ``price``; a market order has
         no limit) against the opposite side of the book. One path for both sides.
+        A market buy pays from the available quote as it goes, or, given a ``budget`` (a
+        triggered stop-market buy), from its lock, at most ``budget``.
 
         The opposite side is walked by its signed keys (bids ``+price``, asks ``-price``,
         best last), so "this level is acceptable" is ``key >= limit key`` either way.
@@ -710,7 +791,8 @@ class Engine:
         the book ran out of acceptable levels or the order filled. Appends the trades and
         the makers' updates to ``events``, the touched balances to ``tb`` and the touched
         opposite levels to ``tl``; the balances hold their final values, the caller emits
-        them."""
+        them. Makers of a linked OCO list that trade go to ``self._hits``; the last trade's
+        price becomes the book's ``last_price``."""
         qpt = book.quote_per_tick_lot
         bpl = book.base_per_lot
         tbps = book.taker_fee_bps
@@ -739,6 +821,7 @@ class Engine:
         orders = self._orders
         user_orders = self._user_orders
         coids = self._coids
+        links = self._links
         open_by_user = book.open_by_user
         append = events.append
         new = _new
@@ -747,6 +830,7 @@ class Engine:
         tfees = 0
         tid = self.next_trade_id
         stopped = False
+        lp = 0
         while keys:
             k = keys[-1]
             if k < lim:
@@ -764,14 +848,18 @@ class Engine:
                 mrem = m.remaining
                 f = rem if rem < mrem else mrem
                 if pays:
-                    a = qb.available // unit
+                    a = (qb.available if budget < 0 else budget) // unit
                     if a < f:
                         if a == 0:
                             stopped = True
                             break
                         f = a
                     # (read just above: the taker's other deltas wait for the end)
-                    qb.available -= f * unit
+                    if budget < 0:
+                        qb.available -= f * unit
+                    else:
+                        budget -= f * unit
+                        qb.locked -= f * unit
                 if not fq:
                     tb[tgive] = None
                     tb[tget] = None
@@ -869,7 +957,12 @@ class Engine:
                 u.client_order_id = mcoid
                 u.created_ts = m.created_ts
                 u.updated_ts = ts
+                u.stop_price = m.stop_price
+                u.order_list_id = m.order_list_id
+                u.priority = m.priority
                 append(u)
+                if links and moid in links:
+                    self._hits.append(m)
                 if rem == 0:
                     break
                 # the next maker; the same one again if a market buy ran short of money
@@ -877,6 +970,7 @@ class Engine:
                 m = nxt
             if fq != fq0:
                 tl.append(lvl)
+                lp = p
             if lvl.head is None:
                 del levels[p]
                 keys.pop()
@@ -884,6 +978,7 @@ class Engine:
                 break
         self.next_trade_id = tid
         if fq:
+            book.last_price = lp
             # the taker's and its fee's side of all fills at once: nothing read them meanwhile
             if is_buy:
                 if not is_market:
@@ -897,19 +992,487 @@ class Engine:
             tfee_b.available += tfees
         return rem, fq, fquote, stopped
 
+    # ---------------------------------------------------------------- stops, lists, amends
+
+    def _available(self, user_id: int, asset: str) -> int:
+        """The user's available funds in ``asset``, without creating the account."""
+        acct = self._accounts.get(user_id)
+        b = acct.get(asset) if acct is not None else None
+        return 0 if b is None else b.available
+
+    def _trader_bals(self, book: Book, user_id: int) -> tuple[Balance, Balance]:
+        """The user's (base, quote) balances in ``book``'s market, created if missing."""
+        bals = book.bals.get(user_id)
+        if bals is None:
+            bals = book.bals[user_id] = (
+                self._bal(user_id, book.base),
+                self._bal(user_id, book.quote),
+            )
+        return bals
+
+    def _at_limit(self, book: Book, user_id: int, adding: int) -> bool:
+        """Whether ``adding`` more open orders would take the user past its limit here."""
+        limit = self.order_limits.get(user_id, self.max_open_orders)
+        return bool(limit) and book.open_by_user.get(user_id, 0) + adding > limit
+
+    def _keep_coid(self, user_id: int, coid: str | None, order_id: int, ts: int) -> None:
+        if coid is not None and ts > self.coid_horizon:
+            self._recent_coids[(user_id, coid)] = (order_id, ts)
+            heappush(self._coid_heap, (ts, order_id, user_id, coid))
+
+    def _place_stop(self, c: PlaceOrder, seq: int, book: Book, otype: OrderType) -> list[Event]:
+        """A stop-limit or stop-market order (the market, its status and the quantity's sign
+        checked by _place): validated like any order, then pending in the book's stops with
+        its lock taken (a buy stop-limit its quantity at its limit price, a buy stop-market
+        its budget, a sell its quantity) until a trade's price triggers it (_cascade). It
+        counts against the open-order limit while pending, whatever its time in force."""
+        sym = c.symbol
+        uid = c.user_id
+        coid = c.client_order_id
+        q = c.quantity
+        is_market = otype is _STOP_MARKET
+        price = 0 if is_market else c.price
+        stop = c.stop_price
+        reason = None
+        if not is_market and price <= 0:
+            reason = _R.INVALID_PRICE
+        elif price > book.max_price:
+            reason = _R.MAX_PRICE
+        elif stop <= 0:
+            reason = _R.INVALID_STOP_PRICE
+        elif stop > book.max_price:
+            reason = _R.MAX_PRICE
+        elif q < book.min_quantity:
+            reason = _R.MIN_QUANTITY
+        elif q > book.max_quantity:
+            reason = _R.MAX_QUANTITY
+        elif (stop if is_market else price) * q * book.quote_per_tick_lot < book.min_notional:
+            reason = _R.MIN_NOTIONAL
+        if reason is not None:
+            return [OrderRejected(seq, uid, sym, coid, reason)]
+        if coid is not None:
+            first = self.client_order_id_taken(uid, coid, c.ts)
+            if first is not None:
+                return [OrderRejected(seq, uid, sym, coid, _R.DUPLICATE_CLIENT_ORDER_ID, first)]
+        is_buy = c.side == _BUY
+        if self._at_limit(book, uid, 1):
+            reason = _R.TOO_MANY_OPEN_ORDERS
+        elif triggers(is_buy, stop, book.last_price):
+            reason = _R.STOP_WOULD_TRIGGER
+        else:
+            if not is_buy:
+                lock = q * book.base_per_lot
+            elif is_market:
+                lock = stop_market_budget(q, stop, book.quote_per_tick_lot)
+            else:
+                lock = q * price * book.quote_per_tick_lot
+            if self._available(uid, book.quote if is_buy else book.base) < lock:
+                reason = _R.INSUFFICIENT_BALANCE
+        if reason is not None:
+            return [OrderRejected(seq, uid, sym, coid, reason)]
+        bb, qb = self._trader_bals(book, uid)
+        oid = self.next_order_id
+        self.next_order_id = oid + 1
+        ts = c.ts
+        self._keep_coid(uid, coid, oid, ts)
+        o = Order(oid, uid, sym, c.side, otype, c.time_in_force, c.post_only, price, q, 0, 0,
+                  _PENDING, coid, ts, ts, stop, None, oid)  # fmt: skip
+        o.base_bal = bb
+        o.quote_bal = qb
+        lb = qb if is_buy else bb
+        lb.available -= lock
+        lb.locked += lock
+        book.stops.add(o)
+        self._index(o)
+        return [_accepted(o, seq), _balance_changed(seq, lb)]
+
+    def _place_list(self, c: PlaceOrderList, seq: int) -> list[Event]:
+        """An OCO list: a post-only limit order (it must rest: Binance's LIMIT_MAKER) and a
+        pending stop order, linked, one lock for both (the larger of their needs). A sell
+        list's stop price is below its limit price, a buy list's above."""
+        sym = c.symbol
+        uid = c.user_id
+        book = self._books.get(sym)
+        if book is None:
+            return [OrderRejected(seq, uid, sym, None, _R.UNKNOWN_MARKET)]
+        q = c.quantity
+        price = c.price
+        stop = c.stop_price
+        slp = c.stop_limit_price
+        is_buy = c.side == _BUY
+        qpt = book.quote_per_tick_lot
+        reason = None
+        if not book.trading:
+            reason = _R.MARKET_HALTED if book.rules.status == _HALTED else _R.MARKET_CANCEL_ONLY
+        elif q <= 0:
+            reason = _R.INVALID_QUANTITY
+        elif price <= 0 or (slp is not None and slp <= 0):
+            reason = _R.INVALID_PRICE
+        elif stop <= 0:
+            reason = _R.INVALID_STOP_PRICE
+        elif max(price, stop, slp or 0) > book.max_price:
+            reason = _R.MAX_PRICE
+        elif q < book.min_quantity:
+            reason = _R.MIN_QUANTITY
+        elif q > book.max_quantity:
+            reason = _R.MAX_QUANTITY
+        elif min(price, stop if slp is None else slp) * q * qpt < book.min_notional:
+            reason = _R.MIN_NOTIONAL
+        elif (stop <= price) if is_buy else (stop >= price):
+            reason = _R.INVALID_STOP_PRICE
+        elif triggers(is_buy, stop, book.last_price):
+            reason = _R.STOP_WOULD_TRIGGER
+        elif self._at_limit(book, uid, 2):
+            reason = _R.TOO_MANY_OPEN_ORDERS
+        elif (
+            (bool(book.ask_keys) and -book.ask_keys[-1] <= price)
+            if is_buy
+            else (bool(book.bid_keys) and book.bid_keys[-1] >= price)
+        ):
+            reason = _R.POST_ONLY_WOULD_TAKE
+        if reason is not None:
+            return [OrderRejected(seq, uid, sym, None, reason)]
+        if not is_buy:
+            lock = q * book.base_per_lot
+        elif slp is None:
+            lock = max(q * price * qpt, stop_market_budget(q, stop, qpt))
+        else:
+            lock = q * max(price, slp) * qpt
+        if self._available(uid, book.quote if is_buy else book.base) < lock:
+            return [OrderRejected(seq, uid, sym, None, _R.INSUFFICIENT_BALANCE)]
+        bb, qb = self._trader_bals(book, uid)
+        oid = self.next_order_id
+        sid = oid + 1
+        self.next_order_id = oid + 2
+        ts = c.ts
+        side = c.side
+        limit = Order(oid, uid, sym, side, _LIMIT, _GTC, True, price, q, 0, 0, _NEW, None, ts, ts,
+                      0, oid, oid)  # fmt: skip
+        stop_type = _STOP_MARKET if slp is None else _STOP_LIMIT
+        stop_o = Order(sid, uid, sym, side, stop_type, _GTC, False, slp or 0, q, 0, 0, _PENDING,
+                       None, ts, ts, stop, oid, sid)  # fmt: skip
+        for o in (limit, stop_o):
+            o.base_bal = bb
+            o.quote_bal = qb
+        lb = qb if is_buy else bb
+        lb.available -= lock
+        lb.locked += lock
+        lvl = book.add(limit)
+        self._index(limit)
+        book.stops.add(stop_o)
+        self._index(stop_o)
+        self._links[oid] = stop_o
+        self._links[sid] = limit
+        book.depth_seq = ds = book.depth_seq + 1
+        return [
+            _accepted(limit, seq),
+            _accepted(stop_o, seq),
+            _balance_changed(seq, lb),
+            _depth_changed(seq, sym, _BUY if is_buy else _SELL, price, lvl.total, ds),
+        ]
+
+    def _amend(self, c: AmendOrder, seq: int) -> list[Event]:
+        """Change an open order's quantity (the new total, above what has filled) and/or
+        limit price, validated like a new order and refused whole (nothing changes) if the
+        larger lock does not fit in the available funds. A smaller quantity at the same
+        price keeps the order's place in its queue; a new price or a larger quantity takes
+        it off the book and enters it again as a taker (it may trade, then rests at the
+        back of its level with a fresh priority). A pending stop only changes (its trigger
+        stays). An order of a linked OCO list cannot be amended (order_in_list)."""
+        uid = c.user_id
+        o = self._orders.get(c.order_id)
+        if o is None or o.user_id != uid:
+            return [CommandRejected(seq, uid, _UNKNOWN_ORDER)]
+        book = self._books[o.symbol]
+        is_market = o.type is _STOP_MARKET
+        q = o.quantity if c.quantity is None else c.quantity
+        price = o.price if c.price is None else c.price
+        qpt = book.quote_per_tick_lot
+        pending = o.status is _PENDING
+        requeue = not pending and (price != o.price or q > o.quantity)
+        is_buy = o.is_buy
+        reason = None
+        if not book.trading:
+            reason = _R.MARKET_HALTED if book.rules.status == _HALTED else _R.MARKET_CANCEL_ONLY
+        elif o.order_id in self._links:
+            reason = _R.ORDER_IN_LIST
+        elif c.price is not None and (is_market or price <= 0):
+            reason = _R.INVALID_PRICE
+        elif price > book.max_price:
+            reason = _R.MAX_PRICE
+        elif q <= o.filled_quantity:
+            reason = _R.INVALID_QUANTITY
+        elif q < book.min_quantity:
+            reason = _R.MIN_QUANTITY
+        elif q > book.max_quantity:
+            reason = _R.MAX_QUANTITY
+        elif (o.stop_price if is_market else price) * q * qpt < book.min_notional:
+            reason = _R.MIN_NOTIONAL
+        elif (
+            requeue
+            and o.post_only
+            and (
+                (bool(book.ask_keys) and -book.ask_keys[-1] <= price)
+                if is_buy
+                else (bool(book.bid_keys) and book.bid_keys[-1] >= price)
+            )
+        ):
+            reason = _R.POST_ONLY_WOULD_TAKE
+        if reason is not None:
+            return [CommandRejected(seq, uid, reason)]
+        rem = q - o.filled_quantity
+        if not is_buy:
+            new_need = rem * book.base_per_lot
+        elif is_market:
+            new_need = stop_market_budget(rem, o.stop_price, qpt)
+        else:
+            new_need = rem * price * qpt
+        lb = o.quote_bal if is_buy else o.base_bal
+        old_need = self._need(o, book)
+        if new_need - old_need > lb.available:
+            return [CommandRejected(seq, uid, _R.INSUFFICIENT_BALANCE)]
+        ts = c.ts
+        events: list[Event] = []
+        tb: dict[Balance, None] = {}
+        td: dict[int, None] = {}
+        self._unlock(lb, old_need - new_need, tb)  # a negative amount locks more
+        o.updated_ts = ts
+        if requeue:
+            book.remove(o)
+            td[o.price if is_buy else -o.price] = None
+            o.quantity = q
+            o.remaining = rem
+            o.price = price
+            self._take(book, o, -1, tb, td, events, seq, ts)
+            if book.stops.count:
+                self._cascade(book, tb, td, events, seq, ts)
+        else:
+            if not pending and rem != o.remaining:  # smaller, in place
+                (book.bids if is_buy else book.asks)[price].total -= o.remaining - rem
+                td[price if is_buy else -price] = None
+            o.quantity = q
+            o.remaining = rem
+            o.price = price
+            events.append(_updated(o, seq))
+        _balances_changed(seq, tb, events.append)
+        if td:
+            self._emit_depth(book, td, events, seq)
+        return events
+
+    def _take(
+        self,
+        book: Book,
+        o: Order,
+        budget: int,
+        tb: dict[Balance, None],
+        td: dict[int, None],
+        events: list[Event],
+        seq: int,
+        ts: int,
+    ) -> None:
+        """Run open order ``o`` (off the book, its lock held: a triggered stop, an amended
+        order) as a taker: it matches what it crosses (a post-only one that would take, a
+        fill-or-kill one that cannot fill, expire instead), then rests at the back of its
+        level with a fresh priority (a GTC limit, not stopped by self-trade prevention) or
+        ends filled or expired; its final update is appended, touched balances go to
+        ``tb`` and levels to ``td``. ``budget``: a stop-market buy's lock, what it may
+        spend (-1: not one); whatever it did not spend is unlocked."""
+        is_buy = o.is_buy
+        is_market = o.type is _STOP_MARKET or o.type is _MARKET
+        price = o.price
+        uid = o.user_id
+        qb = o.quote_bal
+        bb = o.base_bal
+        if is_buy:
+            keys = book.ask_keys
+            crosses = bool(keys) and (is_market or -keys[-1] <= price)
+        else:
+            keys = book.bid_keys
+            crosses = bool(keys) and (is_market or keys[-1] >= price)
+        rem = o.remaining
+        fquote = 0
+        stopped = crosses and o.post_only
+        if not stopped and o.time_in_force == _FOK:
+            funds = budget if budget >= 0 else qb.available
+            stopped = not self._fok_fills(book, is_buy, is_market, price, rem, uid, funds)
+        if crosses and not stopped:
+            tl: list[Level] = []
+            rem, fq, fquote, stopped = self._match(
+                book, is_buy, is_market, uid, o.order_id, price, rem, qb, bb, tb, tl, events,
+                seq, ts, budget,
+            )  # fmt: skip
+            for lvl in tl:
+                td[-lvl.price if is_buy else lvl.price] = None
+            o.filled_quantity += fq
+            o.filled_quote += fquote
+            o.remaining = rem
+        o.updated_ts = ts
+        if budget >= 0:
+            self._unlock(qb, budget - fquote, tb)
+            o.status = _FILLED if rem == 0 else _EXPIRED
+            self._unindex(o, book)
+        elif rem == 0:
+            o.status = _FILLED
+            self._unindex(o, book)
+        elif not is_market and o.time_in_force == _GTC and not stopped:
+            o.status = _PARTIAL if o.filled_quantity else _NEW
+            o.priority = self.next_order_id  # a fresh number: behind every order there
+            self.next_order_id += 1
+            book.add(o)
+            td[price if is_buy else -price] = None
+        else:
+            o.status = _EXPIRED
+            tb[self._release(o, book)] = None
+            self._unindex(o, book)
+        events.append(_updated(o, seq))
+        if self._hits:
+            self._dissolve_hits(book, tb, events, seq, ts)
+
+    def _cascade(
+        self,
+        book: Book,
+        tb: dict[Balance, None],
+        td: dict[int, None],
+        events: list[Event],
+        seq: int,
+        ts: int,
+    ) -> None:
+        """Trigger the stops the book's last price reached and run them one after another,
+        in trigger order (stops.py); each one's trades may trigger more, which queue behind
+        the ones already triggered. A loop over a queue, not recursion: a cascade through
+        every stop of the book is one command's work, and each stop triggers once."""
+        stops = book.stops
+        queue: deque[Order] = deque()
+        while True:
+            for s in stops.pop_triggered(book.last_price):
+                self._trigger(book, s, tb, td, events, seq, ts)
+                queue.append(s)
+            if not queue:
+                return
+            s = queue.popleft()
+            budget = self._need(s, book) if s.is_buy and s.type is _STOP_MARKET else -1
+            self._take(book, s, budget, tb, td, events, seq, ts)
+
+    def _trigger(
+        self,
+        book: Book,
+        s: Order,
+        tb: dict[Balance, None],
+        td: dict[int, None],
+        events: list[Event],
+        seq: int,
+        ts: int,
+    ) -> None:
+        """Stop ``s`` (out of the stop book) triggered: it is a new order now, and if it is
+        linked, its list's limit order is cancelled and the shared lock beyond the stop's
+        own need goes back."""
+        s.status = _NEW
+        s.updated_ts = ts
+        events.append(_triggered(s, seq, book.last_price))
+        other = self._links.pop(s.order_id, None) if self._links else None
+        if other is not None:
+            del self._links[other.order_id]
+            need = self._need(s, book)
+            self._unlock(
+                s.quote_bal if s.is_buy else s.base_bal,
+                max(need, self._need(other, book)) - need,
+                tb,
+            )
+            book.remove(other)
+            td[other.price if other.is_buy else -other.price] = None
+            self._unindex(other, book)
+            other.status = _CANCELLED
+            other.updated_ts = ts
+            events.append(_updated(other, seq))
+
+    def _dissolve_hits(
+        self, book: Book, tb: dict[Balance, None], events: list[Event], seq: int, ts: int
+    ) -> None:
+        """The lists whose limit order just traded as a maker (``self._hits``): each one's
+        stop order is cancelled, and of the shared lock what went beyond the limit order's
+        own need (at its full quantity: the pair was unfilled until now) goes back."""
+        for m in self._hits:
+            s = self._links.pop(m.order_id, None)
+            if s is None:
+                continue
+            del self._links[s.order_id]
+            if m.is_buy:
+                full = m.quantity * m.price * book.quote_per_tick_lot
+                b = m.quote_bal
+            else:
+                full = m.quantity * book.base_per_lot
+                b = m.base_bal
+            self._unlock(b, max(full, self._need(s, book)) - full, tb)
+            book.stops.remove(s)
+            self._unindex(s, book)
+            s.status = _CANCELLED
+            s.updated_ts = ts
+            events.append(_updated(s, seq))
+        self._hits.clear()
+
     # ---------------------------------------------------------------- cancel
 
+    def _need(self, o: Order, book: Book) -> int:
+        """What open order ``o`` locks on its own: a buy its remaining quantity at its
+        price (a pending stop-market buy: its budget, stops.stop_market_budget), a sell
+        its remaining quantity. (A linked OCO pair locks the larger of its two needs.)"""
+        if not o.is_buy:
+            return o.remaining * book.base_per_lot
+        if o.type is _STOP_MARKET:
+            return stop_market_budget(o.remaining, o.stop_price, book.quote_per_tick_lot)
+        return o.remaining * o.price * book.quote_per_tick_lot
+
     def _release(self, o: Order, book: Book) -> Balance:
-        """Unlock what resting order ``o`` holds; return the balance that changed."""
+        """Unlock what open order ``o`` holds (not linked); return the balance that changed."""
         if o.is_buy:
             b = o.quote_bal
-            amt = o.remaining * o.price * book.quote_per_tick_lot
+            price = o.price  # 0: a pending stop-market buy, which locks its budget
+            amt = o.remaining * price * book.quote_per_tick_lot if price else self._need(o, book)
         else:
             b = o.base_bal
             amt = o.remaining * book.base_per_lot
         b.locked -= amt
         b.available += amt
         return b
+
+    def _unlock(self, b: Balance, amount: int, tb: dict[Balance, None]) -> None:
+        if amount:
+            b.locked -= amount
+            b.available += amount
+            tb[b] = None
+
+    def _close_open(
+        self,
+        o: Order,
+        book: Book,
+        ts: int,
+        tb: dict[Balance, None],
+        td: dict[int, None],
+        append: Callable[[Event], None],
+        seq: int,
+    ) -> None:
+        """Cancel open order ``o`` and, if it is linked, the other order of its list: off
+        the book (levels into ``td``) or the stop book, unindexed, unlocked (balances into
+        ``tb``), their updates appended in order id order."""
+        other = self._links.pop(o.order_id, None)
+        if other is None:
+            closing = [o]
+            tb[self._release(o, book)] = None
+        else:
+            del self._links[other.order_id]
+            closing = sorted((o, other), key=_order_id)
+            amt = max(self._need(o, book), self._need(other, book))
+            self._unlock(o.quote_bal if o.is_buy else o.base_bal, amt, tb)
+        for x in closing:
+            if x.status is _PENDING:
+                book.stops.remove(x)
+            else:
+                book.remove(x)
+                td[x.price if x.is_buy else -x.price] = None
+            self._unindex(x, book)
+            x.status = _CANCELLED
+            x.updated_ts = ts
+            append(_updated(x, seq))
 
     def _cancel(self, c: CancelOrder, seq: int) -> list[Event]:
         uid = c.user_id
@@ -923,6 +1486,15 @@ class Engine:
         book = self._books[o.symbol]
         if not book.trading and book.rules.status == _HALTED:
             return [CommandRejected(seq, uid, _R.MARKET_HALTED)]
+        if o.status is _PENDING or (self._links and o.order_id in self._links):
+            events: list[Event] = []
+            tb: dict[Balance, None] = {}
+            td: dict[int, None] = {}
+            self._close_open(o, book, c.ts, tb, td, events.append, seq)
+            _balances_changed(seq, tb, events.append)
+            if td:
+                self._emit_depth(book, td, events, seq)
+            return events
         total = book.remove(o)
         self._unindex(o, book)
         b = self._release(o, book)
@@ -954,22 +1526,19 @@ class Engine:
         for o in sorted(self._user_orders.get(uid, {}).values(), key=_order_id):
             if symbol is not None and o.symbol != symbol:
                 continue
+            if o.status is _CANCELLED:
+                continue  # the other order of a list cancelled just before
             book = self._books[o.symbol]
             if book.rules.status == _HALTED:
                 continue
-            book.remove(o)
-            self._unindex(o, book)
-            tb[self._release(o, book)] = None
-            o.status = _CANCELLED
-            o.updated_ts = ts
-            events.append(_updated(o, seq))
             td = touched.get(book)
             if td is None:
                 td = touched[book] = {}
-            td[o.price if o.is_buy else -o.price] = None
+            self._close_open(o, book, ts, tb, td, events.append, seq)
         _balances_changed(seq, tb, events.append)
         for book, td in touched.items():
-            self._emit_depth(book, td, events, seq)
+            if td:
+                self._emit_depth(book, td, events, seq)
         return events
 
     # ---------------------------------------------------------------- funds
@@ -1034,7 +1603,8 @@ def _order_id(o: Order) -> int:
 
 
 def _updated(o: Order, seq: int) -> OrderUpdated:
-    """The ``OrderUpdated`` of ``o``'s current state (built like :func:`_order_event`)."""
+    """The ``OrderUpdated`` of ``o``'s current state; :func:`_order_state` written out for
+    the one class, as the cancel path builds one per cancel."""
     e = _new(OrderUpdated)
     e.seq = seq
     e.order_id = o.order_id
@@ -1052,6 +1622,46 @@ def _updated(o: Order, seq: int) -> OrderUpdated:
     e.client_order_id = o.client_order_id
     e.created_ts = o.created_ts
     e.updated_ts = o.updated_ts
+    e.stop_price = o.stop_price
+    e.order_list_id = o.order_list_id
+    e.priority = o.priority
+    return e
+
+
+def _accepted(o: Order, seq: int) -> OrderAccepted:
+    """The ``OrderAccepted`` of a new order ``o`` (the slow paths: stops and lists)."""
+    return _order_state(OrderAccepted, o, seq)
+
+
+def _triggered(o: Order, seq: int, trigger_price: int) -> OrderTriggered:
+    e = _order_state(OrderTriggered, o, seq)
+    e.trigger_price = trigger_price
+    return e
+
+
+def _order_state(cls: type[_OrderEvent], o: Order, seq: int) -> _OrderEvent:
+    """An order event of class ``cls`` with ``o``'s current state (built like
+    :func:`_order_event`)."""
+    e: _OrderEvent = _new(cls)
+    e.seq = seq
+    e.order_id = o.order_id
+    e.user_id = o.user_id
+    e.symbol = o.symbol
+    e.side = o.side
+    e.type = o.type
+    e.time_in_force = o.time_in_force
+    e.post_only = o.post_only
+    e.price = o.price
+    e.quantity = o.quantity
+    e.filled_quantity = o.filled_quantity
+    e.filled_quote = o.filled_quote
+    e.status = o.status
+    e.client_order_id = o.client_order_id
+    e.created_ts = o.created_ts
+    e.updated_ts = o.updated_ts
+    e.stop_price = o.stop_price
+    e.order_list_id = o.order_list_id
+    e.priority = o.priority
     return e
 
 
@@ -1135,6 +1745,9 @@ def _order_event(
     client_order_id: str | None,
     created_ts: int,
     updated_ts: int,
+    stop_price: int,
+    order_list_id: int | None,
+    priority: int,
 ) -> OrderUpdated:
     """``OrderUpdated(...)`` without the dataclass ``__init__`` call: a plain function call
     plus slot stores costs about half as much (the hot path builds many)."""
@@ -1155,4 +1768,7 @@ def _order_event(
     e.client_order_id = client_order_id
     e.created_ts = created_ts
     e.updated_ts = updated_ts
+    e.stop_price = stop_price
+    e.order_list_id = order_list_id
+    e.priority = priority
     return e

@@ -39,11 +39,16 @@ class OrderAccepted:
     client_order_id: str | None
     created_ts: int
     updated_ts: int
+    stop_price: int = 0  # ticks: a stop order's trigger; 0 for the other types
+    order_list_id: int | None = None  # the OCO list it belongs to (its limit order's id)
+    # its place in its price level's queue: the order id when placed, a fresh number from
+    # the order-id counter when a trigger or an amend (re)queued it
+    priority: int = 0
 
 
 @dataclass(slots=True)
 class OrderUpdated:
-    """An order changed: fill, partial fill, cancel or expiry. Full order state."""
+    """An order changed: fill, partial fill, cancel, expiry or amend. Full order state."""
 
     seq: int
     order_id: int
@@ -61,6 +66,37 @@ class OrderUpdated:
     client_order_id: str | None
     created_ts: int
     updated_ts: int
+    stop_price: int = 0
+    order_list_id: int | None = None
+    priority: int = 0
+
+
+@dataclass(slots=True)
+class OrderTriggered:
+    """A pending stop order's trigger held: it enters as a limit (stop-limit) or market
+    (stop-market) order, status ``new``, before it matches. Full order state, and the last
+    trade price that triggered it."""
+
+    seq: int
+    order_id: int
+    user_id: int
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    post_only: bool
+    price: int
+    quantity: int
+    filled_quantity: int
+    filled_quote: int
+    status: OrderStatus
+    client_order_id: str | None
+    created_ts: int
+    updated_ts: int
+    stop_price: int = 0
+    order_list_id: int | None = None
+    priority: int = 0
+    trigger_price: int = 0  # ticks: the market's last trade price when it triggered
 
 
 @dataclass(slots=True)
@@ -178,6 +214,7 @@ Event = (
     OrderAccepted
     | LimitsChanged
     | OrderUpdated
+    | OrderTriggered
     | OrderRejected
     | CommandRejected
     | Trade

@@ -13,6 +13,14 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     LIMIT = "limit"
     MARKET = "market"
+    STOP_LIMIT = "stop_limit"  # a limit order entered when the last price reaches stop_price
+    STOP_MARKET = "stop_market"  # a market order entered when the last price reaches stop_price
+
+
+# the types that wait for a trigger (engine_worker/core/stops.py)
+STOP_TYPES = (OrderType.STOP_LIMIT, OrderType.STOP_MARKET)
+# the types that take without a limit price (a stop-market once triggered)
+MARKET_TYPES = (OrderType.MARKET, OrderType.STOP_MARKET)
 
 
 class TimeInForce(StrEnum):
@@ -28,6 +36,7 @@ class MarketStatus(StrEnum):
 
 
 class OrderStatus(StrEnum):
+    PENDING = "pending"  # a stop order waiting for its trigger (not on the book)
     NEW = "new"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -36,7 +45,7 @@ class OrderStatus(StrEnum):
 
 
 # the statuses of an order that rests on the book (or may still): every other is final
-OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
 class RejectReason(StrEnum):
@@ -61,4 +70,7 @@ class RejectReason(StrEnum):
     TOO_MANY_OPEN_ORDERS = "too_many_open_orders"
     INVALID_LIMIT = "invalid_limit"
     MARKET_EXISTS = "market_exists"
+    INVALID_STOP_PRICE = "invalid_stop_price"
+    STOP_WOULD_TRIGGER = "stop_would_trigger"
+    ORDER_IN_LIST = "order_in_list"
     MALFORMED_COMMAND = "malformed_command"

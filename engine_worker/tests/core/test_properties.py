@@ -1,8 +1,9 @@
 """Property and differential tests over random command streams (hypothesis).
 
 Few users, two markets sharing a quote asset, prices in a narrow band so orders cross
-often, every order type / time in force / post-only, cancels of real and bogus ids,
-cancel-all, deposits, withdrawals and market status changes.
+often, every order type (stops included) / time in force / post-only, OCO lists, amends,
+cancels of real and bogus ids, cancel-all, deposits, withdrawals and market status changes.
+Stop prices sit in the same band, so trades trigger stops and cascades often.
 
 * properties: after every command ``check_invariants()`` holds (sorted, never crossed,
   level totals, locks == open orders' needs, no negative balance, per-asset totals ==
@@ -22,12 +23,14 @@ from hypothesis import strategies as st
 
 from engine_worker.core.commands import (
     AddMarket,
+    AmendOrder,
     CancelAll,
     CancelOrder,
     Command,
     Configure,
     Deposit,
     PlaceOrder,
+    PlaceOrderList,
     SetMarketStatus,
     SetOrderLimit,
     Withdraw,
@@ -40,11 +43,19 @@ from engine_worker.core.events import (
     Event,
     OrderAccepted,
     OrderRejected,
+    OrderTriggered,
     OrderUpdated,
     Trade,
 )
 from engine_worker.core.rules import MarketRules
-from engine_worker.core.types import MarketStatus, OrderStatus, OrderType, Side, TimeInForce
+from engine_worker.core.types import (
+    OPEN_STATUSES,
+    MarketStatus,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 
 from .reference import ReferenceEngine, RefTrade
 
@@ -71,12 +82,36 @@ place = st.builds(
     user_id=users,
     symbol=symbols,
     side=st.sampled_from([Side.BUY, Side.SELL]),
-    type=st.sampled_from([OrderType.LIMIT] * 4 + [OrderType.MARKET]),
+    type=st.sampled_from(
+        [OrderType.LIMIT] * 4 + [OrderType.MARKET, OrderType.STOP_LIMIT, OrderType.STOP_MARKET]
+    ),
     time_in_force=st.sampled_from([TimeInForce.GTC] * 3 + [TimeInForce.IOC, TimeInForce.FOK]),
     price=st.one_of(st.integers(8, 14), st.integers(8, 14), st.integers(-1, 30)),
     quantity=st.one_of(st.integers(1, 8), st.integers(-1, 45)),
     post_only=st.sampled_from([False, False, False, True]),
     client_order_id=st.sampled_from([None, None, None, "a", "b"]),
+    stop_price=st.one_of(st.just(0), st.integers(8, 14), st.integers(8, 14), st.integers(-1, 30)),
+)
+order_list = st.builds(
+    PlaceOrderList,
+    request_id=st.just("o"),
+    ts=st.integers(0, 10),
+    user_id=users,
+    symbol=symbols,
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    quantity=st.one_of(st.integers(1, 8), st.integers(-1, 45)),
+    price=st.one_of(st.integers(8, 14), st.integers(-1, 30)),
+    stop_price=st.one_of(st.integers(8, 14), st.integers(-1, 30)),
+    stop_limit_price=st.one_of(st.none(), st.integers(8, 14), st.integers(-1, 30)),
+)
+amend = st.builds(
+    AmendOrder,
+    request_id=st.just("m"),
+    ts=st.integers(0, 10),
+    user_id=users,
+    order_id=st.integers(0, 40),
+    quantity=st.one_of(st.none(), st.integers(-1, 12)),
+    price=st.one_of(st.none(), st.integers(7, 15), st.integers(-1, 30)),
 )
 cancel = st.builds(CancelOrder, st.just("c"), st.integers(0, 10), users, st.integers(0, 40))
 cancel_all = st.builds(CancelAll, st.just("x"), st.integers(0, 10), users,
@@ -97,7 +132,7 @@ order_limit = st.builds(SetOrderLimit, st.just("l"), st.integers(0, 10), users,
 
 command = st.one_of(
     place, place, place, place, place, place, cancel, cancel, cancel_all,
-    deposit, withdraw, status, add_again, configure, order_limit,
+    deposit, withdraw, status, add_again, configure, order_limit, order_list, amend, amend,
 )  # fmt: skip
 structured = st.lists(command, min_size=1, max_size=60)
 
@@ -110,8 +145,18 @@ def random_stream(seed: int, n: int) -> list[Command]:
     for ts in range(n):
         u = rnd.choice(USERS)
         r = rnd.random()
-        if r < 0.70:
-            market = rnd.random() < 0.12
+        if r < 0.62:
+            kind = rnd.random()
+            otype = (
+                OrderType.MARKET
+                if kind < 0.1
+                else OrderType.STOP_LIMIT
+                if kind < 0.22
+                else OrderType.STOP_MARKET
+                if kind < 0.28
+                else OrderType.LIMIT
+            )
+            stop = otype in (OrderType.STOP_LIMIT, OrderType.STOP_MARKET)
             out.append(
                 PlaceOrder(
                     "p",
@@ -119,12 +164,44 @@ def random_stream(seed: int, n: int) -> list[Command]:
                     u,
                     rnd.choice(["AQ", "CQ", "AQ", "CQ", "ZZ"] if r < 0.02 else ["AQ", "CQ"]),
                     rnd.choice([Side.BUY, Side.SELL]),
-                    OrderType.MARKET if market else OrderType.LIMIT,
+                    otype,
                     rnd.choice([TimeInForce.GTC] * 3 + [TimeInForce.IOC, TimeInForce.FOK]),
                     rnd.randint(9, 13) if rnd.random() < 0.95 else rnd.randint(-1, 30),
                     rnd.randint(1, 8) if rnd.random() < 0.95 else rnd.randint(-1, 45),
                     rnd.random() < 0.1,
                     rnd.choice([None, None, None, None, "a", "b"]),
+                    (rnd.randint(8, 14) if stop else 0)
+                    if rnd.random() < 0.97
+                    else rnd.randint(-1, 20),
+                )
+            )
+        elif r < 0.66:
+            side = rnd.choice([Side.BUY, Side.SELL])
+            price = rnd.randint(8, 14)
+            offset = rnd.randint(1, 4) if rnd.random() < 0.9 else rnd.randint(-2, 0)
+            stop_at = price + offset if side == Side.BUY else price - offset
+            out.append(
+                PlaceOrderList(
+                    "o",
+                    ts,
+                    u,
+                    rnd.choice(["AQ", "CQ"]),
+                    side,
+                    rnd.randint(1, 8),
+                    price,
+                    stop_at,
+                    rnd.choice([None, stop_at, stop_at + 1, stop_at - 1]),
+                )
+            )
+        elif r < 0.72:
+            out.append(
+                AmendOrder(
+                    "m",
+                    ts,
+                    u,
+                    rnd.randint(int(ts * 0.2), int(ts * 0.5) + 2),  # about the open ids
+                    rnd.choice([None, rnd.randint(1, 9), rnd.randint(-1, 12)]),
+                    rnd.choice([None, None, rnd.randint(8, 14), rnd.randint(-1, 20)]),
                 )
             )
         elif r < 0.84:
@@ -183,6 +260,21 @@ def _run(eng: Engine, cmd: Command, depth_seqs: dict[str, int]) -> list[Event]:
             levels = dict(bids if e.side == Side.BUY else asks)
             assert levels.get(e.price, 0) == e.quantity
             assert e.depth_seq == ds
+    # each order's last event is its state now: open ones as the engine holds them
+    last: dict[int, OrderAccepted | OrderUpdated | OrderTriggered] = {}
+    for e in events:
+        if isinstance(e, OrderAccepted | OrderUpdated | OrderTriggered):
+            last[e.order_id] = e
+    for oid, e in last.items():
+        o = eng.get_order(oid)
+        if e.status in OPEN_STATUSES:
+            assert o is not None, f"{e} open, not in the engine"
+            state = [
+                getattr(o, f.name) for f in dataclasses.fields(OrderUpdated) if f.name != "seq"
+            ]
+            assert state == [getattr(e, f.name) for f in dataclasses.fields(OrderUpdated)][1:]
+        else:
+            assert o is None, f"{e} closed, still open in the engine"
     for sym in {e.symbol for e in events if isinstance(e, DepthChanged)}:
         assert eng.depth_snapshot(sym, 1)[2] == depth_seqs.get(sym, 0) + 1, "depth_seq gap"
     for sym in eng.markets:
@@ -222,8 +314,14 @@ def _outcome(events: list[Event]) -> str:
     if isinstance(first, OrderRejected | CommandRejected):
         return str(first.reason)
     if isinstance(first, OrderAccepted):
-        final = [e for e in events if isinstance(e, OrderUpdated) and e.order_id == first.order_id]
-        status = final[-1].status if final else OrderStatus.NEW
+        final = [
+            e
+            for e in events
+            if isinstance(e, OrderAccepted | OrderUpdated) and e.order_id == first.order_id
+        ]
+        status = final[-1].status
+        if status == OrderStatus.PENDING:
+            return "accepted:pending"
         if status == OrderStatus.FILLED:
             return "accepted:filled"
         if status == OrderStatus.EXPIRED:
@@ -265,10 +363,23 @@ def check_against_reference(cmds: list[Command]) -> None:
     got_bal = {(u, a): (av, lk) for u, a, av, lk in eng.iter_balances() if (av, lk) != (0, 0)}
     assert got_bal == ref.balances()
     got_orders = sorted(
-        (o.order_id, o.user_id, o.symbol, str(o.side), o.price, o.quantity, o.filled_quantity)
+        (o.order_id, o.user_id, o.symbol, str(o.side), str(o.type), o.price, o.stop_price,
+         o.quantity, o.filled_quantity, str(o.status), o.order_list_id,
+         None if (other := eng.linked(o.order_id)) is None else other.order_id)
         for o in eng.iter_open_orders()
-    )
+    )  # fmt: skip
     assert got_orders == ref.open_orders()
+    # the queues: each book level's orders in the reference's queue order
+    for sym in eng.markets:
+        for side in (Side.BUY, Side.SELL):
+            got = [
+                (o.price, o.order_id)
+                for o in eng.iter_open_orders()
+                if o.symbol == sym and o.side == side and o.status != OrderStatus.PENDING
+            ]
+            want = [(o.price, o.order_id) for o in ref._opposite(sym, Side.SELL if side == Side.BUY
+                                                                   else Side.BUY)]  # fmt: skip
+            assert got == want, f"{sym} {side} queue: engine {got}, reference {want}"
     assert eng.next_order_id == ref.s.next_order_id
 
 
