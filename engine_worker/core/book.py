@@ -31,7 +31,13 @@ _BUY = Side.BUY
 
 
 class Order:
-    """A resting (or in-flight) order. Field names match OrderAccepted/OrderUpdated."""
+    """A resting (or in-flight) order. Field names match OrderAccepted/OrderUpdated.
+
+    An ordinary order reads ``stop_price`` 0 and ``order_list_id`` None from the class (no
+    slot to fill on the hot path); a stop order or an order of an OCO list is a
+    :class:`ConditionalOrder`, which has the two as slots. ``priority`` is the order's
+    place in its level's queue (smaller: earlier): its id when placed, a fresh number from
+    the order-id counter when a trigger or an amend (re)queued it."""
 
     __slots__ = (
         "order_id",
@@ -49,8 +55,6 @@ class Order:
         "client_order_id",
         "created_ts",
         "updated_ts",
-        "stop_price",
-        "order_list_id",
         "priority",
         "remaining",
         # engine internals
@@ -78,8 +82,6 @@ class Order:
         client_order_id: str | None = None,
         created_ts: int = 0,
         updated_ts: int = 0,
-        stop_price: int = 0,
-        order_list_id: int | None = None,
         priority: int = 0,
     ) -> None:
         self.order_id = order_id
@@ -97,14 +99,14 @@ class Order:
         self.client_order_id = client_order_id
         self.created_ts = created_ts
         self.updated_ts = updated_ts
-        self.stop_price = stop_price
-        self.order_list_id = order_list_id
-        self.priority = priority or order_id  # its place in the queue (see OrderAccepted)
+        self.priority = priority or order_id
         self.remaining = quantity - filled_quantity
         self.is_buy = side == _BUY
         # prev / next are set when the order joins a level, base_bal / quote_bal by the
         # engine: leaving them out here keeps the hot path cheaper
 
+    stop_price: int = 0  # ticks; a ConditionalOrder's trigger (0: none)
+    order_list_id: int | None = None  # a ConditionalOrder's OCO list
     prev: Order | None
     next: Order | None
     base_bal: Balance
@@ -115,6 +117,76 @@ class Order:
             f"Order(id={self.order_id}, user={self.user_id}, {self.symbol} {self.side} "
             f"{self.remaining}/{self.quantity}@{self.price} {self.status})"
         )
+
+
+class ConditionalOrder(Order):
+    """A stop order (``stop_price`` > 0) or an order of an OCO list (``order_list_id``)."""
+
+    __slots__ = ("stop_price", "order_list_id")
+
+    def __init__(
+        self,
+        order_id: int,
+        user_id: int,
+        symbol: str,
+        side: Side,
+        type: OrderType,  # noqa: A002 - the event field name
+        time_in_force: TimeInForce,
+        post_only: bool,
+        price: int,
+        quantity: int,
+        filled_quantity: int = 0,
+        filled_quote: int = 0,
+        status: OrderStatus = OrderStatus.NEW,
+        client_order_id: str | None = None,
+        created_ts: int = 0,
+        updated_ts: int = 0,
+        priority: int = 0,
+        stop_price: int = 0,
+        order_list_id: int | None = None,
+    ) -> None:
+        super().__init__(
+            order_id, user_id, symbol, side, type, time_in_force, post_only, price, quantity,
+            filled_quantity, filled_quote, status, client_order_id, created_ts, updated_ts,
+            priority,
+        )  # fmt: skip
+        self.stop_price = stop_price
+        self.order_list_id = order_list_id
+
+
+def new_order(
+    order_id: int,
+    user_id: int,
+    symbol: str,
+    side: Side,
+    type: OrderType,  # noqa: A002 - the event field name
+    time_in_force: TimeInForce,
+    post_only: bool,
+    price: int,
+    quantity: int,
+    filled_quantity: int = 0,
+    filled_quote: int = 0,
+    status: OrderStatus = OrderStatus.NEW,
+    client_order_id: str | None = None,
+    created_ts: int = 0,
+    updated_ts: int = 0,
+    priority: int = 0,
+    stop_price: int = 0,
+    order_list_id: int | None = None,
+) -> Order:
+    """An :class:`Order`, or a :class:`ConditionalOrder` if it has a stop price or a list
+    (recovery and tests build orders from stored fields with it)."""
+    if stop_price or order_list_id is not None:
+        return ConditionalOrder(
+            order_id, user_id, symbol, side, type, time_in_force, post_only, price, quantity,
+            filled_quantity, filled_quote, status, client_order_id, created_ts, updated_ts,
+            priority, stop_price, order_list_id,
+        )  # fmt: skip
+    return Order(
+        order_id, user_id, symbol, side, type, time_in_force, post_only, price, quantity,
+        filled_quantity, filled_quote, status, client_order_id, created_ts, updated_ts,
+        priority,
+    )  # fmt: skip
 
 
 class Level:

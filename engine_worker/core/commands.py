@@ -25,7 +25,7 @@ class PlaceOrder:
     quantity: int  # lots
     post_only: bool = False
     client_order_id: str | None = None
-    stop_price: int = 0  # ticks; a stop order's trigger (0 for the other types)
+    stop_price: int = 0  # ticks; a stop order's trigger (not read for the other types)
 
 
 @dataclass(frozen=True, slots=True)

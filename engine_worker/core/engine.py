@@ -10,7 +10,23 @@ Order of the events of one command: the order's own events (accepted, then per f
 ``Trade`` and the maker's ``OrderUpdated``, then the taker's ``OrderUpdated`` if it
 filled or expired), then ``BalanceChanged`` (one per account touched, final values,
 order of first touch), then ``DepthChanged`` (one per price level touched, final
-totals, order of first touch, all with the book's next ``depth_seq``).
+totals, order of first touch, all with the book's next ``depth_seq``). When the trades
+trigger stops (stops.py), the cascade's events come between the taker's update and the
+balances: per check, each triggered stop's ``OrderTriggered`` (and, if it was in an OCO
+list, its limit order's cancellation), then per triggered stop in that order its trades,
+the makers' updates and its own final ``OrderUpdated``; an OCO list whose limit order
+traded as a maker has its stop order's cancellation right after that match.
+
+Stops, OCO lists and amends (``_place_stop``, ``_place_list``, ``_amend``, ``_take``,
+``_cascade``) are a slow path by design. An ordinary order is an :class:`Order`, which
+reads ``stop_price`` and ``order_list_id`` from its class; stops and orders of a list are
+:class:`ConditionalOrder` (the two as slots). So the hot paths pay only for the two fields
+on each order event (constants for an ordinary order), ``priority`` on each resting order,
+a class check per fill (a conditional maker: its fields, its list), the last trade's price
+per match and, after a match, a test for linked makers that traded and for pending stops.
+Time priority: an order's ``priority`` is its id when placed; a triggered stop or an
+amend that re-queues takes a fresh number from the order-id counter, so order ids have
+gaps there, and recovery restores each level in ``priority`` order.
 
 The place/match/cancel paths are written for speed (see bench/engine_core.py): locals
 instead of attribute lookups, no helper calls per fill, balances reached through
@@ -33,7 +49,7 @@ from heapq import heappop, heappush
 from typing import TYPE_CHECKING, TypeVar
 
 from .balances import Balance
-from .book import Book, Level, Order
+from .book import Book, ConditionalOrder, Level, Order
 from .commands import (
     AddMarket,
     AmendOrder,
@@ -440,8 +456,6 @@ class Engine:
             otype = OrderType(otype)
             if otype is _STOP_LIMIT or otype is _STOP_MARKET:
                 return self._place_stop(c, seq, book, otype)
-        if c.stop_price:
-            return [OrderRejected(seq, uid, sym, coid, _R.INVALID_STOP_PRICE)]
         is_market = otype is _MARKET
         if is_market:
             price = 0
@@ -555,7 +569,6 @@ class Engine:
         acc.updated_ts = ts
         acc.stop_price = 0
         acc.order_list_id = None
-        acc.priority = oid
         lb = qb if is_buy else bb  # the balance this order locks (if any)
         if lock:
             lb.available -= lock
@@ -580,8 +593,6 @@ class Engine:
                 o.client_order_id = coid
                 o.created_ts = ts
                 o.updated_ts = ts
-                o.stop_price = 0
-                o.order_list_id = None
                 o.priority = oid
                 o.remaining = q
                 o.is_buy = is_buy
@@ -627,7 +638,7 @@ class Engine:
             # IOC / FOK / market with nothing to take: expires at once
             events: list[Event] = [acc, _order_event(
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, 0, 0, _EXPIRED,
-                coid, ts, ts, 0, None, oid,
+                coid, ts, ts,
             )]  # fmt: skip
             if lock:
                 lb.available += lock
@@ -672,7 +683,7 @@ class Engine:
         if status is not _NEW:
             append(_order_event(
                 seq, oid, uid, sym, side, otype, tif, post_only, price, q, fq, fquote, status,
-                coid, ts, ts, 0, None, oid,
+                coid, ts, ts,
             ))  # fmt: skip
         if self._hits:
             self._dissolve_hits(book, tb, events, seq, ts)
@@ -821,7 +832,6 @@ class Engine:
         orders = self._orders
         user_orders = self._user_orders
         coids = self._coids
-        links = self._links
         open_by_user = book.open_by_user
         append = events.append
         new = _new
@@ -830,7 +840,6 @@ class Engine:
         tfees = 0
         tid = self.next_trade_id
         stopped = False
-        lp = 0
         while keys:
             k = keys[-1]
             if k < lim:
@@ -957,12 +966,17 @@ class Engine:
                 u.client_order_id = mcoid
                 u.created_ts = m.created_ts
                 u.updated_ts = ts
-                u.stop_price = m.stop_price
-                u.order_list_id = m.order_list_id
-                u.priority = m.priority
                 append(u)
-                if links and moid in links:
-                    self._hits.append(m)
+                # (constants for an ordinary maker: reading the class's defaults through
+                # the instance costs more than the check)
+                if m.__class__ is Order:
+                    u.stop_price = 0
+                    u.order_list_id = None
+                else:  # a triggered stop, an OCO list's limit order
+                    u.stop_price = m.stop_price
+                    u.order_list_id = m.order_list_id
+                    if moid in self._links:
+                        self._hits.append(m)
                 if rem == 0:
                     break
                 # the next maker; the same one again if a market buy ran short of money
@@ -970,7 +984,6 @@ class Engine:
                 m = nxt
             if fq != fq0:
                 tl.append(lvl)
-                lp = p
             if lvl.head is None:
                 del levels[p]
                 keys.pop()
@@ -978,7 +991,7 @@ class Engine:
                 break
         self.next_trade_id = tid
         if fq:
-            book.last_price = lp
+            book.last_price = t.price  # the last trade's
             # the taker's and its fee's side of all fills at once: nothing read them meanwhile
             if is_buy:
                 if not is_market:
@@ -1075,8 +1088,8 @@ class Engine:
         self.next_order_id = oid + 1
         ts = c.ts
         self._keep_coid(uid, coid, oid, ts)
-        o = Order(oid, uid, sym, c.side, otype, c.time_in_force, c.post_only, price, q, 0, 0,
-                  _PENDING, coid, ts, ts, stop, None, oid)  # fmt: skip
+        o = ConditionalOrder(oid, uid, sym, c.side, otype, c.time_in_force, c.post_only, price,
+                             q, 0, 0, _PENDING, coid, ts, ts, oid, stop)  # fmt: skip
         o.base_bal = bb
         o.quote_bal = qb
         lb = qb if is_buy else bb
@@ -1146,11 +1159,11 @@ class Engine:
         self.next_order_id = oid + 2
         ts = c.ts
         side = c.side
-        limit = Order(oid, uid, sym, side, _LIMIT, _GTC, True, price, q, 0, 0, _NEW, None, ts, ts,
-                      0, oid, oid)  # fmt: skip
+        limit = ConditionalOrder(oid, uid, sym, side, _LIMIT, _GTC, True, price, q, 0, 0, _NEW,
+                                 None, ts, ts, oid, 0, oid)  # fmt: skip
         stop_type = _STOP_MARKET if slp is None else _STOP_LIMIT
-        stop_o = Order(sid, uid, sym, side, stop_type, _GTC, False, slp or 0, q, 0, 0, _PENDING,
-                       None, ts, ts, stop, oid, sid)  # fmt: skip
+        stop_o = ConditionalOrder(sid, uid, sym, side, stop_type, _GTC, False, slp or 0, q, 0, 0,
+                                  _PENDING, None, ts, ts, sid, stop, oid)  # fmt: skip
         for o in (limit, stop_o):
             o.base_bal = bb
             o.quote_bal = qb
@@ -1253,7 +1266,7 @@ class Engine:
             o.quantity = q
             o.remaining = rem
             o.price = price
-            events.append(_updated(o, seq))
+            events.append(_order_state(OrderUpdated, o, seq))
         _balances_changed(seq, tb, events.append)
         if td:
             self._emit_depth(book, td, events, seq)
@@ -1324,7 +1337,7 @@ class Engine:
             o.status = _EXPIRED
             tb[self._release(o, book)] = None
             self._unindex(o, book)
-        events.append(_updated(o, seq))
+        events.append(_order_state(OrderUpdated, o, seq))
         if self._hits:
             self._dissolve_hits(book, tb, events, seq, ts)
 
@@ -1383,7 +1396,7 @@ class Engine:
             self._unindex(other, book)
             other.status = _CANCELLED
             other.updated_ts = ts
-            events.append(_updated(other, seq))
+            events.append(_order_state(OrderUpdated, other, seq))
 
     def _dissolve_hits(
         self, book: Book, tb: dict[Balance, None], events: list[Event], seq: int, ts: int
@@ -1407,7 +1420,7 @@ class Engine:
             self._unindex(s, book)
             s.status = _CANCELLED
             s.updated_ts = ts
-            events.append(_updated(s, seq))
+            events.append(_order_state(OrderUpdated, s, seq))
         self._hits.clear()
 
     # ---------------------------------------------------------------- cancel
@@ -1423,14 +1436,10 @@ class Engine:
         return o.remaining * o.price * book.quote_per_tick_lot
 
     def _release(self, o: Order, book: Book) -> Balance:
-        """Unlock what open order ``o`` holds (not linked); return the balance that changed."""
-        if o.is_buy:
-            b = o.quote_bal
-            price = o.price  # 0: a pending stop-market buy, which locks its budget
-            amt = o.remaining * price * book.quote_per_tick_lot if price else self._need(o, book)
-        else:
-            b = o.base_bal
-            amt = o.remaining * book.base_per_lot
+        """Unlock what open order ``o`` holds on its own (its need: not a linked one);
+        return the balance that changed."""
+        b = o.quote_bal if o.is_buy else o.base_bal
+        amt = self._need(o, book)
         b.locked -= amt
         b.available += amt
         return b
@@ -1472,7 +1481,7 @@ class Engine:
             self._unindex(x, book)
             x.status = _CANCELLED
             x.updated_ts = ts
-            append(_updated(x, seq))
+            append(_order_state(OrderUpdated, x, seq))
 
     def _cancel(self, c: CancelOrder, seq: int) -> list[Event]:
         uid = c.user_id
@@ -1486,7 +1495,7 @@ class Engine:
         book = self._books[o.symbol]
         if not book.trading and book.rules.status == _HALTED:
             return [CommandRejected(seq, uid, _R.MARKET_HALTED)]
-        if o.status is _PENDING or (self._links and o.order_id in self._links):
+        if o.__class__ is not Order:  # a stop, an order of a list: the general path
             events: list[Event] = []
             tb: dict[Balance, None] = {}
             td: dict[int, None] = {}
@@ -1497,7 +1506,15 @@ class Engine:
             return events
         total = book.remove(o)
         self._unindex(o, book)
-        b = self._release(o, book)
+        # what it locks, written out: the commonest command after placing (see _need)
+        if o.is_buy:
+            b = o.quote_bal
+            amt = o.remaining * o.price * book.quote_per_tick_lot
+        else:
+            b = o.base_bal
+            amt = o.remaining * book.base_per_lot
+        b.locked -= amt
+        b.available += amt
         o.status = _CANCELLED
         o.updated_ts = c.ts
         # built inline like the resting path's two: a cancel is the next commonest command
@@ -1603,8 +1620,9 @@ def _order_id(o: Order) -> int:
 
 
 def _updated(o: Order, seq: int) -> OrderUpdated:
-    """The ``OrderUpdated`` of ``o``'s current state; :func:`_order_state` written out for
-    the one class, as the cancel path builds one per cancel."""
+    """The ``OrderUpdated`` of ordinary order ``o``'s current state (the cancel path
+    builds one per cancel): :func:`_order_state` written out, with the fields an
+    ordinary order has as constants."""
     e = _new(OrderUpdated)
     e.seq = seq
     e.order_id = o.order_id
@@ -1622,9 +1640,8 @@ def _updated(o: Order, seq: int) -> OrderUpdated:
     e.client_order_id = o.client_order_id
     e.created_ts = o.created_ts
     e.updated_ts = o.updated_ts
-    e.stop_price = o.stop_price
-    e.order_list_id = o.order_list_id
-    e.priority = o.priority
+    e.stop_price = 0
+    e.order_list_id = None
     return e
 
 
@@ -1661,7 +1678,6 @@ def _order_state(cls: type[_OrderEvent], o: Order, seq: int) -> _OrderEvent:
     e.updated_ts = o.updated_ts
     e.stop_price = o.stop_price
     e.order_list_id = o.order_list_id
-    e.priority = o.priority
     return e
 
 
@@ -1745,9 +1761,6 @@ def _order_event(
     client_order_id: str | None,
     created_ts: int,
     updated_ts: int,
-    stop_price: int,
-    order_list_id: int | None,
-    priority: int,
 ) -> OrderUpdated:
     """``OrderUpdated(...)`` without the dataclass ``__init__`` call: a plain function call
     plus slot stores costs about half as much (the hot path builds many)."""
@@ -1768,7 +1781,6 @@ def _order_event(
     e.client_order_id = client_order_id
     e.created_ts = created_ts
     e.updated_ts = updated_ts
-    e.stop_price = stop_price
-    e.order_list_id = order_list_id
-    e.priority = priority
+    e.stop_price = 0
+    e.order_list_id = None
     return e

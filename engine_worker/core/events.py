@@ -8,7 +8,9 @@ several events per command. Treat them as immutable all the same.
 On its hot paths the engine does not call these ``__init__`` methods: it builds events
 with ``object.__new__(cls)`` and one slot store per field (about half the cost of the
 dataclass call). A field added here must be set there too (engine.py, ``_new(...)``);
-the property tests check that every emitted event has all its fields set.
+the property tests check that every emitted event has all its fields set. (A class with
+``__getattr__`` would spare the hot paths some stores, but it slows every attribute read
+of its instances about threefold: the runtime reads each event's fields.)
 """
 
 from __future__ import annotations
@@ -41,9 +43,6 @@ class OrderAccepted:
     updated_ts: int
     stop_price: int = 0  # ticks: a stop order's trigger; 0 for the other types
     order_list_id: int | None = None  # the OCO list it belongs to (its limit order's id)
-    # its place in its price level's queue: the order id when placed, a fresh number from
-    # the order-id counter when a trigger or an amend (re)queued it
-    priority: int = 0
 
 
 @dataclass(slots=True)
@@ -68,7 +67,6 @@ class OrderUpdated:
     updated_ts: int
     stop_price: int = 0
     order_list_id: int | None = None
-    priority: int = 0
 
 
 @dataclass(slots=True)
@@ -95,7 +93,6 @@ class OrderTriggered:
     updated_ts: int
     stop_price: int = 0
     order_list_id: int | None = None
-    priority: int = 0
     trigger_price: int = 0  # ticks: the market's last trade price when it triggered
 
 

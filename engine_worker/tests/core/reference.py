@@ -303,9 +303,8 @@ class ReferenceEngine:
         q = c.quantity
         if q <= 0:
             return "invalid_quantity"
-        stop_type = c.type in (OrderType.STOP_LIMIT, OrderType.STOP_MARKET)
-        if not stop_type and c.stop_price:
-            return "invalid_stop_price"
+        stop_type = c.type in (OrderType.STOP_LIMIT, OrderType.STOP_MARKET)  # (others: no
+        # stop price is read)
         market = c.type in (OrderType.MARKET, OrderType.STOP_MARKET)
         price = 0 if market else c.price
         if not market and price <= 0:

@@ -143,12 +143,12 @@ def test_simple_cross_emits_exact_event_sequence(h: Harness) -> None:
     ts = h.ts
     assert ev == [
         OrderAccepted(seq, 2, 2, SYM, BUY, LIMIT, GTC, False, 100, 5, 0, 0,
-                      OrderStatus.NEW, None, ts, ts, priority=2),
+                      OrderStatus.NEW, None, ts, ts),
         Trade(seq, 1, SYM, 100, 5, 5000, BUY, 1, 2, 1, 2, 50, "USDT", 10, "BTC", ts),
         OrderUpdated(seq, 1, 1, SYM, SELL, LIMIT, GTC, False, 100, 5, 5, 5000,
-                     OrderStatus.FILLED, None, ts - 1, ts, priority=1),
+                     OrderStatus.FILLED, None, ts - 1, ts),
         OrderUpdated(seq, 2, 2, SYM, BUY, LIMIT, GTC, False, 100, 5, 5, 5000,
-                     OrderStatus.FILLED, None, ts, ts, priority=2),
+                     OrderStatus.FILLED, None, ts, ts),
         BalanceChanged(seq, 2, "USDT", 95_000, 0),
         BalanceChanged(seq, 2, "BTC", 490, 0),
         BalanceChanged(seq, 1, "BTC", 9_500, 0),
@@ -167,7 +167,7 @@ def test_resting_order_emits_accepted_balance_and_depth_only(h: Harness) -> None
     seq, ts = ev[0].seq, h.ts
     assert ev == [
         OrderAccepted(seq, 1, 1, SYM, BUY, LIMIT, GTC, False, 100, 3, 0, 0,
-                      OrderStatus.NEW, None, ts, ts, priority=1),
+                      OrderStatus.NEW, None, ts, ts),
         BalanceChanged(seq, 1, "USDT", 7_000, 3_000),
         DepthChanged(seq, SYM, BUY, 100, 3, 1),
     ]  # fmt: skip
@@ -515,7 +515,7 @@ def test_cancel_unlocks_and_emits_update_balance_depth(h: Harness) -> None:
     seq, ts = ev[0].seq, h.ts
     assert ev == [
         OrderUpdated(seq, 1, 1, SYM, BUY, LIMIT, GTC, False, 100, 3, 0, 0,
-                     OrderStatus.CANCELLED, None, ts - 2, ts, priority=1),
+                     OrderStatus.CANCELLED, None, ts - 2, ts),
         BalanceChanged(seq, 1, "USDT", 8_000, 2_000),
         DepthChanged(seq, SYM, BUY, 100, 2, 3),
     ]  # fmt: skip
