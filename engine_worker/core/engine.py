@@ -441,8 +441,10 @@ class Engine:
         sym = c.symbol
         uid = c.user_id
         coid = c.client_order_id
-        book = self._books.get(sym)
-        if book is None:
+        # (subscripts in a try cost less than .get() and a None test: a try is free in 3.11)
+        try:
+            book = self._books[sym]
+        except KeyError:
             return [OrderRejected(seq, uid, sym, coid, _R.UNKNOWN_MARKET)]
         if not book.trading:
             reason = _R.MARKET_HALTED if book.rules.status == _HALTED else _R.MARKET_CANCEL_ONLY
@@ -501,8 +503,11 @@ class Engine:
         if crosses and post_only:
             return [OrderRejected(seq, uid, sym, coid, _R.POST_ONLY_WOULD_TAKE)]
         # funds: the user's (base, quote) balances in this market, cached on the book
-        bals = book.bals.get(uid)
-        if bals is None:
+        bb: Balance | None
+        qb: Balance | None
+        try:
+            bb, qb = book.bals[uid]
+        except KeyError:
             acct = self._accounts.get(uid)
             if acct is None:
                 bb = qb = None
@@ -511,8 +516,6 @@ class Engine:
                 qb = acct.get(book.quote)
                 if bb is not None and qb is not None:
                     book.bals[uid] = (bb, qb)
-        else:
-            bb, qb = bals
         if is_buy:
             avail = 0 if qb is None else qb.available
             if is_market:
@@ -611,12 +614,14 @@ class Engine:
                 lvl.tail = o
                 lvl.total = total = lvl.total + q
                 self._orders[oid] = o
-                uo = self._user_orders.get(uid)
-                if uo is None:
-                    uo = self._user_orders[uid] = {}
-                uo[oid] = o
-                obu = book.open_by_user
-                obu[uid] = obu.get(uid, 0) + 1
+                try:
+                    self._user_orders[uid][oid] = o
+                except KeyError:
+                    self._user_orders[uid] = {oid: o}
+                try:
+                    book.open_by_user[uid] += 1
+                except KeyError:
+                    book.open_by_user[uid] = 1
                 if coid is not None:
                     self._coids[(uid, coid)] = oid
                 # built inline, not by _balance_changed / _depth_changed: this is the
