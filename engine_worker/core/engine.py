@@ -39,6 +39,14 @@ paths, a limit order resting whole and a cancel, build theirs inline: a call the
 1-2% of the benchmark), the taker's and fee account's balance deltas applied once per
 command rather than per fill where nothing reads them meanwhile. Both sides match
 through one loop, ``_match``, over the opposite side's signed keys. The rest favours plainness.
+
+Where the time goes (callgrind on bench/engine_core.py's stream, CPython 3.11): about 25,500
+machine instructions a command, 58% of them in the bytecode loop (about 700 bytecodes a
+command, no source line above 2% of them). Building the events the contract asks for (5.6
+a command on that stream, each an ``object.__new__`` of about 750 instructions plus about 30
+a field) is about 40% of it: the bench's events-only floor runs about 2.7 times as fast as
+the engine. The rest is the logic, spread flat over validation, matching, balances and the
+indexes; what is left to gain here is a few per cent, not a factor.
 """
 
 from __future__ import annotations
