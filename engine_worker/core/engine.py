@@ -702,7 +702,11 @@ class Engine:
             self._dissolve_hits(book, tb, events, seq, ts)
         if fq and book.stops.count:
             # the trades moved the last price: stops may trigger, and their trades more
-            td = {(-lvl.price if is_buy else lvl.price): None for lvl in tl}
+            # (a loop, not a comprehension: a comprehension reading is_buy would make it a
+            # cell, one more object on every call of this function)
+            td: dict[int, None] = {}
+            for lvl in tl:
+                td[-lvl.price if is_buy else lvl.price] = None
             if own_lvl is not None:
                 td[price if is_buy else -price] = None
             self._cascade(book, tb, td, events, seq, ts)
