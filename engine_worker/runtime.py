@@ -79,6 +79,17 @@ REASON_MESSAGES = {
     ),
     RejectReason.INVALID_LIMIT: "A limit must be a positive number.",
     RejectReason.MARKET_EXISTS: "The market already exists.",
+    RejectReason.INVALID_STOP_PRICE: (
+        "The stop price must be positive; in an OCO list, below the limit price for a "
+        "sell and above it for a buy."
+    ),
+    RejectReason.STOP_WOULD_TRIGGER: (
+        "The stop price is already reached by the market's last trade price: the stop "
+        "would trigger at once."
+    ),
+    RejectReason.ORDER_IN_LIST: (
+        "The order is part of an OCO list still linked: cancel the list and place it again."
+    ),
     RejectReason.MALFORMED_COMMAND: "Malformed command.",
     "duplicate_request": "This request_id was applied already; look the order up instead.",
     "balance_limit": "The deposit would take the asset's balances past what the database "
@@ -385,6 +396,9 @@ class EngineRuntime:
         }
         fills: list[dict[str, Any]] = []
         orders: dict[int, dict[str, Any]] = {}  # this command's orders, last state wins
+        # the command's own order, whose fills the reply carries (a placed or amended one;
+        # the stops its trades trigger are others' orders)
+        own = command.order_id if isinstance(command, c.AmendOrder) else None
         user_events = batch.user_events
         texts = batch.texts
         rendered = batch.rendered
@@ -397,10 +411,14 @@ class EngineRuntime:
         batch.records.append(record)
         for event in events:
             kind = type(event)
-            if kind is e.OrderAccepted or kind is e.OrderUpdated:
+            if kind is e.OrderAccepted or kind is e.OrderUpdated or kind is e.OrderTriggered:
                 body, texts[id(body)] = wire.order_json_text(event, self.units[event.symbol])
                 rendered.append(body)
                 orders[event.order_id] = body
+                if own is None and kind is e.OrderAccepted:
+                    own = event.order_id
+                if kind is e.OrderTriggered:
+                    user_events.setdefault(event.user_id, []).append(("triggered", body))
                 is_open = event.status in OPEN_STATUSES
                 batch.orders[event.order_id] = (event.user_id, is_open, body)
                 if kind is e.OrderAccepted and event.client_order_id:
@@ -428,7 +446,10 @@ class EngineRuntime:
                 user_events.setdefault(event.taker_user_id, []).append(("fill", taker))
                 batch.trades.setdefault(event.symbol, []).append(public)
                 record.setdefault("trades", []).append(trade)
-                fills.append(taker)
+                if event.taker_order_id == own:
+                    fills.append(taker)
+                elif event.maker_order_id == own:
+                    fills.append(maker)
             elif kind is e.BalanceChanged:
                 body, body_text = wire.balance_json_text(
                     event.asset,
@@ -470,12 +491,28 @@ class EngineRuntime:
             user_events.setdefault(body["user_id"], []).append(("order", body))
         if orders:
             record["orders"] = list(orders.values())
+            # the queue place of each order the command left open, for recovery (engine
+            # state, not part of an order's public shape)
+            engine = self.engine
+            priorities = {
+                str(order_id): o.priority
+                for order_id, body in orders.items()
+                if body["status"] in OPEN_STATUSES and (o := engine.get_order(order_id)) is not None
+            }
+            if priorities:
+                record["priorities"] = priorities
         if isinstance(command, c.PlaceOrder):
             reply["order"] = next(iter(orders.values()))  # the new order's first event...
             reply["order"] = orders[reply["order"]["id"]]  # ...in its final state
             reply["fills"] = fills
         elif isinstance(command, c.CancelOrder):
             reply["order"] = orders[command.order_id]
+        elif isinstance(command, c.AmendOrder):
+            reply["order"] = orders[command.order_id]
+            reply["fills"] = fills
+        elif isinstance(command, c.PlaceOrderList):
+            limit_order, stop_order = list(orders.values())[:2]
+            reply["order_list"] = {"id": limit_order["id"], "orders": [limit_order, stop_order]}
         elif isinstance(command, c.CancelAll):
             reply["orders"] = list(orders.values())
         elif isinstance(command, c.Deposit | c.Withdraw):
@@ -518,16 +555,22 @@ class EngineRuntime:
         orders = []
         for o in engine.iter_open_orders():
             units = self.units[o.symbol]
+            linked = engine.linked(o.order_id)
             orders.append(
                 {
                     "id": o.order_id,
                     "user_id": o.user_id,
                     "symbol": o.symbol,
                     "side": o.side.value,
+                    "type": o.type.value,
                     "price": units.ticks_to_price(o.price) if o.price else None,
+                    "stop_price": units.ticks_to_price(o.stop_price) if o.stop_price else None,
                     "quantity": units.lots_to_quantity(o.quantity),
                     "filled_quantity": units.lots_to_quantity(o.filled_quantity),
                     "status": o.status.value,
+                    "order_list_id": o.order_list_id,
+                    "linked": None if linked is None else linked.order_id,
+                    "priority": o.priority,
                 }
             )
         body = {
@@ -637,6 +680,7 @@ class EngineRuntime:
             "next_trade_id": engine.next_trade_id,
             "coid_horizon": engine.coid_horizon,
             "depth_seq": {symbol: engine.depth_seq(symbol) for symbol in batch.depth},
+            "last_price": {symbol: engine.last_price(symbol) for symbol in batch.trades},
         }
         if batch.catalogue_changed:
             state["markets"] = {

@@ -62,6 +62,28 @@ def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
                 quantity=_field(wire, "quantity", int),
                 post_only=bool(_field(wire, "post_only", bool)),
                 client_order_id=_field(wire, "client_order_id", str, optional=True),
+                stop_price=_field(wire, "stop_price", int, optional=True) or 0,
+            ), None
+        if kind == "PlaceOrderList":
+            return c.PlaceOrderList(
+                request_id=request_id,
+                ts=ts,
+                user_id=_field(wire, "user_id", int),
+                symbol=_field(wire, "symbol", str),
+                side=Side(_field(wire, "side", str)),
+                quantity=_field(wire, "quantity", int),
+                price=_field(wire, "price", int),
+                stop_price=_field(wire, "stop_price", int),
+                stop_limit_price=_field(wire, "stop_limit_price", int, optional=True),
+            ), None
+        if kind == "AmendOrder":
+            return c.AmendOrder(
+                request_id,
+                ts,
+                _field(wire, "user_id", int),
+                _field(wire, "order_id", int),
+                _field(wire, "quantity", int, optional=True),
+                _field(wire, "price", int, optional=True),
             ), None
         if kind == "CancelOrder":
             return c.CancelOrder(
@@ -126,6 +148,7 @@ def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | Non
             wire["request_id"], wire["ts"], wire["user_id"], wire["symbol"],
             _SIDES[wire["side"]], _TYPES[wire["type"]], _TIFS[wire["time_in_force"]],
             wire["price"], wire["quantity"], wire["post_only"], wire.get("client_order_id"),
+            wire.get("stop_price") or 0,
         ), None  # fmt: skip
     if kind == "CancelOrder":
         return c.CancelOrder(
@@ -150,7 +173,11 @@ def quoted(value: str) -> str:
     return text
 
 
-def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> str:
+OrderEvent = e.OrderAccepted | e.OrderUpdated | e.OrderTriggered
+_LIMIT_PRICED = (OrderType.LIMIT, OrderType.STOP_LIMIT)  # the types with a limit price
+
+
+def _average_price(order: OrderEvent, units: MarketUnits) -> str:
     """The filled quote over the filled quantity, to the quote asset's unit (half even),
     in the one wide context: exact for every storable amount, whatever the decimals."""
     ctx = CONTEXT
@@ -160,14 +187,14 @@ def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) 
     return format(average.normalize(ctx), "f")
 
 
-def order_json_text(
-    order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits
-) -> tuple[dict[str, Any], str]:
+def order_json_text(order: OrderEvent, units: MarketUnits) -> tuple[dict[str, Any], str]:
     """The order as GET /orders/{id} shows it, and that body's JSON text (exactly
     ``json.dumps(body)``), built from the same formatted pieces."""
     filled = order.filled_quantity
     average = _average_price(order, units) if filled else None
-    price = units.ticks_to_price(order.price) if order.type is OrderType.LIMIT else None
+    price = units.ticks_to_price(order.price) if order.type in _LIMIT_PRICED else None
+    stop_price = units.ticks_to_price(order.stop_price) if order.stop_price else None
+    order_list_id = order.order_list_id
     quantity = units.lots_to_quantity(order.quantity)
     filled_quantity = units.lots_to_quantity(filled)
     filled_quote = units.quote_units_to_amount(order.filled_quote)
@@ -190,11 +217,13 @@ def order_json_text(
         "time_in_force": tif,
         "post_only": order.post_only,
         "price": price,
+        "stop_price": stop_price,
         "quantity": quantity,
         "filled_quantity": filled_quantity,
         "filled_quote_quantity": filled_quote,
         "average_price": average,
         "status": status,
+        "order_list_id": order_list_id,
         "created_at": created,
         "updated_at": updated,
         "created_at_ms": created_ts,
@@ -202,6 +231,8 @@ def order_json_text(
         "sequence": order.seq,
     }  # fmt: skip
     price_text = "null" if price is None else f'"{price}"'
+    stop_text = "null" if stop_price is None else f'"{stop_price}"'
+    list_text = "null" if order_list_id is None else str(order_list_id)
     average_text = "null" if average is None else f'"{average}"'
     text = (
         f'{{"id": {order.order_id}, "client_order_id": '
@@ -209,10 +240,11 @@ def order_json_text(
         f'"user_id": {order.user_id}, "symbol": {quoted(order.symbol)}, '
         f'"side": {quoted(side)}, "type": {quoted(kind)}, "time_in_force": {quoted(tif)}, '
         f'"post_only": {"true" if order.post_only else "false"}, '
-        f'"price": {price_text}, "quantity": "{quantity}", '
+        f'"price": {price_text}, "stop_price": {stop_text}, "quantity": "{quantity}", '
         f'"filled_quantity": "{filled_quantity}", "filled_quote_quantity": "{filled_quote}", '
         f'"average_price": {average_text}, '
-        f'"status": {quoted(status)}, "created_at": "{created}", "updated_at": "{updated}", '
+        f'"status": {quoted(status)}, "order_list_id": {list_text}, '
+        f'"created_at": "{created}", "updated_at": "{updated}", '
         f'"created_at_ms": {created_ts}, "updated_at_ms": {updated_ts}, '
         f'"sequence": {order.seq}}}'
     )

@@ -95,7 +95,8 @@ TEMP_TABLES = {
         "id bigint, user_id integer, client_order_id text, symbol text, side text, "
         "type text, time_in_force text, post_only boolean, price numeric, quantity numeric, "
         "filled_quantity numeric, filled_quote_quantity numeric, average_price numeric, "
-        "status text, created_ms bigint, updated_ms bigint, sequence bigint"
+        "status text, created_ms bigint, updated_ms bigint, stop_price numeric, "
+        "order_list_id bigint, priority bigint, sequence bigint"
     ),
     "pg_temp.dbprocessor_trade": (
         "id bigint, symbol text, price numeric, quantity numeric, quote_quantity numeric, "
@@ -128,16 +129,22 @@ COPY_TYPES = {name: _types(columns) for name, columns in TEMP_TABLES.items()}
 
 # Times travel as epoch milliseconds; "epoch + ms * 1 ms" converts them exactly (to_timestamp
 # takes a float).
+# An amend changes price and quantity; a priority comes only for an order the command left
+# open (the record's "priorities"), so one that closed keeps its last.
 ORDER_UPSERT = """
 INSERT INTO orders_order (id, user_id, client_order_id, symbol, side, type, time_in_force,
     post_only, price, quantity, filled_quantity, filled_quote_quantity, average_price,
-    status, created_at, updated_at, sequence)
+    status, created_at, updated_at, sequence, stop_price, order_list_id, priority)
 SELECT id, user_id, client_order_id, symbol, side, type, time_in_force, post_only, price,
     quantity, filled_quantity, filled_quote_quantity, average_price, status,
     timestamptz 'epoch' + created_ms * interval '1 millisecond',
-    timestamptz 'epoch' + updated_ms * interval '1 millisecond', sequence
+    timestamptz 'epoch' + updated_ms * interval '1 millisecond', sequence, stop_price,
+    order_list_id, priority
 FROM pg_temp.dbprocessor_order
 ON CONFLICT (id) DO UPDATE SET
+    price = EXCLUDED.price,
+    quantity = EXCLUDED.quantity,
+    priority = COALESCE(EXCLUDED.priority, orders_order.priority),
     filled_quantity = EXCLUDED.filled_quantity,
     filled_quote_quantity = EXCLUDED.filled_quote_quantity,
     average_price = EXCLUDED.average_price,
@@ -185,17 +192,20 @@ LEDGER_TYPES = [
     "timestamptz",
 ]  # fmt: skip
 
-# Each entry's `state` holds the engine's counters, the depth sequence of the books its
-# batch changed, and the markets and assets only when they changed: merged in, key by key
-# and depth_seq by symbol.
+# Each entry's `state` holds the engine's counters, the depth sequence and last trade
+# price of the books its batch changed, and the markets and assets only when they changed:
+# merged in, key by key, and the per-book ones (BY_SYMBOL) by symbol.
+BY_SYMBOL = ("depth_seq", "last_price")
 STATE_UPDATE = """
-UPDATE engine_worker_processorstate SET last_seq = %s, last_entry_id = %s,
-    engine_state = (engine_state || (%s::jsonb - 'depth_seq')) || jsonb_build_object(
-        'depth_seq',
-        COALESCE(engine_state -> 'depth_seq', '{}'::jsonb)
-            || COALESCE(%s::jsonb -> 'depth_seq', '{}'::jsonb)),
+UPDATE engine_worker_processorstate SET last_seq = %(last_seq)s, last_entry_id = %(entry)s,
+    engine_state = (engine_state || (%(state)s::jsonb - 'depth_seq' - 'last_price'))
+        || jsonb_build_object(
+            'depth_seq', COALESCE(engine_state -> 'depth_seq', '{}'::jsonb)
+                || COALESCE(%(state)s::jsonb -> 'depth_seq', '{}'::jsonb),
+            'last_price', COALESCE(engine_state -> 'last_price', '{}'::jsonb)
+                || COALESCE(%(state)s::jsonb -> 'last_price', '{}'::jsonb)),
     updated_at = now()
-WHERE shard = %s
+WHERE shard = %(shard)s
 """
 
 BALANCE_SELECT = """
@@ -228,13 +238,14 @@ STATE_MOVE = (
 def merged_state(todo: Sequence[tuple[str, int, Any, str | None]]) -> str:
     """The entries' states folded in order into one (JSON)."""
     merged: dict[str, Any] = {}
-    depth_seq: dict[str, int] = {}
+    per_book: dict[str, dict[str, int]] = {key: {} for key in BY_SYMBOL}
     for _, _, _, text in todo:
         if text:
             state = json.loads(text)
-            depth_seq.update(state.pop("depth_seq", {}))
+            for key, values in per_book.items():
+                values.update(state.pop(key, {}))
             merged.update(state)
-    merged["depth_seq"] = depth_seq
+    merged.update(per_book)
     return json.dumps(merged)
 
 
@@ -554,7 +565,10 @@ class DbProcessor(Service):
             self._persist_records(cursor, records, work, result)
             entry_id, last_seq, _, _ = todo[-1]
             state = merged_state(todo)
-            cursor.execute(STATE_UPDATE, [last_seq, entry_id, state, state, self.shard])
+            cursor.execute(
+                STATE_UPDATE,
+                {"last_seq": last_seq, "entry": entry_id, "state": state, "shard": self.shard},
+            )
             result.last_seq = last_seq
         # committed: the cache may learn the batch's balances now
         self.balances.update(work)
@@ -627,7 +641,11 @@ class DbProcessor(Service):
             try:
                 with transaction.atomic():
                     state = merged_state([(entry_id, moved_to, [], _field(fields, "state"))])
-                    cursor.execute(STATE_UPDATE, [moved_to, entry_id, state, state, self.shard])
+                    cursor.execute(
+                        STATE_UPDATE,
+                        {"last_seq": moved_to, "entry": entry_id, "state": state,
+                         "shard": self.shard},
+                    )  # fmt: skip
             except DATA_ERRORS as state_exc:
                 logger.error(  # noqa: TRY400 - the cause is in the message, not a traceback
                     "%s: seq %d-%d: the entry's state cannot be stored either (%s); "
@@ -759,6 +777,7 @@ class DbProcessor(Service):
                 last_ts = ts
             market_orders: set[int] = set()
             user_orders: dict[int, list[int]] = {}
+            priorities = record.get("priorities") or {}
             for o in record.get("orders", ()):
                 order_id = int(o["id"])
                 user = int(o["user_id"])
@@ -775,6 +794,9 @@ class DbProcessor(Service):
                 if known is None or known[-1] <= sequence:
                     price = o.get("price")
                     average_price = o.get("average_price")
+                    stop_price = o.get("stop_price")
+                    list_id = o.get("order_list_id")
+                    priority = priorities.get(str(order_id))
                     orders[order_id] = (
                         order_id,
                         user,
@@ -792,7 +814,10 @@ class DbProcessor(Service):
                         o["status"],
                         int(o["created_at_ms"]),
                         int(o["updated_at_ms"]),
-                        sequence,
+                        None if stop_price is None else Decimal(stop_price),
+                        None if list_id is None else int(list_id),
+                        None if priority is None else int(priority),
+                        sequence,  # last: the newest state of an order wins
                     )
             # explicit movements of this command, per (user, asset): [available, locked]
             moved: dict[tuple[int, str], list[Decimal]] = {}

@@ -47,7 +47,13 @@ from persistence.models import ProcessorState
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-ORDER_FIELDS = ("user_id", "symbol", "side", "price", "quantity", "filled_quantity", "status")
+# an open order's fields the engine's dump and the database must agree on: priority is its
+# queue place (a row from before priorities has none: its id), order_list_id its OCO list
+ORDER_FIELDS = (
+    "user_id", "symbol", "side", "type", "price", "stop_price", "quantity", "filled_quantity",
+    "status", "order_list_id", "priority",
+)  # fmt: skip
+DECIMAL_FIELDS = ("price", "stop_price", "quantity", "filled_quantity")
 
 
 class EngineNotAnswering(Exception):
@@ -336,7 +342,7 @@ class Reconciler:
                     report.skipped += 1
                     continue
                 report.orders_compared += 1
-                database = "missing" if row is None else row[len(ORDER_FIELDS)]  # status
+                database = "missing" if row is None else row[1 + ORDER_FIELDS.index("status")]
                 diffs.append(
                     Difference(
                         "order", str(engine["user_id"]), f"order {order_id}", "open", database
@@ -349,7 +355,9 @@ class Reconciler:
     ) -> None:
         for name in ORDER_FIELDS:
             mine, theirs = engine[name], row[name]
-            if isinstance(theirs, Decimal) or name in ("price", "quantity", "filled_quantity"):
+            if name == "priority" and theirs is None:
+                theirs = order_id
+            if isinstance(theirs, Decimal) or name in DECIMAL_FIELDS:
                 equal = (mine is None and theirs is None) or (
                     mine is not None and theirs is not None and Decimal(mine) == theirs
                 )

@@ -3,7 +3,8 @@
 Random command streams go through an engine runtime (its stream on the real Redis); the
 DB processor persists the stream up to a random cut; a second runtime recovers from the
 database snapshot and the stream after it, and must equal the first in every balance,
-resting order (in queue order), counter and book, and keep producing the same events.
+resting order (in queue order), pending stop, OCO link, last price, counter and book, and
+keep producing the same events (the stops it restored trigger as the first's would).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import redis
 from django.conf import settings
 
 from accounts.selectors import fee_account_id
+from engine_worker import wire
+from engine_worker.core.commands import AddMarket
+from engine_worker.core.engine import Engine
 from engine_worker.runtime import EngineRuntime
 from infra import keys
 from marketdata.units import MarketUnits
@@ -47,6 +51,16 @@ def random_commands(rng: random.Random, count: int) -> list[dict]:
     users = [9_000_001 + i for i in range(5)]
     commands: list[dict] = []
     order_ids = list(range(1, count))
+    shadow = Engine()  # the commands so far, applied: only to pick amends' targets
+    shadow.apply(AddMarket("m", 0, UNITS.rules()))
+    applied = 0
+
+    def shadow_apply(commands: list[dict]) -> None:
+        nonlocal applied
+        for n, command in enumerate(commands[applied:], start=applied):
+            shadow.apply(wire.command_from_wire({"request_id": "s", "ts": n, **command})[0])
+        applied = len(commands)
+
     for user in users:
         for asset in ("REC", "USDT"):
             commands.append(
@@ -62,7 +76,7 @@ def random_commands(rng: random.Random, count: int) -> list[dict]:
         roll = rng.random()
         user = rng.choice(users)
         if roll < 0.55:
-            kind = rng.choice(["limit"] * 6 + ["market"])
+            kind = rng.choice(["limit"] * 6 + ["market", "stop_limit", "stop_limit", "stop_market"])
             commands.append(
                 {
                     "kind": "PlaceOrder",
@@ -71,10 +85,41 @@ def random_commands(rng: random.Random, count: int) -> list[dict]:
                     "side": rng.choice(("buy", "sell")),
                     "type": kind,
                     "time_in_force": rng.choice(("GTC", "GTC", "GTC", "IOC", "FOK")),
-                    "price": rng.randint(990, 1010) if kind == "limit" else 0,
+                    "price": rng.randint(990, 1010) if kind in ("limit", "stop_limit") else 0,
                     "quantity": rng.randint(1, 300),
                     "post_only": rng.random() < 0.1,
                     "client_order_id": rng.choice([None, None, f"c{rng.randint(0, 30)}"]),
+                    "stop_price": rng.randint(990, 1010) if kind.startswith("stop") else None,
+                }
+            )
+        elif roll < 0.6:
+            side = rng.choice(("buy", "sell"))
+            price = rng.randint(990, 1010)
+            stop = price + rng.randint(1, 8) * (1 if side == "buy" else -1)
+            commands.append(
+                {
+                    "kind": "PlaceOrderList",
+                    "user_id": user,
+                    "symbol": UNITS.symbol,
+                    "side": side,
+                    "quantity": rng.randint(1, 300),
+                    "price": price,
+                    "stop_price": stop,
+                    "stop_limit_price": rng.choice([None, stop, stop + 2, stop - 2]),
+                }
+            )
+        elif roll < 0.72:
+            # mostly an order open now, by its owner (a shadow engine knows which)
+            shadow_apply(commands)
+            open_now = list(shadow.iter_open_orders())
+            target = rng.choice(open_now) if open_now and rng.random() < 0.8 else None
+            commands.append(
+                {
+                    "kind": "AmendOrder",
+                    "user_id": user if target is None else target.user_id,
+                    "order_id": rng.choice(order_ids) if target is None else target.order_id,
+                    "quantity": rng.choice([None, rng.randint(1, 300)]),
+                    "price": rng.choice([None, None, rng.randint(990, 1010)]),
                 }
             )
         elif roll < 0.85:
@@ -125,6 +170,10 @@ def state_of(runtime: EngineRuntime) -> dict:
             o.client_order_id,
             o.created_ts,
             o.updated_ts,
+            o.stop_price,
+            o.order_list_id,
+            o.priority,
+            None if (other := engine.linked(o.order_id)) is None else other.order_id,
         )
         for o in engine.iter_open_orders()
     ]
@@ -133,9 +182,27 @@ def state_of(runtime: EngineRuntime) -> dict:
         "orders": orders,
         "counters": (engine.next_seq, engine.next_order_id, engine.next_trade_id),
         "depth": engine.depth_snapshot(UNITS.symbol, 1000),
+        "last_price": engine.last_price(UNITS.symbol),
         "client_order_ids": (engine.coid_horizon, sorted(engine._recent_coids.items())),
         "markets": dict(engine.markets),
     }
+
+
+def stream_stats(entries: list) -> dict[str, int]:
+    """What the stream did: triggers, OCO lists placed, amends applied (the test's streams
+    must have some of each, or it would prove little about them)."""
+    stats = {"triggered": 0, "lists": 0, "amended": 0}
+    for _, fields in entries:
+        for record in json.loads(fields[b"records"]):
+            if "rejected" in record:
+                continue
+            stats["lists"] += record["kind"] == "PlaceOrderList"
+            stats["amended"] += record["kind"] == "AmendOrder"
+            stats["triggered"] += sum(
+                1 for o in record.get("orders", ()) if o["type"].startswith("stop")
+                and o["status"] != "pending" and record["kind"] != "PlaceOrder"
+            )  # fmt: skip
+    return stats
 
 
 @pytest.mark.django_db(transaction=True)
@@ -168,6 +235,8 @@ def test_recovery_from_database_and_stream_is_exact(seed):
     assert replayed == sum(len(json.loads(fields[b"records"])) for _, fields in entries[cut:])
     recovered.engine.check_invariants()
     assert state_of(recovered) == state_of(live)
+    stats = stream_stats(entries)
+    assert stats["triggered"] and stats["lists"] and stats["amended"], stats
     # and from here on both behave the same: same replies, same state
     after_recovery = recovered.apply_batch(tail, reply_to=None)
     connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))  # same ids next
