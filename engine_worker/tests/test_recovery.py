@@ -274,3 +274,73 @@ def test_limits_survive_a_restart_from_the_database_and_from_the_log():
                                  users={first: 5}))  # fmt: skip
     assert (engine.max_open_orders, engine.order_limits) == (200, {first: 5})
     connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recovery_keeps_pending_stops_lists_queue_places_and_the_last_price():
+    """Everything persisted, nothing to replay: what the database holds alone must give
+    back the pending stops, a still-linked OCO list, a re-queued order's place behind a
+    later one and the last price the stops compare with."""
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))
+    fee_account = fee_account_id()
+    live = EngineRuntime(SHARD, fee_account=fee_account, connection=connection)
+    live.sync_markets([UNITS])
+    a, b, c = 9_200_001, 9_200_002, 9_200_003
+    ts = iter(range(1_800_000_000_000, 1_900_000_000_000))
+
+    def cmd(kind: str, **fields) -> dict:
+        return {"kind": kind, "request_id": f"k-{next(ts)}", "ts": next(ts), **fields}
+
+    def order(user, side, otype, price, qty, stop=None, tif="GTC") -> dict:
+        return cmd("PlaceOrder", user_id=user, symbol=UNITS.symbol, side=side, type=otype,
+                   time_in_force=tif, price=price, quantity=qty, post_only=False,
+                   client_order_id=None, stop_price=stop)  # fmt: skip
+
+    setup = [cmd("Deposit", user_id=u, asset=x, amount=10**12, decimals=8)
+             for u in (a, b, c) for x in ("REC", "USDT")]  # fmt: skip
+    setup += [
+        order(a, "sell", "limit", 1000, 10),
+        order(b, "buy", "limit", 1000, 10),  # trades: last price 1000
+        order(a, "sell", "stop_limit", 990, 5, stop=995),  # pending
+        order(b, "buy", "stop_market", 0, 5, stop=1005),  # pending
+        cmd(
+            "PlaceOrderList",
+            user_id=c,
+            symbol=UNITS.symbol,
+            side="sell",
+            quantity=4,
+            price=1010,
+            stop_price=992,
+            stop_limit_price=None,
+        ),  # linked, limit at 1010
+        order(a, "sell", "limit", 1008, 3),
+        order(b, "sell", "limit", 1008, 3),
+    ]
+    live.apply_batch(setup, reply_to=None)
+    first_at_1008 = live.engine.open_orders_of(a)[-1].order_id
+    live.apply_batch(
+        [cmd("AmendOrder", user_id=a, order_id=first_at_1008, quantity=4, price=None)],
+        reply_to=None,
+    )  # a larger quantity: behind b's order at 1008 now
+    processor = DbProcessor(SHARD, connection_=connection, fee_account=fee_account)
+    for entry in connection.xrange(keys.events_stream(SHARD)):  # the amend updates the row
+        processor.apply([entry])
+
+    recovered = EngineRuntime(SHARD, fee_account=fee_account, connection=connection)
+    assert recovered.recover(snapshot_load(shard=SHARD)) == 0  # all from the database
+    engine = recovered.engine
+    engine.check_invariants()
+    assert state_of(recovered) == state_of(live)
+    assert engine.last_price(UNITS.symbol) == 1000
+    lists = [o for o in engine.iter_open_orders() if o.order_list_id is not None]
+    assert len(lists) == 2 and engine.linked(lists[0].order_id) is lists[1]
+    assert [o.user_id for o in engine.iter_open_orders() if o.price == 1008] == [b, a]
+    # a trade at 992 triggers a's stop and the list's, in both engines alike
+    tail = [order(b, "buy", "limit", 992, 1), order(c, "sell", "limit", 992, 1)]
+    after_recovery = recovered.apply_batch(tail, reply_to=None)
+    connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))
+    assert live.apply_batch(tail, reply_to=None) == after_recovery
+    assert state_of(recovered) == state_of(live)
+    assert engine.linked(lists[0].order_id) is None  # the list's stop triggered
+    connection.delete(keys.events_stream(SHARD), keys.commands_stream(SHARD))
