@@ -44,8 +44,9 @@ class Order(models.Model):
     priority = models.BigIntegerField(
         null=True,
         blank=True,
-        help_text="Its place in its price level's queue while open (null: its id); "
-        "recovery restores the book in this order.",
+        help_text="An open order's place in its price level's queue (null when closed, "
+        "and for open rows from before priorities: their id); recovery restores the book "
+        "in this order.",
     )
     quantity = models.DecimalField(**AMOUNT)
     filled_quantity = models.DecimalField(**AMOUNT)

@@ -129,8 +129,8 @@ COPY_TYPES = {name: _types(columns) for name, columns in TEMP_TABLES.items()}
 
 # Times travel as epoch milliseconds; "epoch + ms * 1 ms" converts them exactly (to_timestamp
 # takes a float).
-# An amend changes price and quantity; a priority comes only for an order the command left
-# open (the record's "priorities"), so one that closed keeps its last.
+# An amend changes price and quantity. priority is an open order's queue place (the record's
+# "priorities"), null once it closed.
 ORDER_UPSERT = """
 INSERT INTO orders_order (id, user_id, client_order_id, symbol, side, type, time_in_force,
     post_only, price, quantity, filled_quantity, filled_quote_quantity, average_price,
@@ -144,7 +144,7 @@ FROM pg_temp.dbprocessor_order
 ON CONFLICT (id) DO UPDATE SET
     price = EXCLUDED.price,
     quantity = EXCLUDED.quantity,
-    priority = COALESCE(EXCLUDED.priority, orders_order.priority),
+    priority = EXCLUDED.priority,
     filled_quantity = EXCLUDED.filled_quantity,
     filled_quote_quantity = EXCLUDED.filled_quote_quantity,
     average_price = EXCLUDED.average_price,
