@@ -441,3 +441,25 @@ def format_table(differences: list[Difference]) -> str:
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def record_outcome(
+    shard: int, *, differences: int | None, connection_: redis.Redis | None = None
+) -> None:
+    """Keep the outcome of a reconcile run of ``shard`` in Redis for /metrics
+    (exchange_reconcile_*): when it ran, how many differences it found (None: it could
+    not finish, the engine did not answer or the database did not catch up) and, when it
+    found none, that time as the last success."""
+    client = connection_ or redis.Redis.from_url(settings.REDIS_URL)
+    now = f"{time.time():.3f}"
+    fields = {
+        "last_run": now,
+        "finished": "1" if differences is not None else "0",
+        "differences": str(differences or 0),
+    }
+    if differences == 0:
+        fields["last_success"] = now
+    try:
+        client.hset(keys.reconcile_result(shard), mapping=fields)
+    except redis.RedisError as exc:
+        logger.warning("reconcile: could not record the outcome for /metrics (%s)", exc)

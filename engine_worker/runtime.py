@@ -30,6 +30,7 @@ from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OPEN_STATUSES, RejectReason
+from engine_worker.metrics import EngineMetrics
 from engine_worker.recovery import Limits, Snapshot, engine_restore, limits_to_state
 from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled, max_units
 
@@ -174,6 +175,7 @@ class EngineRuntime:
         self.recent_requests: OrderedDict[str, None] = OrderedDict()
         # per market, the whole book's members in Redis (ticks -> member), bids and asks
         self._book_mirrors: dict[str, tuple[dict[int, str], dict[int, str]]] = {}
+        self.metrics = EngineMetrics(self)  # registered by run_engine (engine_worker/worker.py)
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -204,6 +206,8 @@ class EngineRuntime:
         # the request ids of the log's last entries, replayed or not, to refuse resends
         for _, fields in reversed(self.redis.xrevrange(self.commands, count=RECENT_ENTRIES)):
             self._remember(c.get("request_id") for c in json.loads(fields[b"commands"]))
+        self.metrics.recovery_seconds.set(time.monotonic() - started)
+        self.metrics.replayed.set(applied)
         logger.info(
             "recovery: %d open orders and %d balances from the database (sequence %d), "
             "%d commands replayed from %d log entries in %.2fs; next sequence %d",
@@ -291,10 +295,13 @@ class EngineRuntime:
         if not isinstance(commands, list):
             commands = []
         first_seq = self.engine.next_seq
+        clock = time.perf_counter
+        started = clock()
         try:
             for command in commands:
                 batch.replies.append(self._apply_one(command, batch))
             last_seq = self.engine.next_seq - 1
+            applied = clock()
             self._commit(batch, reply_to, first_seq, last_seq)
         except Exception as exc:
             if self.engine.next_seq == first_seq:
@@ -310,12 +317,16 @@ class EngineRuntime:
                 exc_info=True,
             )
             raise FailStop(f"batch from seq {first_seq} applied but not committed") from exc
+        metrics = self.metrics
+        metrics.commit_seconds.observe(clock() - applied)
+        metrics.apply_seconds.observe(applied - started)
+        metrics.batch_commands.observe(len(commands))
+        metrics.count(commands, batch.replies)
+        trades = sum(len(t) for t in batch.trades.values())
+        if trades:
+            metrics.trades.inc(trades)
         logger.info(
-            "batch seq %d..%d: %d commands, %d trades",
-            first_seq,
-            last_seq,
-            len(commands),
-            sum(len(t) for t in batch.trades.values()),
+            "batch seq %d..%d: %d commands, %d trades", first_seq, last_seq, len(commands), trades
         )
         return batch.replies
 

@@ -18,6 +18,7 @@ from rq.serializers import JSONSerializer
 from engine_worker import jobs, keys, shards
 from engine_worker.recovery import Limits, Snapshot
 from engine_worker.runtime import EngineRuntime
+from infra import metrics
 from marketdata.units import MarketUnits
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ def run_engine(
     if limits is not None:
         runtime.sync_limits(limits)
     jobs.RUNTIME = runtime
+    # ready: its metrics endpoint opens now (so `up` says whether it takes orders)
+    metrics.serve("engine", offset=shard, collectors=[runtime.metrics])
     gc.freeze()  # the recovered books are long-lived: keep them out of collections
     logger.info(
         "engine shard %d ready: %d markets, next sequence %d",

@@ -4,7 +4,7 @@ Under ASGI, Django runs an async-capable middleware's process_request and
 process_response each through its own sync_to_async hop: about fourteen thread handoffs
 per request for the stock stack, measured at roughly 3 ms of a trivial request's 4 ms
 here. Declared sync-only, the whole chain runs in one thread in one hop; the views are
-sync anyway (DRF).
+sync anyway (DRF). The same goes for django-prometheus' two middlewares (HTTP metrics).
 
 UnstorableTextMiddleware is the project's own: it refuses text the database cannot store
 (exchange_site/parsers.py) in the query string, the path and the headers."""
@@ -23,6 +23,8 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware as _XFrame
 from django.middleware.common import CommonMiddleware as _Common
 from django.middleware.csrf import CsrfViewMiddleware as _Csrf
 from django.middleware.security import SecurityMiddleware as _Security
+from django_prometheus.middleware import PrometheusAfterMiddleware as _PromAfter
+from django_prometheus.middleware import PrometheusBeforeMiddleware as _PromBefore
 
 from exchange_site.errors import error_body
 from exchange_site.parsers import UNSTORABLE_MESSAGE, unstorable
@@ -63,6 +65,15 @@ class XFrameOptionsMiddleware(_SyncOnly, _XFrame):
 
 class AxesMiddleware(_SyncOnly, _Axes):
     pass
+
+
+class PrometheusBeforeMiddleware(_SyncOnly, _PromBefore):
+    """django-prometheus: every request and its latency, middleware included."""
+
+
+class PrometheusAfterMiddleware(_SyncOnly, _PromAfter):
+    """django-prometheus: requests by view and method, responses by status, view and
+    method, latency by view (docs/operations.md, "Metrics")."""
 
 
 def unstorable_input(request: HttpRequest) -> str | None:

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
+    "exchange_site.middleware.PrometheusBeforeMiddleware",  # HTTP metrics: first and last
     "exchange_site.middleware.SecurityMiddleware",
     "exchange_site.middleware.UnstorableTextMiddleware",  # a 400 for NUL in path/query/headers
     "exchange_site.middleware.SessionMiddleware",
@@ -74,6 +75,8 @@ MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site
     "exchange_site.middleware.AuthenticationMiddleware",
     "exchange_site.middleware.MessageMiddleware",
     "exchange_site.middleware.XFrameOptionsMiddleware",
+    # HTTP metrics by view and status; before axes, so that its lock-out 429s are counted
+    "exchange_site.middleware.PrometheusAfterMiddleware",
     "exchange_site.middleware.AxesMiddleware",  # a locked-out login's 429 (last, as axes asks)
 ]
 
@@ -371,6 +374,21 @@ RESERVED_USERNAMES = [
     f"{MARKET_MAKER['USERNAME']}-*",
     *(p.strip() for p in os.environ.get("RESERVED_USERNAMES", "").split(",") if p.strip()),
 ]
+
+# Prometheus metrics (docs/operations.md, "Metrics"). Each long-running service serves its
+# own /metrics on METRICS_ADDR at its port below (engine and DB processor: the port plus
+# the shard, so shards on one host do not collide); 0 turns one off. The web service
+# answers /metrics on its own PORT. django-prometheus times the HTTP requests.
+METRICS_ADDR = os.environ.get("METRICS_ADDR", "127.0.0.1")
+METRICS_PORTS = {
+    "engine": int(os.environ.get("ENGINE_METRICS_PORT", "9310")),
+    "dbprocessor": int(os.environ.get("DBPROCESSOR_METRICS_PORT", "9320")),
+    "wsbridge": int(os.environ.get("WSBRIDGE_METRICS_PORT", "9330")),
+    "marketmaker": int(os.environ.get("MARKET_MAKER_METRICS_PORT", "9340")),
+}
+PROMETHEUS_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"),
+)  # fmt: skip
 
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
 LOGGING = {

@@ -52,3 +52,39 @@ class ScratchRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+
+class Scrape:
+    """A Prometheus text exposition, parsed (prometheus-client's parser), for tests."""
+
+    def __init__(self, text: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.text = text
+        self.samples = [
+            (sample.name, sample.labels, sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        ]
+
+    @classmethod
+    def get(cls, url: str, timeout: float = 5) -> Scrape:
+        import urllib.request
+
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local
+            return cls(response.read().decode())
+
+    def names(self) -> set[str]:
+        """Every sample name (a histogram's _bucket, _sum and _count, a counter's _total)."""
+        return {name for name, _, _ in self.samples}
+
+    def matching(self, name: str, **labels: str) -> list[float]:
+        return [
+            value
+            for sample, have, value in self.samples
+            if sample == name and all(have.get(k) == v for k, v in labels.items())
+        ]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples named ``name`` whose labels include ``labels`` (0 if none)."""
+        return sum(self.matching(name, **labels))

@@ -35,9 +35,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
+from prometheus_client import Counter
 
 from engine_worker import keys
 from engine_worker.service import Service
+from infra.metrics import MetricSet
 from marketdata.tickers import TickerWindow, ticker_body
 from marketdata.units import CONTEXT
 from realtime.protocol import INTERVAL_MS, INTERVALS, data_frame, md_group, user_group
@@ -246,6 +248,49 @@ class Fetched:
         return len(self.messages)
 
 
+class BridgeMetrics(MetricSet):
+    """The bridge's own, beside the loop's (exchange_service_*{service="wsbridge"})."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received = self.add(
+            Counter(
+                "exchange_wsbridge_messages_received",
+                "Engine Pub/Sub messages the bridge received (md.*, user.*, ws.revoked.*).",
+                registry=None,
+            )
+        )
+        self.malformed = self.add(
+            Counter(
+                "exchange_wsbridge_messages_malformed",
+                "Pub/Sub messages the bridge could not read and dropped.",
+                registry=None,
+            )
+        )
+        group_sends = self.add(
+            Counter(
+                "exchange_wsbridge_group_sends",
+                "Messages the bridge sent to the web processes' Channels groups, by type.",
+                ["type"],
+                registry=None,
+            )
+        )
+        self._group_sends = group_sends
+        self._by_type: dict[str, Any] = {}
+
+    def sent(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+        """A batch's group sends, counted per type once per batch."""
+        counts: dict[str, int] = {}
+        for _, event in sends:
+            kind = event["type"]
+            counts[kind] = counts.get(kind, 0) + 1
+        for kind, n in counts.items():
+            child = self._by_type.get(kind)
+            if child is None:
+                child = self._by_type[kind] = self._group_sends.labels(kind)
+            child.inc(n)
+
+
 class WsBridge(Service):
     name = "wsbridge"
     point_in_time = ("markets",)
@@ -261,6 +306,7 @@ class WsBridge(Service):
         self.pubsub: Any = None
         self.layer: Any = None
         self.sent = 0
+        self.bridge_metrics = BridgeMetrics()
 
     # -- the loop base's hooks -----------------------------------------------------------
 
@@ -348,12 +394,16 @@ class WsBridge(Service):
                     )
             except (ValueError, KeyError, TypeError):
                 logger.warning("wsbridge: malformed message on %s dropped", channel)
+                self.bridge_metrics.malformed.inc()
             if self.coalescer.window_s <= 0:  # no coalescing: each engine batch on its own
                 for symbol, window in self.coalescer.due(float("inf")):
                     await self._emit(symbol, window, sends)
         for symbol, window in self.coalescer.due(time.monotonic()):
             await self._emit(symbol, window, sends)
         await self._send(sends)
+        if batch.messages:
+            self.bridge_metrics.received.inc(len(batch.messages))
+        self.bridge_metrics.sent(sends)
         return {"size": len(batch.messages), "sent": len(sends), "markets": len(self.stats)}
 
     def _user(self, user_id: int, events: list[dict[str, Any]], sends: list) -> None:

@@ -200,6 +200,14 @@ class Engine:
         for book in self._books.values():
             yield from book.iter_orders()
 
+    def resting_orders(self) -> dict[str, int]:
+        """How many orders rest in each market's book. Safe to call from another thread
+        while the engine runs (metrics): it reads a copy of the books' index, and each
+        count is one C-level sum, so nothing changes size under it."""
+        return {
+            symbol: sum(book.open_by_user.values()) for symbol, book in list(self._books.items())
+        }
+
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for acct in self._accounts.values():

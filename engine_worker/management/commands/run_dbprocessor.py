@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine_worker.dbprocessor import processor_for
+from infra import metrics
 
 
 class Command(BaseCommand):
@@ -36,4 +37,10 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         if block_ms < 1:
             raise CommandError("--block-ms must be at least 1")
-        processor_for(shard, batch_size=batch_size, block_ms=block_ms).run()
+        processor = processor_for(shard, batch_size=batch_size, block_ms=block_ms)
+        metrics.serve(
+            "dbprocessor",
+            offset=shard,
+            collectors=[processor.metrics, processor.processor_metrics],
+        )
+        processor.run()
