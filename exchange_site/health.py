@@ -10,10 +10,10 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from engine_worker import keys
-from engine_worker.deadletters import dead_letter_counts
+from infra import keys
 from infra.metrics import ScrapeGauges
 from marketdata.selectors import read_model
+from persistence.deadletters import dead_letter_counts
 
 
 def _shards() -> set[int]:

@@ -7,7 +7,7 @@ here. Declared sync-only, the whole chain runs in one thread in one hop; the vie
 sync anyway (DRF). The same goes for django-prometheus' two middlewares (HTTP metrics).
 
 UnstorableTextMiddleware is the project's own: it refuses text the database cannot store
-(exchange_site/parsers.py) in the query string, the path and the headers."""
+(apikit/parsers.py) in the query string, the path and the headers."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from django.middleware.security import SecurityMiddleware as _Security
 from django_prometheus.middleware import PrometheusAfterMiddleware as _PromAfter
 from django_prometheus.middleware import PrometheusBeforeMiddleware as _PromBefore
 
-from exchange_site.errors import error_body
-from exchange_site.parsers import UNSTORABLE_MESSAGE, unstorable
+from apikit.errors import error_body
+from apikit.parsers import UNSTORABLE_MESSAGE, unstorable
 
 
 class _SyncOnly:

@@ -37,9 +37,9 @@ import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from prometheus_client import Counter
 
-from engine_worker import keys
-from engine_worker.service import Service
+from infra import keys
 from infra.metrics import MetricSet
+from infra.service import Service
 from marketdata.tickers import TickerWindow, ticker_body
 from marketdata.units import CONTEXT
 from realtime.protocol import INTERVAL_MS, INTERVALS, data_frame, md_group, user_group

@@ -22,7 +22,7 @@ import yaml
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from exchange_site.testing import Scrape, ScratchRedis, free_port
+from apikit.testing import Scrape, ScratchRedis, free_port
 from exchange_site.tests.test_supervisor import http
 from market_maker.tests.test_stack import LoggedStack
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine_worker.dbprocessor import processor_for
 from infra import metrics
+from persistence.dbprocessor import processor_for
 
 
 class Command(BaseCommand):
