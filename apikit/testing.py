@@ -61,11 +61,20 @@ class Scrape:
         from prometheus_client.parser import text_string_to_metric_families
 
         self.text = text
+        families = list(text_string_to_metric_families(text))
         self.samples = [
             (sample.name, sample.labels, sample.value)
-            for family in text_string_to_metric_families(text)
+            for family in families
             for sample in family.samples
         ]
+        # family name (a counter's without _total) -> (type, its samples' label names)
+        self.families = {
+            family.name: (
+                family.type,
+                {k for sample in family.samples for k in sample.labels if k != "le"},
+            )
+            for family in families
+        }
 
     @classmethod
     def get(cls, url: str, timeout: float = 5) -> Scrape:

@@ -429,7 +429,26 @@ def test_each_service_counts_what_real_traffic_did(stack):
         raise
 
 
-def test_every_metric_the_dashboard_and_the_alerts_read_is_exported(stack):
+def documented_metrics() -> dict[str, tuple[str, set[str]]]:
+    """docs/operations.md's metric tables: name -> (type, labels)."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split("## Metrics", 1)[1].split("### Alerts", 1)[0]
+    rows = re.findall(r"^\| `([a-z_:]+)` \|\s*(\w+)\s*\|([^|]*)\|", section, re.M)
+    return {
+        name: (kind, {label.strip() for label in labels.split(",") if label.strip()})
+        for name, kind, labels in rows
+    }
+
+
+def scrape_has_samples(scrapes: dict[str, Scrape], name: str) -> bool:
+    return any(n.startswith(name) for scrape in scrapes.values() for n in scrape.names())
+
+
+def sample_name(family: str, kind: str) -> str:
+    return f"{family}_total" if kind == "counter" else family
+
+
+def test_every_metric_the_dashboard_and_the_alerts_read_is_exported(stack, promtool):
     try:
         stack.ctl("start", "marketmaker")  # stopped by the test above, if it ran
         stack.wait(lambda: market_maker_trading(stack), timeout=60)
@@ -437,13 +456,36 @@ def test_every_metric_the_dashboard_and_the_alerts_read_is_exported(stack):
             done = stack.manage("reconcile")
             assert done.returncode == 0, done.stdout + done.stderr
         exported: set[str] = set()
-        for scrape in stack.scrape_all().values():
+        scrapes = stack.scrape_all()
+        for scrape in scrapes.values():
             exported |= scrape.names()
         queries = alert_queries() + dashboard_queries()
         wanted = set().union(*(promql_metric_names(as_promql(q)) for q in queries))
         assert len(wanted) > 40
         missing = sorted(wanted - exported - PROMETHEUS_SERIES)
         assert not missing, missing
+
+        # every exposition passes Prometheus' own lint (names, units, types, help)
+        for service, scrape in scrapes.items():
+            lint = subprocess.run(  # noqa: S603
+                [promtool, "check", "metrics"], input=scrape.text, capture_output=True,
+                text=True, check=False,
+            )  # fmt: skip
+            assert lint.returncode == 0, (service, lint.stdout + lint.stderr)
+
+        # and docs/operations.md lists exactly the exchange's own, with their type and labels
+        families: dict[str, tuple[str, set[str]]] = {}
+        for scrape in scrapes.values():
+            for family, (kind, labels) in scrape.families.items():
+                families[sample_name(family, kind)] = (kind, labels)
+        documented = documented_metrics()
+        ours = {name: v for name, v in families.items() if name.startswith("exchange_")}
+        assert set(ours) == {name for name in documented if name.startswith("exchange_")}
+        for name, (kind, labels) in documented.items():
+            assert name in families, name  # the django_http_* ones listed are exported too
+            assert families[name][0] == kind, (name, families[name][0])
+            if scrape_has_samples(scrapes, name):  # no exception yet: no labels to see
+                assert families[name][1] == labels, (name, families[name][1])
     except BaseException:
         print(stack.tail())
         raise
