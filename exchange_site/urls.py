@@ -7,6 +7,7 @@ from exchange_site.throttling import auth_throttled
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("apikeys.urls")),
     path("", include("marketdata.urls")),
     path("", include("orders.urls")),
 ]
