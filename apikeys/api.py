@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 from apikeys import selectors, services
 from apikeys.models import LABEL_LENGTH, Scope
 from apikeys.services import MAX_ALLOWED_IPS
-from exchange_site.caller import caller, caller_id
-from exchange_site.schema import error_responses
+from apikit.caller import caller, caller_id
+from apikit.schema import error_responses
 
 
 @extend_schema_serializer(component_name="ApiKey")

@@ -55,8 +55,8 @@ from rest_framework.request import Request
 
 from apikeys import crypto, errors, signing
 from apikeys.models import ApiKey
-from exchange_site.errors import PayloadTooLarge
-from exchange_site.throttling import client_address
+from apikit.errors import PayloadTooLarge
+from apikit.throttling import client_address
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exchange_site.errors import ExchangeError
+from apikit.errors import ExchangeError
 
 
 class ApiKeyError(ExchangeError):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apikeys import crypto
 from apikeys.models import ApiKey, Scope
-from exchange_site.errors import Conflict, InvalidInput, NotFound
+from apikit.errors import Conflict, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
 
