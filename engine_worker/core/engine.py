@@ -314,6 +314,8 @@ class Engine:
             for o in book.iter_orders():
                 want_counts[o.user_id] = want_counts.get(o.user_id, 0) + 1
             assert counted == want_counts, f"{sym}: open counts {counted} != {want_counts}"
+        resting = {sym: sum(1 for _ in book.iter_orders()) for sym, book in self._books.items()}
+        assert self.resting_orders() == resting, f"resting {self.resting_orders()} != {resting}"
         assert all(n >= 1 for n in self.order_limits.values()), self.order_limits
         coids = {
             (o.user_id, o.client_order_id): o.order_id
