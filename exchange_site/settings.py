@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "engine_worker",
     "market_maker",
     "realtime",
+    "binance_api",
     "axes",  # failed-login tracking and lock-out (AXES_* below)
     "exchange_site.apps.ExchangeSiteConfig",  # the project's system checks
 ]

@@ -15,6 +15,7 @@ urlpatterns = [
     # The web app (frontend/out/); `/` redirects to the API's docs while there is no build.
     path("", include("exchange_site.frontend")),
     path("api/v1/", include(api_v1)),
+    path("api/v3/", include("binance_api.urls")),  # the Binance-compatible facade
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),
