@@ -126,6 +126,22 @@ class TradesApi(BinanceApi):
         return Response(selectors.trades(Params.of(request)))
 
 
+class AggTradesApi(BinanceApi):
+    @_schema(
+        "Aggregate trades, oldest first: each trade is its own aggregate",
+        params=[
+            SYMBOL,
+            _p("fromId", int),
+            _p("startTime", int),
+            _p("endTime", int),
+            _p("limit", int, description="1-1000, default 500"),
+        ],
+        response=OpenApiTypes.ANY,
+    )
+    def get(self, request: Request) -> Response:
+        return Response(selectors.agg_trades(Params.of(request)))
+
+
 class KlinesApi(BinanceApi):
     @_schema(
         "Candles, oldest first",

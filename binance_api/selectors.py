@@ -127,6 +127,36 @@ def trades(params: Params) -> list[dict[str, Any]]:
     return [shapes.public_trade(t) for t in reversed(latest)]
 
 
+def agg_trades(params: Params) -> list[dict[str, Any]]:
+    """Aggregate trades, oldest first: each of our trades is an aggregate of its own (its
+    id is the trade's). From ``fromId`` on, from ``startTime`` (to ``endTime``), or the
+    latest ``limit``."""
+    symbol = params.symbol()
+    assert symbol is not None  # noqa: S101 - required
+    from_id = params.integer("fromId")
+    start, end = params.moment("startTime"), params.moment("endTime")
+    if from_id is not None and (start is not None or end is not None):
+        raise BinanceError(
+            errors.OPTIONAL_PARAMS_BAD_COMBO, "fromId cannot be sent with startTime or endTime."
+        )
+    limit = params.limit(default=500, maximum=MAX_LIST)
+    ticks = Tick.objects.using(TIMESERIES_ALIAS).filter(symbol=symbol)
+    if from_id is not None:
+        ticks = ticks.filter(trade_id__gte=from_id)
+    if start is not None:
+        ticks = ticks.filter(time__gte=start)
+    if end is not None:
+        ticks = ticks.filter(time__lte=end)
+    if from_id is not None or start is not None:
+        rows = list(ticks.order_by("time", "trade_id")[:limit])
+    else:
+        rows = list(reversed(ticks.order_by("-time", "-trade_id")[:limit]))
+    return [
+        shapes.agg_trade(row.trade_id, row.price, row.quantity, row.taker_side, _ms(row.time))
+        for row in rows
+    ]
+
+
 def klines(params: Params) -> list[list[Any]]:
     symbol = params.symbol()
     assert symbol is not None  # noqa: S101 - required

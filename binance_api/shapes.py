@@ -116,6 +116,22 @@ def public_trade(trade: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def agg_trade(
+    trade_id: int, price: Decimal, quantity: Decimal, taker_side: str, time_ms: int
+) -> dict[str, Any]:
+    """A trade as an aggregate trade of its own."""
+    return {
+        "a": trade_id,
+        "p": plain(price),
+        "q": plain(quantity),
+        "f": trade_id,
+        "l": trade_id,
+        "T": time_ms,
+        "m": taker_side == "sell",
+        "M": True,
+    }
+
+
 def kline(candle: dict[str, Any], *, width_ms: int) -> list[Any]:
     """A candle as Binance's array. The taker-buy volumes are not kept: "0"."""
     return [

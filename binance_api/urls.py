@@ -10,6 +10,7 @@ urlpatterns = [
     path("exchangeInfo", api.ExchangeInfoApi.as_view(), name="binance-exchange-info"),
     path("depth", api.DepthApi.as_view(), name="binance-depth"),
     path("trades", api.TradesApi.as_view(), name="binance-trades"),
+    path("aggTrades", api.AggTradesApi.as_view(), name="binance-agg-trades"),
     path("klines", api.KlinesApi.as_view(), name="binance-klines"),
     path("ticker/24hr", api.Ticker24hrApi.as_view(), name="binance-ticker-24hr"),
     path("ticker/price", api.TickerPriceApi.as_view(), name="binance-ticker-price"),
