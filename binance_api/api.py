@@ -5,7 +5,7 @@ JSON, as Binance takes them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -18,9 +18,9 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from apikit.caller import caller_id
 from binance_api import errors, selectors, services
 from binance_api.params import Params
-from exchange_site.caller import caller_id
 
 TAG = "Binance-compatible API (/api/v3)"
 
@@ -72,7 +72,7 @@ SIGNATURE = [
 class BinanceApi(APIView):
     """A public endpoint of the facade: Binance's error shape, no credentials read."""
 
-    authentication_classes: list[Any] = []
+    authentication_classes: Sequence[Any] = ()
     permission_classes = [AllowAny]
     parser_classes = [FormParser]
 

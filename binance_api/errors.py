@@ -5,7 +5,7 @@ Binance answers 4xx with a negative code in the body: 400 for a bad request or a
 rejected order, 401 for a key it refuses (-2014, -2015), 429 past a rate limit (-1003,
 with Retry-After); 5xx when the outcome is unknown. The views of this app use
 ``exception_handler`` below instead of the project's (settings.REST_FRAMEWORK), so
-/api/v1 keeps its own shape. Our errors (exchange_site.errors, the engine's reject
+/api/v1 keeps its own shape. Our errors (apikit.errors, the engine's reject
 reasons) are translated here, in one table each."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from apikit.errors import ExchangeError
 from engine_worker.core.types import RejectReason
-from exchange_site.errors import ExchangeError
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ _REJECTED: dict[str, str] = {
     "duplicate_request": DUPLICATE_ORDER_MSG,
 }
 
-# -- our edge's own refusals (exchange_site.errors codes), before the engine ---------------
+# -- our edge's own refusals (apikit.errors codes), before the engine ---------------
 _EDGE: dict[str, tuple[int, str]] = {
     "invalid_price": (INVALID_MESSAGE, "Filter failure: PRICE_FILTER"),
     "invalid_quantity": (INVALID_MESSAGE, "Filter failure: LOT_SIZE"),

@@ -18,10 +18,10 @@ from typing import Any
 
 from rest_framework.request import Request
 
+from apikit.parsers import unstorable
 from binance_api import errors, symbols
 from binance_api.errors import BinanceError
-from exchange_site.fields import BIGINT_MAX
-from exchange_site.parsers import unstorable
+from marketdata.fields import BIGINT_MAX
 from marketdata.units import AMOUNT_DECIMALS, AMOUNT_LIMIT, EPOCH, is_storable
 
 DECIMAL_RE = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")

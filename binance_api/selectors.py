@@ -12,15 +12,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Max
-from rest_framework.throttling import SimpleRateThrottle
 
 from accounts import selectors as accounts
+from apikit.errors import NotFound
+from apikit.throttling import UserRateThrottle
 from binance_api import errors, shapes
 from binance_api.errors import BinanceError
 from binance_api.params import Params, illegal, invalid, market_of
 from binance_api.symbols import reachable
-from engine_worker.deepbook import MAX_LEVELS
-from exchange_site.errors import NotFound
+from infra.deepbook import MAX_LEVELS
 from marketdata import selectors as market
 from marketdata import timeseries
 from marketdata.models import Asset, Market, Tick
@@ -68,7 +68,7 @@ def symbols_of(params: Params) -> list[str] | None:
 
 
 def _all_symbols() -> list[str]:
-    return [s for s in Market.objects.order_by("symbol").values_list("symbol", flat=True)]
+    return list(Market.objects.order_by("symbol").values_list("symbol", flat=True))
 
 
 # -- general ------------------------------------------------------------------------------
@@ -76,9 +76,9 @@ def _all_symbols() -> list[str]:
 
 def rate_limits() -> list[dict[str, Any]]:
     """The API's request rate (settings API_RATE_LIMIT, per user or address)."""
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"]
-    count, seconds = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
-    interval = {1: "SECOND", 60: "MINUTE", 3600: "HOUR", 86400: "DAY"}[seconds]
+    throttle = UserRateThrottle()  # the API's own, as the views apply it
+    count, seconds = throttle.parse_rate(throttle.get_rate())
+    interval = {1: "SECOND", 60: "MINUTE", 3600: "HOUR", 86400: "DAY"}[seconds or 60]
     return [
         {"rateLimitType": "RAW_REQUESTS", "interval": interval, "intervalNum": 1, "limit": count}
     ]

@@ -19,14 +19,14 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from apikit.errors import ExchangeError
 from binance_api import errors, shapes
 from binance_api.errors import BinanceError, filter_failure, from_exchange_error
 from binance_api.params import Params, illegal, invalid, mandatory, not_required
 from binance_api.selectors import order_of
-from engine_worker.deepbook import TOP_LEVELS
-from exchange_site.errors import ExchangeError
-from exchange_site.fields import column_length
+from infra.deepbook import TOP_LEVELS
 from marketdata import selectors as market
+from marketdata.fields import column_length
 from marketdata.units import CONTEXT
 from orders import services
 from orders.models import Order

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from exchange_site.testing import ScratchRedis, free_port
+from apikit.testing import ScratchRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count(1)
