@@ -199,6 +199,32 @@ def response(error: BinanceError) -> JsonResponse:
     return JsonResponse(error.as_dict(), status=error.status)
 
 
+PREFIX = "/api/v3/"  # the facade's paths: their errors are Binance's, whoever answers
+
+
+def is_facade_request(request: Any) -> bool:
+    return str(getattr(request, "path_info", "")).startswith(PREFIX)
+
+
 def binance_404(request: Any, exception: Exception | None = None) -> JsonResponse:
     """An unknown path under /api/v3."""
     return response(BinanceError(UNSUPPORTED_OPERATION, "Not found.", status=404))
+
+
+def binance_500(request: Any) -> JsonResponse:
+    return response(
+        BinanceError(UNKNOWN, "An unknown error occurred while processing the request.", status=500)
+    )
+
+
+def unstorable_text(where: str) -> JsonResponse:
+    """The middleware's refusal of NUL or a lone surrogate outside the body."""
+    return response(
+        BinanceError(ILLEGAL_CHARS, f"Illegal characters found in parameter '{where}'.")
+    )
+
+
+def body_too_large(limit: int) -> JsonResponse:
+    return response(
+        BinanceError(TOO_MANY_PARAMETERS, f"The request body is over {limit} bytes.", status=413)
+    )

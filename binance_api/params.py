@@ -22,7 +22,7 @@ from apikit.parsers import unstorable
 from binance_api import errors, symbols
 from binance_api.errors import BinanceError
 from marketdata.fields import BIGINT_MAX
-from marketdata.units import AMOUNT_DECIMALS, AMOUNT_LIMIT, EPOCH, is_storable
+from marketdata.units import AMOUNT_DECIMALS, EPOCH, is_storable
 
 DECIMAL_RE = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
 INTEGER_RE = re.compile(r"[0-9]{1,20}")
@@ -108,9 +108,7 @@ class Params:
             return None
         if not DECIMAL_RE.fullmatch(text):
             raise illegal(name, r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
-        value = Decimal(text)
-        if value >= AMOUNT_LIMIT:
-            raise BinanceError(errors.PARAM_OVERFLOW, f"Parameter '{name}' overflowed.")
+        value = Decimal(text)  # below 10^20: at most 20 digits before the point
         if not is_storable(value):  # more than AMOUNT_DECIMALS decimals, trailing zeros aside
             raise BinanceError(
                 errors.BAD_PRECISION,
