@@ -170,6 +170,9 @@ def as_binance(exc: Exception) -> BinanceError | None:
     """Any error a view of the facade raises, as a BinanceError; None for a bug (a 500)."""
     if isinstance(exc, BinanceError):
         return exc
+    binance_code = getattr(exc, "binance_code", None)  # a signed request refused (apikeys)
+    if isinstance(exc, ExchangeError) and isinstance(binance_code, int):
+        return BinanceError(binance_code, exc.message, status=exc.http_status)
     if isinstance(exc, ExchangeError):
         return from_exchange_error(exc)
     if isinstance(exc, Http404):
