@@ -6,6 +6,9 @@ import pytest
 
 from binance_api.tests.stack import BinanceStack
 
+# the timeseries pool closed before the test database is dropped (tickers read it)
+from marketdata.tests.conftest import _timeseries_pool_closed  # noqa: F401
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, django_db_blocker) -> Iterator[BinanceStack]:
