@@ -166,3 +166,15 @@ class BinanceStack:
         status, body = self.request("POST", "/api/v1/orders", order, token=token)
         assert status == 201, body
         return body
+
+    def api_key(self, token: str, scopes: tuple[str, ...] = ("read", "trade")) -> dict[str, Any]:
+        """A new API key of the token's user: {id, api_key, secret, ...}."""
+        status, body = self.request(
+            "POST", "/api/v1/api-keys", {"label": "bot", "scopes": list(scopes)}, token=token
+        )
+        assert status == 201, body
+        return body
+
+    def revoke(self, token: str, key_id: int) -> None:
+        status, body = self.request("DELETE", f"/api/v1/api-keys/{key_id}", token=token)
+        assert status == 204, body
