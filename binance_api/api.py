@@ -12,12 +12,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import FormParser
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from apikeys.authentication import ApiKeySignatureAuthentication
+from apikeys.models import ApiKey, Scope
+from apikeys.permissions import api_key_required
 from apikit.caller import caller_id
 from binance_api import errors, selectors, services
 from binance_api.params import Params
@@ -81,13 +83,17 @@ class BinanceApi(APIView):
 
 
 class SignedApi(BinanceApi):
-    """A SIGNED endpoint (TRADE, USER_DATA)."""
+    """A SIGNED endpoint: an API key (X-MBX-APIKEY) and a signed request (apikeys), the key
+    with scope ``read`` for the USER_DATA methods (GET), ``trade`` for the TRADE ones."""
 
-    authentication_classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
-    permission_classes = [IsAuthenticated]
+    authentication_classes = [ApiKeySignatureAuthentication]
+
+    def get_permissions(self) -> list[BasePermission]:
+        scope = Scope.READ if self.request.method in ("GET", "HEAD") else Scope.TRADE
+        return [api_key_required(scope)()]
 
     def can_trade(self, request: Request) -> bool:
-        return True
+        return isinstance(request.auth, ApiKey) and Scope.TRADE in request.auth.scopes
 
 
 class PingApi(BinanceApi):

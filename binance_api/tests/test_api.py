@@ -1,31 +1,37 @@
 """/api/v3 in-process against the real engine worker, PostgreSQL and Redis (the suite's
-``engine``, ``market`` and ``make_trader`` fixtures): every order type and reply type of
-POST order, the cancels and reads, and every refusal in Binance's shape and code."""
+``engine``, ``market`` and ``make_trader`` fixtures, each trader with an API key): every
+order type and reply type of POST order, the cancels and reads, and every refusal in
+Binance's shape and code."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
 from rest_framework.test import APIClient
 
+from apikeys.services import api_key_create
 from binance_api.symbols import to_binance
+from binance_api.tests.signing import FORM, Signed, sign
 
 pytestmark = pytest.mark.django_db
 
-FORM = "application/x-www-form-urlencoded"
 
-
-def post(client: APIClient, path: str, **params: str):
+def post(client: Signed | APIClient, path: str, **params: str):
+    if isinstance(client, Signed):
+        return client.call("POST", path, params)
     return client.post(f"/api/v3/{path}", urlencode(params), content_type=FORM)
 
 
-def delete(client: APIClient, path: str, **params: str):
-    return client.delete(f"/api/v3/{path}?{urlencode(params)}")
+def delete(client: Signed, path: str, **params: str):
+    return client.call("DELETE", path, params)
 
 
-def get(client: APIClient, path: str, **params: str):
+def get(client: Signed | APIClient, path: str, **params: str):
+    if isinstance(client, Signed):
+        return client.call("GET", path, params)
     return client.get(f"/api/v3/{path}", params)
 
 
@@ -34,6 +40,19 @@ def refused(response, code: int, status: int = 400) -> str:
     body = response.json()
     assert set(body) == {"code", "msg"} and body["code"] == code, body
     return body["msg"]
+
+
+@pytest.fixture
+def make_signed(make_trader):
+    """A new trader (demo funds) with an API key of ``scopes``, as a signing client."""
+    from django.contrib.auth import get_user_model
+
+    def make(scopes: tuple[str, ...] = ("read", "trade")) -> Signed:
+        user = get_user_model().objects.get(pk=make_trader().user_id)
+        key, secret = api_key_create(user=user, label="test", scopes=scopes)
+        return Signed(key.api_key, secret, user.pk)
+
+    return make
 
 
 @pytest.fixture
@@ -54,8 +73,8 @@ def order(client, symbol: str, side: str, price: str, quantity: str, **extra: st
 # -- POST order ---------------------------------------------------------------------------
 
 
-def test_limit_order_full_reply_with_fills_and_fees(make_trader, symbol):
-    seller, buyer = make_trader(), make_trader()
+def test_limit_order_full_reply_with_fills_and_fees(make_signed, symbol):
+    seller, buyer = make_signed(), make_signed()
     resting = order(seller, symbol, "SELL", "100.5", "0.02", newClientOrderId="maker-1")
     assert resting["status"] == "NEW" and resting["clientOrderId"] == "maker-1"
     assert resting["fills"] == [] and resting["type"] == "LIMIT"
@@ -77,8 +96,8 @@ def test_limit_order_full_reply_with_fills_and_fees(make_trader, symbol):
     )  # fmt: skip
 
 
-def test_reply_types_ack_result_full(make_trader, symbol):
-    trader = make_trader()
+def test_reply_types_ack_result_full(make_signed, symbol):
+    trader = make_signed()
     ack = order(trader, symbol, "BUY", "10", "0.2", newOrderRespType="ACK")
     assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
     result = order(trader, symbol, "BUY", "10", "0.2", newOrderRespType="RESULT")
@@ -92,8 +111,8 @@ def test_reply_types_ack_result_full(make_trader, symbol):
     )  # fmt: skip
 
 
-def test_ioc_and_fok(make_trader, symbol):
-    seller, buyer = make_trader(), make_trader()
+def test_ioc_and_fok(make_signed, symbol):
+    seller, buyer = make_signed(), make_signed()
     order(seller, symbol, "SELL", "50", "0.1")
     ioc = order(buyer, symbol, "BUY", "50", "0.3", timeInForce="IOC")
     assert (ioc["status"], ioc["executedQty"], ioc["timeInForce"]) == ("EXPIRED", "0.1", "IOC")
@@ -107,8 +126,8 @@ def test_ioc_and_fok(make_trader, symbol):
     assert fok["status"] == "FILLED"
 
 
-def test_limit_maker_rests_or_is_refused_when_it_would_take(make_trader, symbol):
-    seller, buyer = make_trader(), make_trader()
+def test_limit_maker_rests_or_is_refused_when_it_would_take(make_signed, symbol):
+    seller, buyer = make_signed(), make_signed()
     order(seller, symbol, "SELL", "100", "0.1")
     maker = post(
         buyer, "order", symbol=symbol, side="BUY", type="LIMIT_MAKER", price="99", quantity="0.1"
@@ -131,8 +150,8 @@ def test_limit_maker_rests_or_is_refused_when_it_would_take(make_trader, symbol)
     refused(with_tif, -1106)
 
 
-def test_market_by_quantity_and_by_quote_order_qty(make_trader, symbol):
-    seller, buyer = make_trader(), make_trader()
+def test_market_by_quantity_and_by_quote_order_qty(make_signed, symbol):
+    seller, buyer = make_signed(), make_signed()
     order(seller, symbol, "SELL", "100", "0.1")
     order(seller, symbol, "SELL", "110", "0.1")
     by_quantity = post(buyer, "order", symbol=symbol, side="BUY", type="MARKET", quantity="0.05")
@@ -152,8 +171,8 @@ def test_market_by_quantity_and_by_quote_order_qty(make_trader, symbol):
     assert sold.json()["executedQty"] == "0.1" and sold.json()["cummulativeQuoteQty"] == "9"
 
 
-def test_market_order_parameter_rules(make_trader, symbol):
-    trader = make_trader()
+def test_market_order_parameter_rules(make_signed, symbol):
+    trader = make_signed()
     neither = post(trader, "order", symbol=symbol, side="BUY", type="MARKET")
     assert "quoteOrderQty" in refused(neither, -1102)
     both = post(
@@ -197,13 +216,13 @@ LIMIT = {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "price": "1", "qu
         ({"selfTradePreventionMode": "NONE"}, -1130),
     ],
 )
-def test_bad_order_parameters(make_trader, symbol, changes, code):
+def test_bad_order_parameters(make_signed, symbol, changes, code):
     params = {k: v for k, v in {**LIMIT, **changes}.items() if v is not None}
-    refused(post(make_trader(), "order", symbol=symbol, **params), code)
+    refused(post(make_signed(), "order", symbol=symbol, **params), code)
 
 
-def test_refused_orders_are_new_order_rejected(make_trader, symbol):
-    trader = make_trader()
+def test_refused_orders_are_new_order_rejected(make_signed, symbol):
+    trader = make_signed()
     poor = post(
         trader, "order", symbol=symbol, side="BUY", type="LIMIT", timeInForce="GTC",
         price="1000000", quantity="1",
@@ -222,8 +241,8 @@ def test_refused_orders_are_new_order_rejected(make_trader, symbol):
     assert refused(again, -2010) == "Duplicate order sent."
 
 
-def test_unknown_symbol(make_trader):
-    trader = make_trader()
+def test_unknown_symbol(make_signed):
+    trader = make_signed()
     response = post(
         trader, "order", symbol="NOPEUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
         price="1", quantity="1",
@@ -236,8 +255,8 @@ def test_unknown_symbol(make_trader):
 # -- cancel and query ---------------------------------------------------------------------
 
 
-def test_cancel_by_order_id_and_by_client_order_id(make_trader, symbol):
-    trader = make_trader()
+def test_cancel_by_order_id_and_by_client_order_id(make_signed, symbol):
+    trader = make_signed()
     first = order(trader, symbol, "BUY", "10", "0.2", newClientOrderId="c-1")
     order(trader, symbol, "BUY", "11", "0.2", newClientOrderId="c-2")
     cancelled = delete(trader, "order", symbol=symbol, orderId=str(first["orderId"])).json()
@@ -256,8 +275,8 @@ def test_cancel_by_order_id_and_by_client_order_id(make_trader, symbol):
     refused(disagree, -2011)
 
 
-def test_another_users_order_is_unknown(make_trader, symbol, market):
-    owner, other = make_trader(), make_trader()
+def test_another_users_order_is_unknown(make_signed, symbol, market):
+    owner, other = make_signed(), make_signed()
     mine = order(owner, symbol, "BUY", "10", "0.2")
     order_id = str(mine["orderId"])
     assert refused(delete(other, "order", symbol=symbol, orderId=order_id), -2011) == (
@@ -270,8 +289,8 @@ def test_another_users_order_is_unknown(make_trader, symbol, market):
     assert get(owner, "order", symbol=symbol, orderId=order_id).json()["status"] == "NEW"
 
 
-def test_open_orders_cancel_all_and_history(make_trader, symbol):
-    trader = make_trader()
+def test_open_orders_cancel_all_and_history(make_signed, symbol):
+    trader = make_signed()
     ids = [order(trader, symbol, "BUY", price, "0.2")["orderId"] for price in ("10", "11", "12")]
     listed = get(trader, "openOrders", symbol=symbol).json()
     assert [o["orderId"] for o in listed] == ids  # oldest first
@@ -293,8 +312,8 @@ def test_open_orders_cancel_all_and_history(make_trader, symbol):
     refused(get(trader, "allOrders", symbol=symbol, limit="1001"), -1130)
 
 
-def test_my_trades_and_account(make_trader, symbol):
-    seller, buyer = make_trader(), make_trader()
+def test_my_trades_and_account(make_signed, symbol):
+    seller, buyer = make_signed(), make_signed()
     sell = order(seller, symbol, "SELL", "100", "0.3")
     first = order(buyer, symbol, "BUY", "100", "0.1")
     second = order(buyer, symbol, "BUY", "100", "0.2")
@@ -337,17 +356,25 @@ def test_my_trades_and_account(make_trader, symbol):
 # -- errors everywhere under /api/v3, and only there ---------------------------------------
 
 
-def test_errors_before_any_view_are_binances_too(make_trader):
+def test_errors_before_any_view_are_binances_too(make_signed):
     anonymous = APIClient()
     assert refused(anonymous.get("/api/v3/nothing"), -1020, status=404) == "Not found."
     nul = anonymous.get("/api/v3/depth?symbol=BTC%00USDT")
     assert refused(nul, -1100) == "Illegal characters found in parameter 'symbol'."
     assert refused(anonymous.get("/api/v3/account"), -2014, status=401)
-    unknown = APIClient()
-    unknown.credentials(HTTP_AUTHORIZATION="Token not-a-token")
-    refused(unknown.get("/api/v3/account"), -2015, status=401)
+    token = APIClient()  # a login token is not an API key here
+    token.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    refused(token.get("/api/v3/account"), -2014, status=401)
     refused(anonymous.post("/api/v3/ping"), -1020, status=405)
-    json_body = make_trader().post("/api/v3/order", {"symbol": "BTCUSDT"}, format="json")
+    trader = make_signed()
+    query = urlencode({"timestamp": str(time.time_ns() // 1_000_000)})
+    body = '{"symbol": "BTCUSDT"}'  # signed with the query: Binance's totalParams
+    json_body = trader.client.post(
+        f"/api/v3/order?{query}&signature={sign(trader.secret, query + body)}",
+        body,
+        content_type="application/json",
+        HTTP_X_MBX_APIKEY=trader.key,
+    )
     refused(json_body, -1020, status=415)
     twice = anonymous.get("/api/v3/depth?symbol=BTCUSDT&symbol=ETHUSDT")
     refused(twice, -1101)
@@ -380,3 +407,44 @@ def test_public_parameters(engine):
     assert "bidPrice" not in mini and mini["symbol"] == "BTCUSDT"
     info = client.get("/api/v3/exchangeInfo", {"symbolStatus": "TRADING"}).json()
     assert {"BTCUSDT", "ETHUSDT"} <= {s["symbol"] for s in info["symbols"]}
+
+
+# -- signed requests refused --------------------------------------------------------------
+
+
+def test_signed_request_refusals(make_signed, symbol):
+    from apikeys.services import api_key_revoke
+
+    trader = make_signed()
+    assert trader.call("GET", "openOrders", {}).status_code == 200
+    bad = trader.call("GET", "openOrders", {}, secret="not-the-secret")
+    assert refused(bad, -1022) == "Signature for this request is not valid."
+    old = trader.call("GET", "openOrders", {}, timestamp=time.time_ns() // 1_000_000 - 60_000)
+    assert refused(old, -1021) == "Timestamp for this request is outside of the recvWindow."
+    window = trader.call(
+        "GET", "openOrders", {}, timestamp=time.time_ns() // 1_000_000 - 50_000,
+        recvWindow="60000",
+    )  # fmt: skip
+    assert window.status_code == 200  # inside a window of a minute
+    unsigned = trader.client.get(
+        f"/api/v3/openOrders?symbol={symbol}", HTTP_X_MBX_APIKEY=trader.key
+    )
+    refused(unsigned, -1102)
+
+    reader = make_signed(scopes=("read",))
+    assert get(reader, "account").json()["canTrade"] is False
+    placing = post(
+        reader, "order", symbol=symbol, side="BUY", type="LIMIT", timeInForce="GTC",
+        price="10", quantity="0.2",
+    )  # fmt: skip
+    assert refused(placing, -2015, status=401) == "Invalid API-key, IP, or permissions for action."
+    refused(delete(reader, "openOrders", symbol=symbol), -2015, status=401)
+    writer = make_signed(scopes=("trade",))
+    refused(get(writer, "openOrders"), -2015, status=401)
+    order(writer, symbol, "BUY", "10", "0.2")  # trade alone may place
+
+    from apikeys.models import ApiKey
+
+    key = ApiKey.objects.get(api_key=trader.key)
+    api_key_revoke(user_id=trader.user_id, key_id=key.pk)
+    refused(trader.call("GET", "openOrders", {}), -2015, status=401)

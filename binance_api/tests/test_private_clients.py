@@ -176,9 +176,8 @@ def test_python_binance_core_set(live, book):
     ]
     account = buyer.get_account()
     assert account["canTrade"] is True
-    assert buyer.get_asset_balance(asset="USDT")["free"] == str(
-        balances(account)["USDT"][0].normalize()
-    )
+    usdt = buyer.get_asset_balance(asset="USDT")
+    assert (Decimal(usdt["free"]), Decimal(usdt["locked"])) == balances(account)["USDT"]
 
 
 # -- refusals -----------------------------------------------------------------------------
