@@ -109,9 +109,8 @@ class UnstorableTextMiddleware(_SyncOnly):
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         where = unstorable_input(request)
-        facade = binance_errors.is_facade_request(request)  # /api/v3: Binance's error shape
-        if where is not None and facade:
-            return binance_errors.unstorable_text(where)
+        if where is not None and binance_errors.is_facade_request(request):  # /api/v3
+            return binance_errors.unstorable_text(where)  # Binance's error shape
         if where is not None:
             body = error_body(
                 "invalid_input", f"{where}: {UNSTORABLE_MESSAGE}", {where: [UNSTORABLE_MESSAGE]}
@@ -119,7 +118,7 @@ class UnstorableTextMiddleware(_SyncOnly):
             return JsonResponse(body, status=400)
         if body_too_large(request):
             limit = settings.API_MAX_BODY_BYTES
-            if facade:
+            if binance_errors.is_facade_request(request):
                 return binance_errors.body_too_large(limit)
             body = error_body(
                 "payload_too_large", f"The request body is over {limit} bytes.", {"limit": limit}
