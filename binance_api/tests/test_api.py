@@ -376,6 +376,8 @@ def test_errors_before_any_view_are_binances_too(make_signed):
         HTTP_X_MBX_APIKEY=trader.key,
     )
     refused(json_body, -1020, status=415)
+    large = anonymous.post("/api/v3/order", "x=" + "1" * 70_000, content_type=FORM)
+    refused(large, -1101, status=413)
     twice = anonymous.get("/api/v3/depth?symbol=BTCUSDT&symbol=ETHUSDT")
     refused(twice, -1101)
     # /api/v1 keeps its own shape
