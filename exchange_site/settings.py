@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "persistence",
     "market_maker",
     "realtime",
+    "binance_api",
     "axes",  # failed-login tracking and lock-out (AXES_* below)
     "exchange_site.apps.ExchangeSiteConfig",  # the project's system checks
 ]
