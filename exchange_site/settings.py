@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # swagger-ui's files, served from /static/ (no CDN)
     "channels",
     "accounts",
     "marketdata",
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
     "exchange_site.middleware.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ (STATIC_ROOT below), sync only
     "exchange_site.middleware.UnstorableTextMiddleware",  # a 400 for NUL in path/query/headers
     "exchange_site.middleware.SessionMiddleware",
     "exchange_site.middleware.CommonMiddleware",
@@ -236,8 +238,18 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Static files (the admin's; swagger-ui for /api/docs/ from drf-spectacular-sidecar):
+# `manage.py collectstatic` builds them into STATIC_ROOT (make run, the test stacks, the
+# image) and WhiteNoise serves that from the web process, in DEBUG as in production (daphne
+# serves no files): hashed names, compressed copies, cached for a year.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False  # what collectstatic built, in DEBUG too: what make run serves
+WHITENOISE_AUTOREFRESH = False
 
 # An API request body larger than this is a 413 before it is parsed (the largest real body,
 # an order, is a few hundred bytes; JSON parsing costs many times a body's size in memory).
@@ -276,6 +288,9 @@ SPECTACULAR_SETTINGS = {
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
     # one name for the buy/sell choices (side, taker_side)
     "ENUM_NAME_OVERRIDES": {"SideEnum": ["buy", "sell"]},
+    # /api/docs/ loads swagger-ui from this site's /static/ (drf-spectacular-sidecar), no CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 CACHES = {
