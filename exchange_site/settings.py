@@ -11,6 +11,7 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -388,17 +389,32 @@ RESERVED_USERNAMES = [
 ]
 
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
+# LOG_FORMAT: "text", readable lines (the default); "json", one JSON object per line
+# (python-json-logger): time, level, logger, message, service, and request_id and seq when
+# the line is about one engine request or sequence number (docs/operations.md, "Logs").
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "service": {
+        "text": {
             # "[engine] ...": the same prefix scripts/prefix.py gives raw output under make run
             "format": f"{'[' + SERVICE_NAME + '] ' if SERVICE_NAME else ''}"
             "%(asctime)s %(levelname)s %(name)s: %(message)s",
-        }
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+            "static_fields": {"service": SERVICE_NAME} if SERVICE_NAME else {},
+            # django.request's HttpRequest object is no field (its path is in the message)
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "service"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -52,3 +54,24 @@ class ScratchRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+
+@contextlib.contextmanager
+def scratch_database(suffix: str) -> Iterator[str]:
+    """A database of the test's own, named after the test database, on its server; yields
+    its URL and drops it after. Migrate it with ``manage.py migrate`` in a subprocess."""
+    import psycopg
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    name = f"{settings_dict['NAME']}_{suffix}"
+    host, port = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
+    server = f"postgresql://{settings_dict['USER'] or 'postgres'}@{host}:{port}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine_worker.core.types import OPEN_STATUSES, OrderType, RejectReason
-from engine_worker.gateway import engine_call
+from engine_worker.gateway import engine_call, log_fields
 from exchange_site.errors import Conflict, EngineRejected, InvalidInput, NotFound
 from marketdata.selectors import market_units_get
 from marketdata.units import NotAMultiple
@@ -97,6 +97,7 @@ def order_place(
         side,
         quantity,
         order["status"],
+        extra=log_fields(reply),
     )
     return {"order": order, "fills": reply["fills"]}
 
@@ -117,7 +118,9 @@ def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
         raise InvalidInput("The order is no longer open.", code="order_not_open")
     if not reply["ok"]:
         raise engine_error(reply)
-    logger.info("request %s: order %d cancelled", reply["request_id"], order_id)
+    logger.info(
+        "request %s: order %d cancelled", reply["request_id"], order_id, extra=log_fields(reply)
+    )
     return reply["order"]
 
 
@@ -154,6 +157,7 @@ def order_limit_sync(*, user_id: int) -> int | None:
         reply["request_id"],
         user_id,
         "the default number of" if limit is None else limit,
+        extra=log_fields(reply),
     )
     return limit
 
@@ -165,5 +169,10 @@ def order_cancel_all(*, user_id: int, symbol: str | None = None) -> list[dict[st
     reply = engine_call({"kind": "CancelAll", "user_id": user_id, "symbol": symbol}, symbol=symbol)
     if not reply["ok"]:
         raise engine_error(reply)
-    logger.info("request %s: %d orders cancelled", reply["request_id"], len(reply["orders"]))
+    logger.info(
+        "request %s: %d orders cancelled",
+        reply["request_id"],
+        len(reply["orders"]),
+        extra=log_fields(reply),
+    )
     return reply["orders"]

@@ -15,11 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.test import Client
 
-from exchange_site.testing import ScratchRedis, free_port
+from exchange_site.testing import ScratchRedis, free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -56,36 +55,27 @@ def get(url: str) -> tuple[int, dict[str, str], bytes]:
 def site_env(tmp_path_factory, django_db_blocker):
     """A database and a Redis of this module's own, migrated, with a superuser; the static
     files built as `make run` builds them."""
-    from django.db import connection
-
-    settings_dict = connection.settings_dict
-    name = f"{settings_dict['NAME']}_static"
-    server = f"postgresql://postgres@{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}"  # noqa: E501
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
     redis_server = ScratchRedis(tmp_path_factory.mktemp("redis"))
     redis_server.start()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{server}/{name}",
-        "TIMESERIES_DATABASE_URL": f"{server}/{name}",
-        "REDIS_URL": redis_server.url,
-        "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SUPERUSER_USERNAME": ADMIN_USER,
-        "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
-        "DJANGO_SUPERUSER_EMAIL": "operator@example.com",
-    }
     try:
-        manage(env, "migrate", "-v0")
-        manage(env, "createsuperuser", "--noinput")
-        manage(env, "build_static")
-        yield env
+        with scratch_database("static") as url:
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "TIMESERIES_DATABASE_URL": url,
+                "REDIS_URL": redis_server.url,
+                "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
+                "LOG_LEVEL": "WARNING",
+                "DJANGO_SUPERUSER_USERNAME": ADMIN_USER,
+                "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+                "DJANGO_SUPERUSER_EMAIL": "operator@example.com",
+            }
+            manage(env, "migrate", "-v0")
+            manage(env, "createsuperuser", "--noinput")
+            manage(env, "build_static")
+            yield env
     finally:
         redis_server.kill()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module", params=["debug", "production"])
