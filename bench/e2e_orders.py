@@ -72,7 +72,7 @@ def engine_rq_rate(jobs: int, batch: int) -> tuple[float, int]:
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    from engine_worker import keys
+    from infra import keys
 
     conn = redis.Redis.from_url(REDIS_URL)
     queue = Queue(keys.queue(0), connection=conn, serializer=JSONSerializer)
@@ -276,7 +276,7 @@ def main() -> None:
     django.setup()
     import redis
 
-    from engine_worker import keys
+    from infra import keys
 
     log("setting up the bench database and Redis db ...")
     prepare(ENV)

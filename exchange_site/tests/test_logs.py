@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from engine_worker import keys
-from exchange_site.testing import ScratchRedis, free_port, scratch_database
+from apikit.testing import ScratchRedis, free_port, scratch_database
+from infra import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")

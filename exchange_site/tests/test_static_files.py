@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from exchange_site.testing import ScratchRedis, free_port, scratch_database
+from apikit.testing import ScratchRedis, free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
