@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +77,50 @@ def scratch_database(suffix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_bin() -> Path:
+    """The newest installed PostgreSQL server's binaries (initdb, pg_ctl, pg_dump, ...)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise RuntimeError("no PostgreSQL server installed (apt-get install -y postgresql)")
+    return found[-1].parent
+
+
+class ScratchPostgres:
+    """A PostgreSQL server of the test's own: initdb in a temporary directory, a free port on
+    127.0.0.1, trust authentication for ``postgres``. As root, it runs as the ``postgres``
+    user (initdb refuses root), in a directory of its own outside root's private ones."""
+
+    def __init__(self) -> None:
+        self.bin = postgres_bin()
+        self.directory = Path(tempfile.mkdtemp(prefix="scratch-postgres-"))
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}"
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            shutil.chown(self.directory, "postgres", "postgres")
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self._as, *command], check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+
+    def start(self) -> None:
+        if not self.data.exists():
+            self._run(
+                str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync",
+            )  # fmt: skip
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.directory / "log"),
+            "-o", options, "-w", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

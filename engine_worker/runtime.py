@@ -560,6 +560,7 @@ class EngineRuntime:
             len(orders),
             sequence,
             key,
+            extra={"request_id": request_id, "seq": sequence},
         )
         return {"request_id": request_id, "ok": True, "sequence": sequence, "key": key}
 
