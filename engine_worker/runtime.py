@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 
+from engine_client import commands
 from engine_worker import wire
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
@@ -32,6 +33,7 @@ from engine_worker.core.engine import Engine
 from engine_worker.core.types import OPEN_STATUSES, RejectReason
 from engine_worker.recovery import engine_restore, limits_to_state
 from infra import deepbook, keys
+from marketdata.shapes import depth_body
 from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
@@ -245,20 +247,21 @@ class EngineRuntime:
             limits.client_order_id_retention,
         ):
             batch.append(
-                {
-                    "kind": "Configure",
-                    "max_open_orders": limits.max_open_orders,
-                    "client_order_id_retention": limits.client_order_id_retention,
-                }
+                commands.configure(
+                    max_open_orders=limits.max_open_orders,
+                    client_order_id_retention=limits.client_order_id_retention,
+                )
             )
         for user_id in sorted(engine.order_limits.keys() | limits.users.keys()):
             limit = limits.users.get(user_id)
             if engine.order_limits.get(user_id) != limit:
-                batch.append(
-                    {"kind": "SetOrderLimit", "user_id": user_id, "max_open_orders": limit}
-                )
-        for i, command in enumerate(batch):
-            command.update(request_id=f"startup-{self.shard}-limits-{time.time_ns()}-{i}", ts=ts)
+                batch.append(commands.set_order_limit(user_id=user_id, max_open_orders=limit))
+        batch = [
+            commands.stamped(
+                command, request_id=f"startup-{self.shard}-limits-{time.time_ns()}-{i}", ts=ts
+            )
+            for i, command in enumerate(batch)
+        ]
         if batch:
             self.apply_batch(batch, reply_to=None)
             logger.info("engine shard %d: %d limit changes at start-up", self.shard, len(batch))
@@ -272,22 +275,19 @@ class EngineRuntime:
             request_id = f"startup-{self.shard}-{units.symbol}-{time.time_ns()}"
             if rules is None:
                 batch.append(
-                    {
-                        "kind": "AddMarket",
-                        "request_id": request_id,
-                        "ts": time.time_ns() // 1_000_000,
-                        "market": market_units_to_wire(units),
-                    }
+                    commands.stamped(
+                        commands.add_market(market=market_units_to_wire(units)),
+                        request_id=request_id,
+                        ts=time.time_ns() // 1_000_000,
+                    )
                 )
             elif rules.status != units.status:
                 batch.append(
-                    {
-                        "kind": "SetMarketStatus",
-                        "request_id": request_id,
-                        "ts": time.time_ns() // 1_000_000,
-                        "symbol": units.symbol,
-                        "status": units.status,
-                    }
+                    commands.stamped(
+                        commands.set_market_status(symbol=units.symbol, status=units.status),
+                        request_id=request_id,
+                        ts=time.time_ns() // 1_000_000,
+                    )
                 )
         if batch:
             self.apply_batch(batch, reply_to=None)
@@ -668,9 +668,8 @@ class EngineRuntime:
 
     def _depth_body(self, symbol: str) -> dict[str, Any]:
         bids, asks, depth_seq = self.engine.depth_snapshot(symbol, DEPTH_LEVELS)
-        body: dict[str, Any] = {"symbol": symbol, "sequence": depth_seq}
-        body.update(wire.depth_json(self.units[symbol], bids, asks))
-        return body
+        sides = wire.depth_json(self.units[symbol], bids, asks)
+        return depth_body(symbol=symbol, sequence=depth_seq, **sides)
 
     def write_depth(self, symbols: Iterable[str]) -> None:
         """The depth snapshots and whole books of ``symbols``, from memory (start-up)."""

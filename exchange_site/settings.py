@@ -3,6 +3,8 @@ environment, with defaults that run the exchange locally."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # swagger-ui's files, served from /static/ (no CDN)
     "channels",
+    "apikeys",
     "accounts",
     "marketdata",
     "orders",
@@ -258,12 +261,36 @@ WHITENOISE_AUTOREFRESH = False
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)  # forms (the admin)
 
+# API keys (apikeys/, docs/api.md "API keys"): at most API_KEYS_PER_USER keys per user that
+# are not revoked. Their secrets are stored encrypted (Fernet): under the first of
+# API_KEY_ENCRYPTION_KEYS (comma-separated Fernet keys; set one in production), else under
+# a key derived from SECRET_KEY; every listed key, and SECRET_KEY_FALLBACKS', decrypt
+# (apikeys/crypto.py: rotation).
+API_KEYS_PER_USER = int(os.environ.get("API_KEYS_PER_USER", "30"))
+API_KEY_ENCRYPTION_KEYS = [
+    k.strip() for k in os.environ.get("API_KEY_ENCRYPTION_KEYS", "").split(",") if k.strip()
+]
+for _key in API_KEY_ENCRYPTION_KEYS:
+    try:
+        _valid = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except (ValueError, binascii.Error):
+        _valid = False
+    if not _valid:
+        raise ImproperlyConfigured(
+            "API_KEY_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64 bytes): "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'"
+        )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "apikeys.authentication.ApiKeySignatureAuthentication",  # X-MBX-APIKEY, signed
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apikeys.permissions.ApiKeyScopes",  # an API key only where a view grants its scope
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apikit.parsers.JSONParser"],  # refuses unstorable text
     "EXCEPTION_HANDLER": "apikit.errors.exception_handler",

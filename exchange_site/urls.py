@@ -8,6 +8,7 @@ from exchange_site import health
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("apikeys.urls")),
     path("", include("marketdata.urls")),
     path("", include("orders.urls")),
 ]

@@ -24,7 +24,8 @@ from apikit.errors import NotFound
 from engine_worker.core.types import OPEN_STATUSES
 from infra import keys
 from marketdata.selectors import read_model
-from marketdata.units import epoch_ms, iso, plain
+from marketdata.shapes import fill_body, order_body
+from marketdata.units import epoch_ms, plain
 from orders.models import Order, Trade
 
 MAX_RECENT = 1000
@@ -97,54 +98,46 @@ def _amount(value: Decimal | None) -> str | None:
 
 
 def order_json(row: Order) -> dict[str, Any]:
-    """A database order in the read model's shape (engine_worker.wire.order_json_text)."""
-    created, updated = epoch_ms(row.created_at), epoch_ms(row.updated_at)
-    return {
-        "id": row.id,
-        "client_order_id": row.client_order_id,
-        "user_id": row.user_id,
-        "symbol": row.symbol,
-        "side": row.side,
-        "type": row.type,
-        "time_in_force": row.time_in_force,
-        "post_only": row.post_only,
-        "price": _amount(row.price) if row.type == "limit" else None,
-        "quantity": _amount(row.quantity),
-        "filled_quantity": _amount(row.filled_quantity),
-        "filled_quote_quantity": _amount(row.filled_quote_quantity),
-        "average_price": _amount(row.average_price),
-        "status": row.status,
-        "created_at": iso(created),
-        "updated_at": iso(updated),
-        "created_at_ms": created,
-        "updated_at_ms": updated,
-        "sequence": row.sequence,
-    }
+    """A database order in the read model's shape (marketdata.shapes.order_body)."""
+    return order_body(
+        id=row.id,
+        client_order_id=row.client_order_id,
+        user_id=row.user_id,
+        symbol=row.symbol,
+        side=row.side,
+        type=row.type,
+        time_in_force=row.time_in_force,
+        post_only=row.post_only,
+        price=_amount(row.price) if row.type == "limit" else None,
+        quantity=plain(row.quantity),
+        filled_quantity=plain(row.filled_quantity),
+        filled_quote_quantity=plain(row.filled_quote_quantity),
+        average_price=_amount(row.average_price),
+        status=row.status,
+        created_at_ms=epoch_ms(row.created_at),
+        updated_at_ms=epoch_ms(row.updated_at),
+        sequence=row.sequence,
+    )
 
 
 def fill_json(row: Trade, *, user_id: int) -> dict[str, Any]:
-    """The caller's side of a database trade in the read model's fill shape
-    (engine_worker.wire.trade_bodies)."""
+    """The caller's side of a database trade in the read model's fill shape."""
     maker = row.maker_user_id == user_id
     taker_side = row.taker_side
-    side = ("sell" if taker_side == "buy" else "buy") if maker else taker_side
-    time_ms = epoch_ms(row.time)
-    return {
-        "id": row.id * 2 + (0 if maker else 1),
-        "trade_id": row.id,
-        "order_id": row.maker_order_id if maker else row.taker_order_id,
-        "user_id": user_id,
-        "symbol": row.symbol,
-        "side": side,
-        "role": "maker" if maker else "taker",
-        "price": _amount(row.price),
-        "quantity": _amount(row.quantity),
-        "quote_quantity": _amount(row.quote_quantity),
-        "fee": _amount(row.maker_fee if maker else row.taker_fee),
-        "fee_asset": row.maker_fee_asset if maker else row.taker_fee_asset,
-        "time": iso(time_ms),
-        "time_ms": time_ms,
-    }
+    return fill_body(
+        trade_id=row.id,
+        maker=maker,
+        order_id=row.maker_order_id if maker else row.taker_order_id,
+        user_id=user_id,
+        symbol=row.symbol,
+        side=("sell" if taker_side == "buy" else "buy") if maker else taker_side,
+        price=plain(row.price),
+        quantity=plain(row.quantity),
+        quote_quantity=plain(row.quote_quantity),
+        fee=plain(row.maker_fee if maker else row.taker_fee),
+        fee_asset=row.maker_fee_asset if maker else row.taker_fee_asset,
+        time_ms=epoch_ms(row.time),
+    )
 
 
 def _merged_page(

@@ -29,7 +29,6 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,8 +37,9 @@ from channels.layers import get_channel_layer
 
 from infra import keys
 from infra.service import Service
+from marketdata.shapes import depth_sides, kline_body
 from marketdata.tickers import TickerWindow, ticker_body
-from marketdata.units import CONTEXT
+from marketdata.units import CONTEXT, plain
 from realtime.protocol import INTERVAL_MS, INTERVALS, data_frame, md_group, user_group
 from realtime.signals import REVOKED_PATTERN
 
@@ -50,23 +50,11 @@ MAX_DRAIN = 2000  # Pub/Sub messages taken per fetch
 DAY_MS = 86_400_000
 
 
-def decimal_text(value: Decimal) -> str:
-    return format(value, "f")
-
-
 def sum_exact(values: Iterable[Decimal]) -> Decimal:
     total = Decimal(0)
     for value in values:
         total = CONTEXT.add(total, value)
     return total
-
-
-def iso(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 # -- candles and the 24 h ticker ---------------------------------------------------------
@@ -102,17 +90,16 @@ class Candle:
         self.trades += 1
 
     def json(self) -> dict[str, Any]:
-        return {
-            "open_time": iso(self.open_ms),
-            "open_time_ms": self.open_ms,
-            "open": self.open,
-            "high": self.high,
-            "low": self.low,
-            "close": self.close,
-            "volume": decimal_text(self.volume),
-            "quote_volume": decimal_text(self.quote_volume),
-            "trades": self.trades,
-        }
+        return kline_body(
+            open_time_ms=self.open_ms,
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=plain(self.volume),
+            quote_volume=plain(self.quote_volume),
+            trades=self.trades,
+        )
 
 
 @dataclass(slots=True)
@@ -366,10 +353,10 @@ class WsBridge(Service):
                 f"depth.{symbol}",
                 "update",
                 window.sequence,
-                {
-                    "bids": depth_levels(window.bids, descending=True),
-                    "asks": depth_levels(window.asks, descending=False),
-                },
+                depth_sides(
+                    bids=depth_levels(window.bids, descending=True),
+                    asks=depth_levels(window.asks, descending=False),
+                ),
                 first_sequence=window.first_sequence,
             )
             sends.append(

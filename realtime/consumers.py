@@ -30,6 +30,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from infra import keys
+from marketdata.shapes import depth_sides
 from realtime import conf
 from realtime.hub import get_hub
 from realtime.protocol import (
@@ -408,7 +409,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                     f"depth.{symbol}",
                     "snapshot",
                     state.last,
-                    {"bids": book["bids"][:limit], "asks": book["asks"][:limit]},
+                    depth_sides(bids=book["bids"][:limit], asks=book["asks"][:limit]),
                 )
             )
             gap = False

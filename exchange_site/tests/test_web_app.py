@@ -125,4 +125,4 @@ def test_a_trader_signs_up_trades_and_sees_it_live_in_the_web_app(web_stack):
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     shots = sorted((FRONTEND / "test-results" / "screenshots").glob("*.png"))
-    assert len(shots) >= 7, shots
+    assert len(shots) >= 9, shots
