@@ -70,5 +70,5 @@ bench: venv services ## Run every benchmark in bench/ (each prints its figures; 
 status: ## Show the state of the services of a running `make run`
 	@$(VENV)/bin/supervisorctl -c deploy/supervisord.conf status
 
-clean: ## Remove var/ (supervisord socket, pid and logs, local redis files)
+clean: ## Remove var/ (supervisord socket, pid and logs, local redis files, static files)
 	rm -rf var
