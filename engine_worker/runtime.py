@@ -224,6 +224,7 @@ class EngineRuntime:
             entries_read,
             time.monotonic() - started,
             self.engine.next_seq,
+            extra={"seq": self.engine.next_seq - 1},
         )
         return applied
 
@@ -316,6 +317,7 @@ class EngineRuntime:
                 first_seq,
                 self.engine.next_seq - 1,
                 exc_info=True,
+                extra={"seq": self.engine.next_seq - 1},
             )
             raise FailStop(f"batch from seq {first_seq} applied but not committed") from exc
         logger.info(
@@ -324,6 +326,7 @@ class EngineRuntime:
             last_seq,
             len(commands),
             sum(len(t) for t in batch.trades.values()),
+            extra={"seq": last_seq},
         )
         return batch.replies
 
@@ -349,16 +352,27 @@ class EngineRuntime:
             command = self._decode(command_wire)
         except wire.MalformedCommand as exc:
             request_id = command_wire.get("request_id") if isinstance(command_wire, dict) else None
-            logger.warning("request %s: malformed command: %s", request_id, exc)
+            logger.warning(
+                "request %s: malformed command: %s",
+                request_id,
+                exc,
+                extra={"request_id": str(request_id)},
+            )
             return rejection(str(request_id), RejectReason.MALFORMED_COMMAND, str(exc))
         if command.request_id in self.recent_requests:
-            logger.warning("request %s: already applied, refused", command.request_id)
+            logger.warning(
+                "request %s: already applied, refused",
+                command.request_id,
+                extra={"request_id": command.request_id},
+            )
             return rejection(command.request_id, "duplicate_request")
         if isinstance(command, c.Deposit) and not self._storable_after(command):
             if len(self.asset_decimals) != known:  # learnt from a refused command: forget
                 self.asset_decimals.pop(command.asset, None)
             logger.warning(
-                "request %s: deposit past the storable total, refused", command.request_id
+                "request %s: deposit past the storable total, refused",
+                command.request_id,
+                extra={"request_id": command.request_id},
             )
             return rejection(command.request_id, "balance_limit")
         if len(self.asset_decimals) != known:
@@ -546,6 +560,7 @@ class EngineRuntime:
             len(orders),
             sequence,
             key,
+            extra={"request_id": request_id, "seq": sequence},
         )
         return {"request_id": request_id, "ok": True, "sequence": sequence, "key": key}
 

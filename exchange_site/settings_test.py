@@ -11,3 +11,9 @@ CACHES["default"]["LOCATION"] = REDIS_URL
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast sign-ups
 SIGNUP_DEMO_FUNDS = {"USDT": Decimal("10000"), "BTC": Decimal("1"), "ETH": Decimal("10")}  # noqa: F405
+# In-process tests render templates without a collectstatic build: plain storage (no
+# manifest to look names up in). The stacks the tests start run the real settings.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
