@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 
 from apikit.errors import Conflict, EngineRejected, ExchangeError, InvalidInput, LockedOut
 from engine_client import commands
-from engine_client.gateway import engine_call
+from engine_client.gateway import engine_call, log_fields
 from marketdata.selectors import asset_decimals_get
 from marketdata.units import (
     AMOUNT_DECIMALS,
@@ -136,7 +136,13 @@ def _move(kind: str, *, user_id: int, asset: str, amount: Decimal) -> dict[str, 
     if not reply["ok"]:
         raise EngineRejected(reply["message"], code=reply["code"])
     logger.info(
-        "request %s: %s %s %s for user %d", reply["request_id"], kind, amount, asset, user_id
+        "request %s: %s %s %s for user %d",
+        reply["request_id"],
+        kind,
+        amount,
+        asset,
+        user_id,
+        extra=log_fields(reply),
     )
     return reply["balance"]
 

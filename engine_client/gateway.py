@@ -133,7 +133,11 @@ class OrderGateway:
                 pending = self._pending.get(shard, [])
                 if command in pending:  # never sent: drop it so it cannot apply later
                     pending.remove(command)
-            logger.warning("request %s: no engine reply in time", command["request_id"])
+            logger.warning(
+                "request %s: no engine reply in time",
+                command["request_id"],
+                extra=log_fields(command),
+            )
             raise EngineTimeout(
                 "The engine did not answer in time; the command may still be applied. "
                 "Look the order up by its client_order_id.",
@@ -257,6 +261,15 @@ def get_gateway() -> OrderGateway:
                     settings.REDIS_URL, reply_timeout=settings.ENGINE_REPLY_TIMEOUT
                 )
     return _gateway
+
+
+def log_fields(reply: dict[str, Any]) -> dict[str, Any]:
+    """The ``extra`` of a log line about one engine request: its request_id and, once
+    applied, its sequence number (fields of the JSON logs: docs/operations.md, "Logs")."""
+    fields: dict[str, Any] = {"request_id": reply["request_id"]}
+    if reply.get("sequence") is not None:
+        fields["seq"] = reply["sequence"]
+    return fields
 
 
 def engine_call(command: dict[str, Any], *, shard: int | None = None) -> dict[str, Any]:

@@ -228,6 +228,7 @@ class EngineRuntime:
             entries_read,
             time.monotonic() - started,
             self.engine.next_seq,
+            extra={"seq": self.engine.next_seq - 1},
         )
         return applied
 
@@ -323,6 +324,7 @@ class EngineRuntime:
                 first_seq,
                 self.engine.next_seq - 1,
                 exc_info=True,
+                extra={"seq": self.engine.next_seq - 1},
             )
             raise FailStop(f"batch from seq {first_seq} applied but not committed") from exc
         metrics = self.metrics
@@ -334,7 +336,12 @@ class EngineRuntime:
         if trades:
             metrics.trades.inc(trades)
         logger.info(
-            "batch seq %d..%d: %d commands, %d trades", first_seq, last_seq, len(commands), trades
+            "batch seq %d..%d: %d commands, %d trades",
+            first_seq,
+            last_seq,
+            len(commands),
+            trades,
+            extra={"seq": last_seq},
         )
         return batch.replies
 
@@ -360,16 +367,27 @@ class EngineRuntime:
             command = self._decode(command_wire)
         except wire.MalformedCommand as exc:
             request_id = command_wire.get("request_id") if isinstance(command_wire, dict) else None
-            logger.warning("request %s: malformed command: %s", request_id, exc)
+            logger.warning(
+                "request %s: malformed command: %s",
+                request_id,
+                exc,
+                extra={"request_id": str(request_id)},
+            )
             return rejection(str(request_id), RejectReason.MALFORMED_COMMAND, str(exc))
         if command.request_id in self.recent_requests:
-            logger.warning("request %s: already applied, refused", command.request_id)
+            logger.warning(
+                "request %s: already applied, refused",
+                command.request_id,
+                extra={"request_id": command.request_id},
+            )
             return rejection(command.request_id, "duplicate_request")
         if isinstance(command, c.Deposit) and not self._storable_after(command):
             if len(self.asset_decimals) != known:  # learnt from a refused command: forget
                 self.asset_decimals.pop(command.asset, None)
             logger.warning(
-                "request %s: deposit past the storable total, refused", command.request_id
+                "request %s: deposit past the storable total, refused",
+                command.request_id,
+                extra={"request_id": command.request_id},
             )
             return rejection(command.request_id, "balance_limit")
         if len(self.asset_decimals) != known:
@@ -557,6 +575,7 @@ class EngineRuntime:
             len(orders),
             sequence,
             key,
+            extra={"request_id": request_id, "seq": sequence},
         )
         return {"request_id": request_id, "ok": True, "sequence": sequence, "key": key}
 

@@ -171,6 +171,7 @@ def run_engine(
         shard,
         len(runtime.engine.markets),
         runtime.engine.next_seq,
+        extra={"seq": runtime.engine.next_seq - 1},
     )
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop, runtime), daemon=True)
@@ -181,4 +182,9 @@ def run_engine(
     finally:
         stop.set()
         connection.delete(keys.alive(shard))
-        logger.info("engine shard %d stopped at sequence %d", shard, runtime.engine.next_seq)
+        logger.info(
+            "engine shard %d stopped at sequence %d",
+            shard,
+            runtime.engine.next_seq,
+            extra={"seq": runtime.engine.next_seq - 1},
+        )

@@ -28,6 +28,7 @@ from django_prometheus.middleware import PrometheusBeforeMiddleware as _PromBefo
 
 from apikit.errors import error_body
 from apikit.parsers import UNSTORABLE_MESSAGE, unstorable
+from binance_api import errors as binance_errors
 
 
 class _SyncOnly:
@@ -119,6 +120,8 @@ class UnstorableTextMiddleware(_SyncOnly):
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         where = unstorable_input(request)
+        if where is not None and binance_errors.is_facade_request(request):  # /api/v3
+            return binance_errors.unstorable_text(where)  # Binance's error shape
         if where is not None:
             body = error_body(
                 "invalid_input", f"{where}: {UNSTORABLE_MESSAGE}", {where: [UNSTORABLE_MESSAGE]}
@@ -126,6 +129,8 @@ class UnstorableTextMiddleware(_SyncOnly):
             return JsonResponse(body, status=400)
         if body_too_large(request):
             limit = settings.API_MAX_BODY_BYTES
+            if binance_errors.is_facade_request(request):
+                return binance_errors.body_too_large(limit)
             body = error_body(
                 "payload_too_large", f"The request body is over {limit} bytes.", {"limit": limit}
             )

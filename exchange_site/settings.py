@@ -13,6 +13,7 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # swagger-ui's files, served from /static/ (no CDN)
     "channels",
     "apikeys",
     "accounts",
@@ -65,6 +67,7 @@ INSTALLED_APPS = [
     "persistence",
     "market_maker",
     "realtime",
+    "binance_api",
     "axes",  # failed-login tracking and lock-out (AXES_* below)
     "exchange_site.apps.ExchangeSiteConfig",  # the project's system checks
 ]
@@ -72,6 +75,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
     "exchange_site.middleware.PrometheusBeforeMiddleware",  # HTTP metrics: first and last
     "exchange_site.middleware.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ (STATIC_ROOT below), sync only
     "exchange_site.middleware.UnstorableTextMiddleware",  # a 400 for NUL in path/query/headers
     "exchange_site.middleware.SessionMiddleware",
     "exchange_site.middleware.CommonMiddleware",
@@ -243,8 +247,18 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Static files (the admin's; swagger-ui for /api/docs/ from drf-spectacular-sidecar):
+# `manage.py collectstatic` builds them into STATIC_ROOT (make run, the test stacks, the
+# image) and WhiteNoise serves that from the web process, in DEBUG as in production (daphne
+# serves no files): hashed names, compressed copies, cached for a year.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False  # what collectstatic built, in DEBUG too: what make run serves
+WHITENOISE_AUTOREFRESH = False
 
 # An API request body larger than this is a 413 before it is parsed (the largest real body,
 # an order, is a few hundred bytes; JSON parsing costs many times a body's size in memory).
@@ -307,6 +321,9 @@ SPECTACULAR_SETTINGS = {
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
     # one name for the buy/sell choices (side, taker_side)
     "ENUM_NAME_OVERRIDES": {"SideEnum": ["buy", "sell"]},
+    # /api/docs/ loads swagger-ui from this site's /static/ (drf-spectacular-sidecar), no CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 CACHES = {
@@ -419,17 +436,32 @@ PROMETHEUS_LATENCY_BUCKETS = (
 )  # fmt: skip
 
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
+# LOG_FORMAT: "text", readable lines (the default); "json", one JSON object per line
+# (python-json-logger): time, level, logger, message, service, and request_id and seq when
+# the line is about one engine request or sequence number (docs/operations.md, "Logs").
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "service": {
+        "text": {
             # "[engine] ...": the same prefix scripts/prefix.py gives raw output under make run
             "format": f"{'[' + SERVICE_NAME + '] ' if SERVICE_NAME else ''}"
             "%(asctime)s %(levelname)s %(name)s: %(message)s",
-        }
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+            "static_fields": {"service": SERVICE_NAME} if SERVICE_NAME else {},
+            # django.request's HttpRequest object is no field (its path is in the message)
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "service"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

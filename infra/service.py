@@ -76,6 +76,11 @@ class ServiceMetrics(MetricSet):
         ).labels(service)
 
 
+def _seq_field(counters: dict[str, Any]) -> dict[str, Any] | None:
+    """The sequence number a progress line is at, as a field of the JSON logs."""
+    return {"seq": counters["last_seq"]} if "last_seq" in counters else None
+
+
 class Service:
     name = "service"
     progress_interval = 10.0  # seconds between progress lines
@@ -147,6 +152,7 @@ class Service:
                 size,
                 elapsed * 1000,
                 self.describe(counters),
+                extra=_seq_field(counters),
             )
         self._accumulate(counters)
         self._maybe_progress()
@@ -212,6 +218,7 @@ class Service:
                 self._window_batches,
                 now - self._window_started,
                 self.describe(summed),
+                extra=_seq_field(summed),
             )
         elif idle and not force:
             self.idle_progress()

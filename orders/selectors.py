@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,7 @@ from engine_worker.core.types import OPEN_STATUSES
 from infra import keys
 from marketdata.selectors import read_model
 from marketdata.shapes import fill_body, order_body
-from marketdata.units import epoch_ms, plain
+from marketdata.units import EPOCH, epoch_ms, plain
 from orders.models import Order, Trade
 
 MAX_RECENT = 1000
@@ -185,10 +186,24 @@ def _db_sequences(model: type[Model], ids: list[int], field: str = "sequence") -
     return dict(model.objects.filter(pk__in=ids).values_list("pk", field))  # type: ignore[attr-defined]
 
 
+def _moment(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
 def order_history(
-    *, user_id: int, status: str, symbol: str | None = None, limit: int, offset: int
+    *,
+    user_id: int,
+    status: str,
+    symbol: str | None = None,
+    limit: int,
+    offset: int,
+    min_id: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The user's orders (``closed`` or ``all``), newest first: ``(count, page)``."""
+    """The user's orders (``closed`` or ``all``), newest first: ``(count, page)``.
+    ``min_id``: only orders from that id on; ``start_ms``, ``end_ms``: only orders
+    created in [start, end] (epoch ms)."""
     model = read_model()
     ids = [int(i) for i in model.zrange(keys.rm_open_orders(user_id), 0, -1)]
     ids += [int(i) for i in model.lrange(keys.rm_closed_orders(user_id), 0, MAX_RECENT - 1)]
@@ -203,16 +218,35 @@ def order_history(
     if symbol:
         rows = rows.filter(symbol=symbol)
         newer = [o for o in newer if o["symbol"] == symbol]
+    if min_id is not None:
+        rows = rows.filter(id__gte=min_id)
+        newer = [o for o in newer if o["id"] >= min_id]
+    if start_ms is not None:
+        rows = rows.filter(created_at__gte=_moment(start_ms))
+        newer = [o for o in newer if o["created_at_ms"] >= start_ms]
+    if end_ms is not None:
+        rows = rows.filter(created_at__lte=_moment(end_ms))
+        newer = [o for o in newer if o["created_at_ms"] <= end_ms]
     return _merged_page(
         rows.order_by("-id"), [(o["id"], o) for o in newer], order_json, limit=limit, offset=offset
     )
 
 
 def fill_history(
-    *, user_id: int, symbol: str | None = None, limit: int, offset: int
+    *,
+    user_id: int,
+    symbol: str | None = None,
+    limit: int,
+    offset: int,
+    min_trade_id: int | None = None,
+    order_id: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """The user's fills, newest first: ``(count, page)``. A trade is immutable, so the
-    read model's recent fills join the page only while the database lacks their trade."""
+    read model's recent fills join the page only while the database lacks their trade.
+    ``min_trade_id``: only trades from that id on; ``order_id``: only the fills of that
+    order of the user; ``start_ms``, ``end_ms``: only trades in [start, end] (epoch ms)."""
     recent = [json.loads(f) for f in read_model().lrange(keys.rm_fills(user_id), 0, MAX_RECENT - 1)]
     stored = _db_sequences(Trade, [f["trade_id"] for f in recent])
     newer = [f for f in recent if f["trade_id"] not in stored]
@@ -220,6 +254,21 @@ def fill_history(
     if symbol:
         rows = rows.filter(symbol=symbol)
         newer = [f for f in newer if f["symbol"] == symbol]
+    if min_trade_id is not None:
+        rows = rows.filter(id__gte=min_trade_id)
+        newer = [f for f in newer if f["trade_id"] >= min_trade_id]
+    if order_id is not None:
+        rows = rows.filter(
+            Q(maker_user_id=user_id, maker_order_id=order_id)
+            | Q(taker_user_id=user_id, taker_order_id=order_id)
+        )
+        newer = [f for f in newer if f["order_id"] == order_id]
+    if start_ms is not None:
+        rows = rows.filter(time__gte=_moment(start_ms))
+        newer = [f for f in newer if f["time_ms"] >= start_ms]
+    if end_ms is not None:
+        rows = rows.filter(time__lte=_moment(end_ms))
+        newer = [f for f in newer if f["time_ms"] <= end_ms]
     return _merged_page(
         rows.order_by("-id"),
         [(f["trade_id"], f) for f in newer],

@@ -8,7 +8,7 @@ from typing import Any
 
 from apikit.errors import Conflict, EngineRejected, InvalidInput, NotFound
 from engine_client import commands
-from engine_client.gateway import engine_call
+from engine_client.gateway import engine_call, log_fields
 from engine_worker.core.types import OPEN_STATUSES, OrderType, RejectReason
 from marketdata.selectors import market_units_get
 from marketdata.units import NotAMultiple
@@ -97,6 +97,7 @@ def order_place(
         side,
         quantity,
         order["status"],
+        extra=log_fields(reply),
     )
     return {"order": order, "fills": reply["fills"]}
 
@@ -118,7 +119,9 @@ def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
         raise InvalidInput("The order is no longer open.", code="order_not_open")
     if not reply["ok"]:
         raise engine_error(reply)
-    logger.info("request %s: order %d cancelled", reply["request_id"], order_id)
+    logger.info(
+        "request %s: order %d cancelled", reply["request_id"], order_id, extra=log_fields(reply)
+    )
     return reply["order"]
 
 
@@ -155,6 +158,7 @@ def order_limit_sync(*, user_id: int) -> int | None:
         reply["request_id"],
         user_id,
         "the default number of" if limit is None else limit,
+        extra=log_fields(reply),
     )
     return limit
 
@@ -168,5 +172,10 @@ def order_cancel_all(*, user_id: int, symbol: str | None = None) -> list[dict[st
     reply = engine_call(commands.cancel_all(user_id=user_id, symbol=symbol), shard=shard)
     if not reply["ok"]:
         raise engine_error(reply)
-    logger.info("request %s: %d orders cancelled", reply["request_id"], len(reply["orders"]))
+    logger.info(
+        "request %s: %d orders cancelled",
+        reply["request_id"],
+        len(reply["orders"]),
+        extra=log_fields(reply),
+    )
     return reply["orders"]

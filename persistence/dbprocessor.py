@@ -751,6 +751,7 @@ class DbProcessor(Service):
             "%s: seq %d-%d (entry %s) cannot be persisted: %s; moved to the dead-letter "
             "store as %d (manage.py dead_letters show %d), the processor goes on",
             self.name, first_seq, last_seq, entry_id, error, dead.pk, dead.pk,
+            extra={"seq": last_seq},
         )  # fmt: skip
         # committed: what follows builds on the entry's balances (the engine applied it)
         if after is None:

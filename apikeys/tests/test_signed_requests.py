@@ -187,3 +187,11 @@ def test_a_key_never_reaches_another_users_order(make_trader, market):
     assert signed(key, "DELETE", "/api/v1/orders", params={"symbol": market}).json() == []
     assert owner.get(f"/api/v1/orders/{order_id}").json()["status"] == "new"
     assert signed(key, "GET", "/api/v1/orders", params={"status": "all"}).json()["count"] == 0
+
+
+def test_a_token_goes_first(trader, key):
+    """With both a token and a signature, the token authenticates (and the key's scopes do
+    not apply): the signature is not even checked."""
+    response = signed(key, "GET", "/api/v1/balances", secret="0" * 64, client=trader)
+    assert response.status_code == 200, response.content
+    assert ApiKey.objects.get(pk=key["id"]).last_used_at is None
