@@ -17,7 +17,8 @@ The ledger (one row per balance movement) is derived from the records:
 - transfers: deposit ``+available``, withdrawal ``-available``;
 - trades: each side's gross receipt goes to available (``trade``) and its fee leaves
   available (``fee``: the buyer's in base, the seller's in quote); each side's payment
-  (``trade``) leaves locked, except a market-order taker's, which leaves available; the
+  (``trade``) leaves locked, except a market-order taker's, which leaves available (a
+  triggered stop-market buy pays from its lock: it stays "locked"); the
   fee account receives both fees (``fee``, available);
 - what remains, per (user, asset) and command, between the balance before (the
   processor's cache of the balances table) and the record's balance after, is a move
