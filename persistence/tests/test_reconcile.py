@@ -165,3 +165,23 @@ def test_no_engine_exits_2_with_a_clear_error(engine):
     code, _, err = reconcile("--shard", "7", "--engine-timeout", "1")
     assert code == 2
     assert "shard 7" in err
+
+
+def test_stop_orders_lists_and_queue_places_are_compared(busy_market, market):
+    seller, buyer, resting = busy_market
+    stop = place(seller, symbol=market, side="sell", type="stop_limit", price="90",
+                 stop_price="95", quantity="0.1")["order"]  # fmt: skip
+    listed = seller.post("/api/v1/order-lists", {"symbol": market, "side": "sell",
+                         "quantity": "0.1", "price": "120", "stop_price": "96"},
+                         format="json").json()  # fmt: skip
+    persist()
+    code, out, err = reconcile()
+    assert code == 0, out + err  # pending stops and lists agree as they are
+    Order.objects.filter(id=stop["id"]).update(stop_price=Decimal(94))
+    Order.objects.filter(id=listed["id"]).update(order_list_id=None)
+    Order.objects.filter(id=resting["id"]).update(priority=F("priority") + 10**6)
+    code, out, _ = reconcile()
+    assert code == 1
+    assert f"order {stop['id']} stop_price" in out
+    assert f"order {listed['id']} order_list_id" in out
+    assert f"order {resting['id']} priority" in out
