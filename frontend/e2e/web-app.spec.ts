@@ -125,6 +125,49 @@ test('orders are cancelled one by one and all at once', async () => {
   await alice.screenshot({ path: `${SHOTS}/04-orders-cancelled.png`, fullPage: true });
 });
 
+test('a stop-limit order waits pending with its stop price, is amended, and an OCO list places two linked orders', async () => {
+  const form = alice.getByTestId('order-form');
+  const rows = alice.getByRole('table', { name: 'Open orders' }).getByTestId('order-row');
+  const stop = `${Number(LOW) + 5}`; // below the last trade (PRICE): a sell stop-loss
+  await form.getByRole('button', { name: 'Sell', exact: true }).click();
+  await form.getByRole('button', { name: 'Stop-limit', exact: true }).click();
+  await expect(form.getByTestId('order-kind-hint')).toContainText('falls to or below');
+  await form.getByLabel('Stop price', { exact: true }).fill(stop);
+  await form.getByLabel('Price', { exact: true }).fill(`${Number(LOW) + 4}`);
+  await form.getByLabel('Quantity', { exact: true }).fill('0.1');
+  await form.getByRole('button', { name: /^Sell / }).click();
+  await expect(alice.getByTestId('order-success')).toContainText(/Sell order #\d+ pending/);
+  await expect(rows).toHaveCount(1);
+  const row = rows.first();
+  await expect(row).toHaveAttribute('data-status', 'pending');
+  await expect(row.getByTestId('stop-price')).toHaveText(stop);
+  await expect(alice.locator(`[data-testid="book-ask"][data-price="${Number(LOW) + 4}"]`)).toHaveCount(0); // off the book
+  const orderId = await row.getAttribute('data-order-id');
+
+  // amend it: a smaller quantity
+  await row.getByRole('button', { name: `Amend order ${orderId}` }).click();
+  await row.getByLabel(`New quantity of order ${orderId}`).fill('0.05');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(row).toContainText('0 / 0.05');
+  await expect(row).toHaveAttribute('data-status', 'pending');
+  await alice.screenshot({ path: `${SHOTS}/05-stop-order-pending-amended.png`, fullPage: true });
+
+  // an OCO list: take profit above the market, stop-loss below, as a stop-market
+  await form.getByRole('button', { name: 'OCO', exact: true }).click();
+  await form.getByLabel('Price', { exact: true }).fill(`${Number(PRICE.split('.')[0]) + 50}`);
+  await form.getByLabel('Stop price', { exact: true }).fill(`${Number(LOW) + 3}`);
+  await form.getByLabel('Quantity', { exact: true }).fill('0.1');
+  await form.getByRole('button', { name: /^Sell / }).click();
+  await expect(alice.getByTestId('order-success')).toContainText(/OCO list #\d+ placed: limit order #\d+ new, stop order #\d+ pending/);
+  await expect(rows).toHaveCount(3);
+  await expect(alice.getByRole('table', { name: 'Open orders' }).getByTestId('order-list')).toHaveCount(2);
+  await expect(rows.filter({ hasText: 'stop-market' })).toHaveAttribute('data-status', 'pending');
+  await alice.screenshot({ path: `${SHOTS}/05-oco-list.png`, fullPage: true });
+
+  await alice.getByRole('button', { name: 'Cancel all' }).click();
+  await expect(alice.getByText(/No open orders in/)).toBeVisible();
+});
+
 test('an order above the balance gets a readable error', async () => {
   await placeLimit(alice, 'Buy', '100', '1000');
   await expect(alice.getByTestId('order-error')).toContainText('Insufficient balance');

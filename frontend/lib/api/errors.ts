@@ -29,7 +29,12 @@ const WORDS: Record<string, string> = {
   min_quantity: 'Quantity too small for this market.',
   max_quantity: 'Quantity too large for this market.',
   invalid_price: 'Invalid price: it must be a positive multiple of the tick size.',
-  invalid_quantity: 'Invalid quantity: it must be a positive multiple of the lot size.',
+  invalid_quantity: 'Invalid quantity: it must be a positive multiple of the lot size (and, to amend, above what has filled).',
+  invalid_stop_price:
+    'Invalid stop price: a positive multiple of the tick size; in an OCO list below the limit price to sell, above it to buy.',
+  stop_would_trigger: 'The market’s last price has already reached this stop price: it would trigger at once.',
+  order_in_list: 'This order is part of an OCO list: cancel the list and place it again to change it.',
+  unknown_order_list: 'That order list does not exist.',
   unknown_market: 'Unknown market.',
   unknown_order: 'That order does not exist.',
   order_not_open: 'That order is no longer open.',

@@ -1,6 +1,7 @@
 // Typed access to the REST contract (docs/api.md). Components call these only.
 import { request } from './client';
 import type {
+  AmendOrderInput,
   ApiKey,
   Balance,
   CreateApiKeyInput,
@@ -11,8 +12,10 @@ import type {
   KlineInterval,
   Market,
   Order,
+  OrderList,
   Page,
   PlaceOrderInput,
+  PlaceOrderListInput,
   PlacedOrder,
   PublicTrade,
   Ticker,
@@ -69,6 +72,12 @@ export const api = {
   placeOrder: (input: PlaceOrderInput) =>
     request<PlacedOrder>('/orders', { method: 'POST', body: input }),
   cancelOrder: (id: number) => request<Order>(`/orders/${id}`, { method: 'DELETE' }),
+  amendOrder: (id: number, input: AmendOrderInput) =>
+    request<Order>(`/orders/${id}`, { method: 'PATCH', body: input }),
+  placeOrderList: (input: PlaceOrderListInput) =>
+    request<OrderList>('/order-lists', { method: 'POST', body: input }),
+  orderList: (id: number) => request<OrderList>(`/order-lists/${id}`),
+  cancelOrderList: (id: number) => request<OrderList>(`/order-lists/${id}`, { method: 'DELETE' }),
   cancelAll: async (symbol?: string) =>
     request<Order[] | Page<Order>>('/orders', { method: 'DELETE', query: { symbol } }),
   fills: async (symbol?: string, limit = 100) =>
