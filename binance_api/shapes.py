@@ -23,6 +23,7 @@ SYMBOL_STATUS = {
     MarketStatus.HALTED: "HALT",
 }
 ORDER_STATUS = {
+    OrderStatus.PENDING: "NEW",  # Binance shows a stop order waiting for its trigger as NEW
     OrderStatus.NEW: "NEW",
     OrderStatus.PARTIALLY_FILLED: "PARTIALLY_FILLED",
     OrderStatus.FILLED: "FILLED",
@@ -219,9 +220,17 @@ def ticker_24hr(
 # -- orders and fills ---------------------------------------------------------------------
 
 
+# our stop orders trigger as Binance's STOP_LOSS ones do: a sell when the price falls to
+# the stop price, a buy when it rises to it (docs/api.md, "Stop orders")
+STOP_TYPES = {"stop_limit": "STOP_LOSS_LIMIT", "stop_market": "STOP_LOSS"}
+
+
 def order_type(order: dict[str, Any]) -> str:
     if order["type"] == "market":
         return "MARKET"
+    stop = STOP_TYPES.get(order["type"])
+    if stop is not None:
+        return stop
     return "LIMIT_MAKER" if order["post_only"] else "LIMIT"
 
 
@@ -243,9 +252,15 @@ def _ids(order: dict[str, Any]) -> dict[str, Any]:
     return {
         "symbol": to_binance(order["symbol"]),
         "orderId": order["id"],
-        "orderListId": NO_ORDER_LIST,
+        "orderListId": _list_id(order),
         "clientOrderId": order["client_order_id"],
     }
+
+
+def _list_id(order: dict[str, Any]) -> int:
+    """The order's OCO list (placed through /api/v1/order-lists), or Binance's -1."""
+    list_id = order.get("order_list_id")
+    return NO_ORDER_LIST if list_id is None else int(list_id)
 
 
 def order_fill(fill: dict[str, Any]) -> dict[str, Any]:
@@ -283,11 +298,12 @@ def order(order: dict[str, Any]) -> dict[str, Any]:
     return {
         **_ids(order),
         **_order_core(order),
-        "stopPrice": "0",
+        "stopPrice": order.get("stop_price") or "0",
         "icebergQty": "0",
         "time": order["created_at_ms"],
         "updateTime": order["updated_at_ms"],
-        "isWorking": order["status"] in OPEN_STATUSES,
+        # Binance: a stop order is not working until it triggered
+        "isWorking": order["status"] in OPEN_STATUSES and order["status"] != OrderStatus.PENDING,
         "workingTime": order["created_at_ms"],
         "selfTradePreventionMode": STP_MODE,
     }
@@ -301,7 +317,7 @@ def cancelled_order(order: dict[str, Any], *, client_order_id: str | None = None
         "symbol": ids["symbol"],
         "origClientOrderId": order["client_order_id"],
         "orderId": order["id"],
-        "orderListId": NO_ORDER_LIST,
+        "orderListId": _list_id(order),
         "clientOrderId": client_order_id or order["client_order_id"],
         "transactTime": order["updated_at_ms"],
         **_order_core(order),

@@ -134,3 +134,25 @@ def test_params_refuse_unstorable_text_and_duplicates():
         Params({"limit": ["1", "2"]}).text("limit")
     assert raised.value.code == -1101
     assert Params({"limit": [""]}).text("limit") is None  # empty is absent
+
+
+def test_stop_orders_and_lists_placed_through_api_v1_show_as_binance_does():
+    """Orders placed through /api/v1 (stop orders, OCO lists) are the user's orders on
+    /api/v3 too: a pending stop is NEW, a stop-limit is STOP_LOSS_LIMIT with its stopPrice,
+    an OCO order has its list's id."""
+    ours = {
+        "id": 7, "client_order_id": None, "user_id": 1, "symbol": "BTC_USDT", "side": "sell",
+        "type": "stop_limit", "time_in_force": "GTC", "post_only": False, "price": "94",
+        "stop_price": "95", "quantity": "0.5", "filled_quantity": "0",
+        "filled_quote_quantity": "0", "average_price": None, "status": "pending",
+        "order_list_id": 6, "created_at_ms": 1, "updated_at_ms": 2, "sequence": 3,
+    }  # fmt: skip
+    body = shapes.order(ours)
+    assert (body["type"], body["status"], body["stopPrice"], body["price"]) == (
+        "STOP_LOSS_LIMIT", "NEW", "95", "94",
+    )  # fmt: skip
+    assert body["orderListId"] == 6 and body["isWorking"] is False  # not triggered yet
+    assert shapes.order({**ours, "status": "new"})["isWorking"] is True
+    market = shapes.order({**ours, "type": "stop_market", "price": None, "order_list_id": None})
+    assert (market["type"], market["orderListId"], market["price"]) == ("STOP_LOSS", -1, "0")
+    assert shapes.cancelled_order({**ours, "status": "cancelled"})["status"] == "CANCELED"
