@@ -96,7 +96,7 @@ TEMPLATES = [
         },
     },
 ]
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "exchange_site.wsgi.application"
 ASGI_APPLICATION = "exchange_site.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange")
@@ -244,9 +244,14 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)  # forms (the admin)
 
+# An API token's user is looked up once per web process and kept this many seconds at most;
+# a log-out, a deleted token and a changed or deleted user drop it everywhere at once
+# (Redis Pub/Sub; accounts/tokens.py).
+TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "60"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.CachedTokenAuthentication",  # DRF's, looked up once per process
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
