@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import configparser
 import http.client
 import json
 import os
 import random
+import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -221,18 +224,58 @@ def start_daphne(root: Path, port: int, env: dict[str, str]) -> list[subprocess.
     return [subprocess.Popen(args, cwd=root, env=env)]
 
 
-WEB_LAYOUTS = {"daphne": start_daphne}
-DEFAULT_LAYOUT = "daphne"
+STACK_PROGRAMS = ("web", "websocket", "proxy")
+
+
+def start_stack(root: Path, port: int, env: dict[str, str]) -> list[subprocess.Popen]:
+    """The web tier as `make run` starts it: the programs STACK_PROGRAMS of the checkout's
+    deploy/supervisord.conf, their commands and environments as written there (the
+    runtime folder var/ a temporary one), without supervisord and the output prefixer."""
+    conf = configparser.RawConfigParser()
+    conf.read(root / "deploy" / "supervisord.conf")
+    run_dir = Path(env["PYTHONPATH"])  # noop_settings' temporary folder
+    procs = []
+    for name in STACK_PROGRAMS:
+        section = conf[f"program:{name}"]
+
+        def expand(text: str, name: str = name) -> str:
+            text = text.replace("%(here)s/../var", str(run_dir))
+            return text.replace("%(here)s", str(root / "deploy")).replace("%(program_name)s", name)
+
+        args = shlex.split(expand(section["command"]))[3:]  # without "python prefix.py NAME"
+        extra = dict(re.findall(r'(\w+)="([^"]*)"', expand(section.get("environment", ""))))
+        program_env = {**env, **extra, "HOST": "127.0.0.1", "PORT": str(port)}
+        procs.append(subprocess.Popen(args, cwd=root, env=program_env))
+    return procs
+
+
+WEB_LAYOUTS = {"daphne": start_daphne, "stack": start_stack}
+DEFAULT_LAYOUT = "stack"
 
 
 def start_web(layout: str, root: Path, port: int, env: dict[str, str]) -> list[subprocess.Popen]:
     procs = WEB_LAYOUTS[layout](root, port, env)
     deadline = time.monotonic() + 60
-    while not port_open(port):
+    while not answers(port, NOOP_PATH):
         if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+            for proc in procs:
+                stop(proc)
             raise RuntimeError(f"the web tier ({layout}) did not start")
         time.sleep(0.1)
     return procs
+
+
+def answers(port: int, path: str) -> bool:
+    if not port_open(port):
+        return False
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def register(port: int, name: str) -> str:

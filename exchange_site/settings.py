@@ -184,9 +184,13 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # lock-outs) is the socket's peer, unless TRUSTED_PROXY_COUNT reverse proxies in front of
 # the web service each append the address they saw to X-Forwarded-For: then it is the
 # entry that many from the right. Only set it when every request passes those proxies.
+# `make run` puts its own front proxy (haproxy: deploy/haproxy.cfg) before the web
+# processes, which it starts with FRONT_PROXY=1: that proxy counts as one more.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+OUTER_PROXY_COUNT = TRUSTED_PROXY_COUNT  # the proxies before the exchange's own
+TRUSTED_PROXY_COUNT += 1 if env_bool("FRONT_PROXY", False) else 0
 
 # Log-ins (token API and admin) go through django-axes: LOGIN_FAILURE_LIMIT failed
 # attempts for one username (or from one client address) lock that account (that
@@ -220,7 +224,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+# (only from proxies before `make run`'s own, which passes the header on as it came)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OUTER_PROXY_COUNT else None
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
