@@ -10,7 +10,7 @@ MAKEFLAGS += --no-print-directory
 
 VENV := .venv
 # The Django apps mypy checks (pyproject.toml [tool.mypy] leaves out tests and migrations).
-APPS := accounts engine_worker exchange_site market_maker marketdata orders realtime
+APPS := accounts apikit engine_client engine_worker exchange_site infra market_maker marketdata orders persistence realtime
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000

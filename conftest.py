@@ -50,7 +50,7 @@ class EngineProcess:
         import redis
         from django.conf import settings
 
-        from engine_worker import keys
+        from infra import keys
 
         connection = redis.Redis.from_url(self.redis_url or settings.REDIS_URL)
         connection.delete(keys.alive(self.shard))

@@ -30,10 +30,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from accounts.forms import BalanceMoveForm
-from accounts.models import Balance, LedgerEntry, OrderLimit, Transfer
+from accounts.models import Balance, LedgerEntry, Transfer
 from accounts.selectors import balance_list
 from accounts.services import balance_deposit, balance_withdraw
-from exchange_site.errors import ExchangeError
+from apikit.errors import ExchangeError
 from orders.admin import (
     ReadOnlyAdmin,
     admin_open_orders,
@@ -41,6 +41,7 @@ from orders.admin import (
     admin_orders_cancel_all,
     username_of,
 )
+from orders.models import OrderLimit
 from orders.services import order_limit_sync
 
 LEDGER_ON_BALANCE_PAGE = 50

@@ -11,10 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from exchange_site.caller import caller, caller_id
-from exchange_site.fields import DecimalText, column_length
-from exchange_site.schema import error_responses
-from exchange_site.throttling import AuthRateThrottle
+from apikit.caller import caller, caller_id
+from apikit.schema import error_responses
+from apikit.throttling import AuthRateThrottle
+from marketdata.fields import DecimalText, column_length
 
 # the user table's own column widths: longer text would reach PostgreSQL (a 500)
 USERNAME_LENGTH = column_length(get_user_model(), "username")

@@ -9,7 +9,6 @@ not hold (a bot or benchmark account), which must not stop persistence."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
 from django.db import models
 
 from marketdata.units import AMOUNT
@@ -89,24 +88,3 @@ class Transfer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.asset} for {self.user_id}"
-
-
-class OrderLimit(models.Model):
-    """A user's own limit of open orders per market, in place of the default
-    (settings.MAX_OPEN_ORDERS_PER_MARKET). This row is the source of truth; the engine
-    holds it as state, set by a logged SetOrderLimit when an operator changes it
-    (orders.services.order_limit_set) and again at every engine start if they differ."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        primary_key=True,
-        related_name="order_limit",
-    )
-    max_open_orders = models.PositiveIntegerField(
-        validators=[MinValueValidator(1)],
-        help_text="Open orders this user may have in each market.",
-    )
-
-    def __str__(self) -> str:
-        return f"{self.user_id}: {self.max_open_orders} open orders per market"

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from engine_worker import keys
+from infra import keys
 from marketdata.selectors import read_model
 
 

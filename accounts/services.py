@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Field
 from rest_framework.authtoken.models import Token
 
-from engine_worker.gateway import engine_call
-from exchange_site.errors import Conflict, EngineRejected, ExchangeError, InvalidInput, LockedOut
+from apikit.errors import Conflict, EngineRejected, ExchangeError, InvalidInput, LockedOut
+from engine_client.gateway import engine_call
 from marketdata.selectors import asset_decimals_get
 from marketdata.units import (
     AMOUNT_DECIMALS,

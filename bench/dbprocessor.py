@@ -4,7 +4,7 @@ Runs on a database and a Redis database of its own (exchange_bench_dbp, created 
 migrated here; Redis db 3, flushed). The stream is written by the engine worker's own
 code (EngineRuntime, in this process) from a realistic flow: funded users, resting limit
 orders, crossing limit and market orders (trades with both sides' balance changes),
-cancels, a few deposits and withdrawals (engine_worker/tests/test_dbprocessor.py: Flow).
+cancels, a few deposits and withdrawals (persistence/tests/test_dbprocessor.py: Flow).
 
 (a) Throughput: the processor (in this process, through its batch handler) persists
     --records records in steady state (the first batch, with its cold balance cache,
@@ -100,9 +100,9 @@ def throughput(records: int) -> dict[str, float]:
     from django.db import connection
 
     from accounts.selectors import fee_account_id
-    from engine_worker import keys
-    from engine_worker.dbprocessor import GROUP, DbProcessor
-    from engine_worker.tests.test_dbprocessor import Flow
+    from infra import keys
+    from persistence.dbprocessor import GROUP, DbProcessor
+    from persistence.tests.test_dbprocessor import Flow
 
     conn = redis.Redis.from_url(REDIS_URL)
     log(f"(a) writing {records:,} commands to the stream through EngineRuntime")
@@ -176,7 +176,7 @@ def lag(rate: int, seconds: float) -> dict[str, float]:
     import redis
 
     from accounts.selectors import fee_account_id
-    from engine_worker.tests.test_dbprocessor import Flow
+    from persistence.tests.test_dbprocessor import Flow
 
     conn = redis.Redis.from_url(REDIS_URL)
     log(f"(b) lag at {rate} orders/s for {seconds:.0f} s (run_dbprocessor as a process)")

@@ -85,7 +85,7 @@ def engine_rq_rate(jobs: int, batch: int) -> tuple[float, int]:
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    from engine_worker import keys
+    from infra import keys
 
     conn = redis.Redis.from_url(REDIS_URL)
     queue = Queue(keys.queue(0), connection=conn, serializer=JSONSerializer)
@@ -701,7 +701,7 @@ def main() -> None:
     django.setup()
     import redis
 
-    from engine_worker import keys
+    from infra import keys
 
     log(f"setting up the bench database and Redis db ({ENV['DATABASE_URL']}, {REDIS_URL}) ...")
     prepare(ENV, root=root)

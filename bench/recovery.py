@@ -81,11 +81,11 @@ def main() -> None:
     import redis
 
     from accounts.selectors import fee_account_id
-    from engine_worker import keys
-    from engine_worker.dbprocessor import DbProcessor
-    from engine_worker.recovery import snapshot_load
     from engine_worker.runtime import EngineRuntime
+    from infra import keys
     from marketdata.units import MarketUnits
+    from persistence.dbprocessor import DbProcessor
+    from persistence.snapshot import snapshot_load
 
     conn = redis.Redis.from_url(REDIS_URL)
     conn.flushdb()

@@ -85,7 +85,7 @@ class OrderFlow(threading.Thread):
         from rq import Queue
         from rq.serializers import JSONSerializer
 
-        from engine_worker import keys
+        from infra import keys
 
         conn = redis.Redis.from_url(REDIS_URL)
         queue = Queue(keys.queue(0), connection=conn, serializer=JSONSerializer)

@@ -6,6 +6,6 @@ class EngineWorkerConfig(AppConfig):
     name = "engine_worker"
 
     def ready(self) -> None:
-        from engine_worker.shards import check_settings
+        from infra.shards import check_settings
 
         check_settings()  # a market on a shard without the balances: refuse to start

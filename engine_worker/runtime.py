@@ -25,13 +25,21 @@ from typing import Any
 
 import redis
 
-from engine_worker import deepbook, keys, wire
+from engine_worker import wire
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OPEN_STATUSES, RejectReason
-from engine_worker.recovery import Limits, Snapshot, engine_restore, limits_to_state
-from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled, max_units
+from engine_worker.recovery import engine_restore, limits_to_state
+from infra import deepbook, keys
+from marketdata.units import (
+    DEFAULT_DECIMALS,
+    MarketUnits,
+    format_scaled,
+    market_units_to_wire,
+    max_units,
+)
+from persistence.snapshot import Limits, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +275,7 @@ class EngineRuntime:
                         "kind": "AddMarket",
                         "request_id": request_id,
                         "ts": time.time_ns() // 1_000_000,
-                        "market": wire.market_units_to_wire(units),
+                        "market": market_units_to_wire(units),
                     }
                 )
             elif rules.status != units.status:
@@ -632,7 +640,7 @@ class EngineRuntime:
         }
         if batch.catalogue_changed:
             state["markets"] = {
-                symbol: wire.market_units_to_wire(
+                symbol: market_units_to_wire(
                     dataclasses.replace(units, status=engine.markets[symbol].status.value)
                 )
                 for symbol, units in self.units.items()
@@ -659,7 +667,7 @@ class EngineRuntime:
         for symbol in symbols:
             self._write_book(symbol)
 
-    # -- the whole book, for deep depth (engine_worker/deepbook.py) ---------------------
+    # -- the whole book, for deep depth (infra/deepbook.py) ---------------------
 
     def _book_ops(self, symbol: str, update: dict[str, Any], op: Any) -> None:
         """A batch's changed levels of one book (ticks -> lots, before they are rendered

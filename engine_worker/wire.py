@@ -8,8 +8,6 @@ engine. Replies and read-model entries are already in the REST contract's shapes
 
 from __future__ import annotations
 
-from dataclasses import fields
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from json import dumps
 from typing import Any
@@ -17,7 +15,14 @@ from typing import Any
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.types import MarketStatus, OrderType, Side, TimeInForce
-from marketdata.units import CONTEXT, EPOCH, MarketUnits, format_scaled
+from marketdata.units import (
+    CONTEXT,
+    TEXT_MEMO_LIMIT,
+    MarketUnits,
+    format_scaled,
+    iso,
+    market_units_from_wire,
+)
 
 
 class MalformedCommand(ValueError):
@@ -33,40 +38,6 @@ def _field(wire: dict[str, Any], name: str, kind: type, *, optional: bool = Fals
     if not isinstance(value, kind):
         raise MalformedCommand(f"{name} must be {kind.__name__}")
     return value
-
-
-def market_units_to_wire(units: MarketUnits) -> dict[str, Any]:
-    """The market's constructor fields (not its derived caches), decimals as strings."""
-    return {
-        f.name: format(value, "f") if isinstance(value, Decimal) else value
-        for f in fields(units)
-        if f.init
-        for value in (getattr(units, f.name),)
-    }
-
-
-def market_units_from_wire(wire: dict[str, Any]) -> MarketUnits:
-    try:
-        return MarketUnits(
-            symbol=str(wire["symbol"]),
-            base=str(wire["base"]),
-            quote=str(wire["quote"]),
-            base_decimals=int(wire["base_decimals"]),
-            quote_decimals=int(wire["quote_decimals"]),
-            tick_size=Decimal(wire["tick_size"]),
-            lot_size=Decimal(wire["lot_size"]),
-            min_quantity=Decimal(wire["min_quantity"]),
-            max_quantity=Decimal(wire["max_quantity"]),
-            min_notional=Decimal(wire["min_notional"]),
-            maker_fee_bps=int(wire["maker_fee_bps"]),
-            taker_fee_bps=int(wire["taker_fee_bps"]),
-            status=str(wire["status"]),
-            shard=int(wire["shard"]),
-            # absent from logs and snapshots older than the field: the default it had then
-            max_price=Decimal(wire["max_price"]) if wire.get("max_price") is not None else None,
-        )
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise MalformedCommand(f"bad market: {exc}") from exc
 
 
 def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
@@ -113,7 +84,10 @@ def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
                 _field(wire, "amount", int),
             ), None
         if kind == "AddMarket":
-            units = market_units_from_wire(_field(wire, "market", dict))
+            try:
+                units = market_units_from_wire(_field(wire, "market", dict))
+            except ValueError as exc:
+                raise MalformedCommand(str(exc)) from exc
             return c.AddMarket(request_id, ts, units.rules()), units
         if kind == "SetMarketStatus":
             status = MarketStatus(_field(wire, "status", str))
@@ -163,32 +137,6 @@ def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | Non
 # --- presenters: engine integers -> the REST contract's shapes -------------------------
 
 
-def epoch_ms(moment: datetime) -> int:
-    """Exact milliseconds since the epoch (no float rounding)."""
-    return (moment - EPOCH) // timedelta(milliseconds=1)
-
-
-_ISO: dict[int, str] = {}  # epoch ms -> ISO text; a batch's events share a few
-_ISO_SECONDS: dict[int, str] = {}  # epoch seconds -> "YYYY-MM-DDTHH:MM:SS"
-_MEMO_LIMIT = 50_000  # entries a formatting memo keeps before it starts over
-
-
-def iso(ts_ms: int) -> str:
-    """Epoch milliseconds as ISO 8601 UTC (``2026-11-26T07:53:38.920Z``)."""
-    text = _ISO.get(ts_ms)
-    if text is None:
-        seconds, ms = divmod(ts_ms, 1000)
-        head = _ISO_SECONDS.get(seconds)
-        if head is None:
-            if len(_ISO_SECONDS) > _MEMO_LIMIT:
-                _ISO_SECONDS.clear()
-            head = _ISO_SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()[:19]
-        if len(_ISO) > _MEMO_LIMIT:
-            _ISO.clear()
-        text = _ISO[ts_ms] = f"{head}.{ms:03d}Z"
-    return text
-
-
 _QUOTED: dict[str, str] = {}  # short strings (symbols, assets, enum values) -> JSON
 
 
@@ -196,7 +144,7 @@ def quoted(value: str) -> str:
     """A string as JSON text, remembered: the same few symbols and assets recur."""
     text = _QUOTED.get(value)
     if text is None:
-        if len(_QUOTED) > _MEMO_LIMIT:
+        if len(_QUOTED) > TEXT_MEMO_LIMIT:
             _QUOTED.clear()
         text = _QUOTED[value] = dumps(value)
     return text

@@ -15,10 +15,11 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from engine_worker import jobs, keys, shards
-from engine_worker.recovery import Limits, Snapshot
+from engine_worker import jobs
 from engine_worker.runtime import EngineRuntime
+from infra import keys, shards
 from marketdata.units import MarketUnits
+from persistence.snapshot import Limits, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class ShardNotSupported(SystemExit):
 
 def check_market_shards(markets: Iterable[MarketUnits]) -> None:
     """Refuse to start any shard while a market of the catalogue (the database, all
-    shards) is on a shard other than the balance shard (engine_worker/shards.py): that
+    shards) is on a shard other than the balance shard (infra/shards.py): that
     configuration spends balances twice, whichever engine starts first."""
     bad = shards.foreign((units.symbol, units.shard) for units in markets)
     for symbol, shard in bad:

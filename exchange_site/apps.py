@@ -8,4 +8,4 @@ class ExchangeSiteConfig(AppConfig):
     name = "exchange_site"
 
     def ready(self) -> None:
-        from exchange_site import checks, schema  # noqa: F401  (registers them)
+        from exchange_site import checks  # noqa: F401  (registers them)

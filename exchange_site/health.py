@@ -6,9 +6,9 @@ from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from engine_worker import keys
-from engine_worker.deadletters import dead_letter_counts
+from infra import keys
 from marketdata.selectors import read_model
+from persistence.deadletters import dead_letter_counts
 
 
 def _shards() -> set[int]:

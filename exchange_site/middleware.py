@@ -7,7 +7,7 @@ here. Declared sync-only, the whole chain runs in one thread in one hop; the vie
 sync anyway (DRF).
 
 UnstorableTextMiddleware is the project's own: it refuses text the database cannot store
-(exchange_site/parsers.py) in the query string, the path and the headers."""
+(apikit/parsers.py) in the query string, the path and the headers."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from django.middleware.common import CommonMiddleware as _Common
 from django.middleware.csrf import CsrfViewMiddleware as _Csrf
 from django.middleware.security import SecurityMiddleware as _Security
 
-from exchange_site.errors import error_body
-from exchange_site.parsers import UNSTORABLE_MESSAGE, unstorable
+from apikit.errors import error_body
+from apikit.parsers import UNSTORABLE_MESSAGE, unstorable
 
 
 class _SyncOnly:

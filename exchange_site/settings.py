@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "marketdata",
     "orders",
     "engine_worker",
+    "persistence",
     "market_maker",
     "realtime",
     "axes",  # failed-login tracking and lock-out (AXES_* below)
@@ -180,7 +181,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# The client's address (exchange_site.throttling.client_address: rate limits, login
+# The client's address (apikit.throttling.client_address: rate limits, login
 # lock-outs) is the socket's peer, unless TRUSTED_PROXY_COUNT reverse proxies in front of
 # the web service each append the address they saw to X-Forwarded-For: then it is the
 # entry that many from the right. Only set it when every request passes those proxies.
@@ -196,7 +197,7 @@ TRUSTED_PROXY_COUNT += 1 if env_bool("FRONT_PROXY", False) else 0
 # attempts for one username (or from one client address) lock that account (that
 # address) out of logging in for LOGIN_COOLOFF_MINUTES (a 429
 # `locked_out`, in the contract's shape for the API, an admin page for the admin:
-# exchange_site.errors.lockout_response); a success resets the count. Attempts are listed
+# apikit.errors.lockout_response); a success resets the count. Attempts are listed
 # in the admin (Axes). Addresses as above. Locking an address too is axes' advice (W006):
 # it stops one address guessing across accounts; the price is that users behind one
 # shared address (a NAT) share its count.
@@ -209,8 +210,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTE
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # failures are recorded; successes need no row each
-AXES_CLIENT_IP_CALLABLE = "exchange_site.throttling.client_address"
-AXES_LOCKOUT_CALLABLE = "exchange_site.errors.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apikit.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "apikit.errors.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 
 # HTTPS (docs/production.md): with DEBUG off, cookies are sent over HTTPS only, HSTS is on
@@ -261,13 +262,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["exchange_site.parsers.JSONParser"],  # refuses unstorable text
-    "EXCEPTION_HANDLER": "exchange_site.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["apikit.parsers.JSONParser"],  # refuses unstorable text
+    "EXCEPTION_HANDLER": "apikit.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # DRF's own get_ident; ours: throttling.client_address
-    "DEFAULT_THROTTLE_CLASSES": ["exchange_site.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["apikit.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("API_RATE_LIMIT", "6000/minute"),
         # sign-up, token and admin log-in attempts per client address

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from exchange_site import errors, health
-from exchange_site.throttling import auth_throttled
+from apikit import errors
+from apikit.throttling import auth_throttled
+from exchange_site import health
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -26,5 +27,5 @@ urlpatterns = [
     re_path(r"^api/", errors.json_404),
 ]
 
-handler404 = "exchange_site.errors.json_404"  # with DEBUG=0, for every path
-handler500 = "exchange_site.errors.json_500"
+handler404 = "apikit.errors.json_404"  # with DEBUG=0, for every path
+handler500 = "apikit.errors.json_500"

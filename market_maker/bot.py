@@ -1,6 +1,6 @@
 """The market maker service: a bot user (and a second one that takes) keeping every
 enabled book liquid through the public REST API, on the shared loop base
-(engine_worker.service.Service). The decisions live in market_maker.quoting; this module
+(infra.service.Service). The decisions live in market_maker.quoting; this module
 does the I/O: accounts at first start, the refresh cycle, crossing orders, back-off.
 
 A load mode (LoadGenerator) drives a fixed rate of orders from several bot users, for the
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from engine_worker.service import Service
+from infra.service import Service
 from market_maker.client import ApiClient, ApiError
 from market_maker.quoting import (
     LadderConfig,

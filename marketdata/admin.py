@@ -18,8 +18,8 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from apikit.errors import ExchangeError
 from engine_worker.core.types import MarketStatus
-from exchange_site.errors import ExchangeError
 from marketdata.forms import MARKET_FIELDS, AssetForm, MarketAddForm
 from marketdata.models import Asset, Market
 from marketdata.services import market_create, market_engine_sync, market_set_status

@@ -9,16 +9,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engine_worker.deepbook import MAX_LEVELS
-from exchange_site.fields import (
+from apikit.schema import error_responses
+from infra.deepbook import MAX_LEVELS
+from marketdata import selectors
+from marketdata.fields import (
     WHOLE_RE,
     CappedLimit,
     DecimalString,
     DecimalText,
     MomentField,
 )
-from exchange_site.schema import error_responses
-from marketdata import selectors
 
 
 class MarketSerializer(serializers.Serializer):

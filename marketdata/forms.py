@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from exchange_site.errors import InvalidInput
+from apikit.errors import InvalidInput
 from marketdata.models import Asset, Market
 from marketdata.selectors import market_units_of
 from marketdata.services import market_validate

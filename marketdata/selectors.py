@@ -11,8 +11,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from engine_worker import deepbook, keys
-from exchange_site.errors import InvalidInput, NotFound
+from apikit.errors import InvalidInput, NotFound
+from infra import deepbook, keys
 from marketdata import timeseries
 from marketdata.models import Asset, Market
 from marketdata.tickers import TickerWindow, ticker_body
@@ -93,7 +93,7 @@ def read_model() -> redis.Redis:
 def depth_get(symbol: str, *, limit: int | None) -> dict[str, Any]:
     """Up to ``limit`` levels a side, best first (None: the whole book). Up to the
     snapshot's TOP_LEVELS from its one JSON key; deeper from the whole book's sorted sets
-    (engine_worker/deepbook.py). Either is one consistent point, its ``sequence``."""
+    (infra/deepbook.py). Either is one consistent point, its ``sequence``."""
     units = market_units_get(symbol)
     if limit is None or limit > deepbook.TOP_LEVELS:
         return deepbook.read(read_model(), units.symbol, limit)

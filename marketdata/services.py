@@ -9,10 +9,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from engine_worker import shards, wire
+from apikit.errors import EngineRejected, InvalidInput
+from engine_client.gateway import engine_call
 from engine_worker.core.types import MarketStatus, RejectReason
-from engine_worker.gateway import engine_call
-from exchange_site.errors import EngineRejected, InvalidInput
+from infra import shards
 from marketdata.models import Asset, Market
 from marketdata.selectors import market_units_of
 from marketdata.units import (
@@ -22,6 +22,7 @@ from marketdata.units import (
     MarketUnits,
     NotAMultiple,
     is_storable,
+    market_units_to_wire,
     max_price_default,
     max_units,
 )
@@ -52,7 +53,7 @@ def market_validate(units: MarketUnits) -> None:
     database cannot store: sizes outside the database's range (marketdata.units.AMOUNT)
     or that it cannot count in whole units, a notional at the maximum price and quantity
     that is not storable, fees outside 0..10000 bps, a minimum above the maximum, a
-    negative shard or one without the balances (engine_worker/shards.py)."""
+    negative shard or one without the balances (infra/shards.py)."""
     for name in SIZES:
         value = getattr(units, name)
         if not is_storable(value) or value < 0:
@@ -160,7 +161,7 @@ def market_engine_sync(*, market: Market) -> None:
     """Tell the engine about a market (idempotent)."""
     units = market_units_of(market)
     reply = engine_call(
-        {"kind": "AddMarket", "market": wire.market_units_to_wire(units)}, symbol=market.symbol
+        {"kind": "AddMarket", "market": market_units_to_wire(units)}, shard=units.shard
     )
     if not reply["ok"] and reply["code"] != RejectReason.MARKET_EXISTS:
         raise EngineRejected(reply["message"], code=reply["code"])
@@ -170,7 +171,7 @@ def market_set_status(*, market: Market, status: MarketStatus) -> Market:
     """The engine first: if it refuses or is down, the catalogue keeps the old status."""
     reply = engine_call(
         {"kind": "SetMarketStatus", "symbol": market.symbol, "status": status.value},
-        symbol=market.symbol,
+        shard=market.shard,
     )
     if not reply["ok"]:
         raise EngineRejected(reply["message"], code=reply["code"])

@@ -8,8 +8,8 @@ multiple is an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -20,7 +20,7 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from engine_worker.core.rules import MarketRules
 from engine_worker.core.types import MarketStatus
@@ -236,3 +236,70 @@ class MarketUnits:
             taker_fee_bps=self.taker_fee_bps,
             status=MarketStatus(self.status),
         )
+
+
+# The market's units on the engine's wire (AddMarket, the event stream's state).
+
+
+def market_units_to_wire(units: MarketUnits) -> dict[str, Any]:
+    """The market's constructor fields (not its derived caches), decimals as strings."""
+    return {
+        f.name: format(value, "f") if isinstance(value, Decimal) else value
+        for f in fields(units)
+        if f.init
+        for value in (getattr(units, f.name),)
+    }
+
+
+def market_units_from_wire(wire: dict[str, Any]) -> MarketUnits:
+    """ValueError if ``wire`` is not a market's units."""
+    try:
+        return MarketUnits(
+            symbol=str(wire["symbol"]),
+            base=str(wire["base"]),
+            quote=str(wire["quote"]),
+            base_decimals=int(wire["base_decimals"]),
+            quote_decimals=int(wire["quote_decimals"]),
+            tick_size=Decimal(wire["tick_size"]),
+            lot_size=Decimal(wire["lot_size"]),
+            min_quantity=Decimal(wire["min_quantity"]),
+            max_quantity=Decimal(wire["max_quantity"]),
+            min_notional=Decimal(wire["min_notional"]),
+            maker_fee_bps=int(wire["maker_fee_bps"]),
+            taker_fee_bps=int(wire["taker_fee_bps"]),
+            status=str(wire["status"]),
+            shard=int(wire["shard"]),
+            # absent from logs and snapshots older than the field: the default it had then
+            max_price=Decimal(wire["max_price"]) if wire.get("max_price") is not None else None,
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise ValueError(f"bad market: {exc}") from exc
+
+
+# Times on the wire: exact epoch milliseconds and their ISO 8601 text.
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Exact milliseconds since the epoch (no float rounding)."""
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+_ISO: dict[int, str] = {}  # epoch ms -> ISO text; a batch's events share a few
+_ISO_SECONDS: dict[int, str] = {}  # epoch seconds -> "YYYY-MM-DDTHH:MM:SS"
+TEXT_MEMO_LIMIT = 50_000  # entries a text memo (times, quoted strings) keeps before it starts over
+
+
+def iso(ts_ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC (``2026-11-26T07:53:38.920Z``)."""
+    text = _ISO.get(ts_ms)
+    if text is None:
+        seconds, ms = divmod(ts_ms, 1000)
+        head = _ISO_SECONDS.get(seconds)
+        if head is None:
+            if len(_ISO_SECONDS) > TEXT_MEMO_LIMIT:
+                _ISO_SECONDS.clear()
+            head = _ISO_SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat()[:19]
+        if len(_ISO) > TEXT_MEMO_LIMIT:
+            _ISO.clear()
+        text = _ISO[ts_ms] = f"{head}.{ms:03d}Z"
+    return text

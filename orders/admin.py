@@ -18,8 +18,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest
 
-from exchange_site.admin_base import NoWritesAdmin
-from exchange_site.errors import ExchangeError
+from apikit.admin_base import NoWritesAdmin
+from apikit.errors import ExchangeError
 from orders.models import Order, Trade
 from orders.selectors import order_list
 from orders.services import order_cancel, order_cancel_all

@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange_site.caller import caller_id
-from exchange_site.fields import DecimalString, DecimalText, column_length, whole_number
-from exchange_site.schema import error_responses
+from apikit.caller import caller_id
+from apikit.schema import error_responses
+from marketdata.fields import DecimalString, DecimalText, column_length, whole_number
 from orders import selectors, services
 from orders.models import Order
 
@@ -94,7 +94,7 @@ PAGE_PARAMETERS = [
 
 
 class ListPagination(LimitOffsetPagination):
-    """limit and offset as ASCII digits (exchange_site.fields.WholeNumber); anything else
+    """limit and offset as ASCII digits (marketdata.fields.WholeNumber); anything else
     is a 400, where DRF's own parsing takes "1_0" and "\u0661\u0660" and serves the default
     for what int() refuses."""
 

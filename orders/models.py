@@ -6,6 +6,7 @@ accounts/models.py)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from engine_worker.core.types import OrderStatus
@@ -85,3 +86,27 @@ class Trade(models.Model):
 
     def __str__(self) -> str:
         return f"trade {self.id} {self.symbol} {self.quantity}@{self.price}"
+
+
+class OrderLimit(models.Model):
+    """A user's own limit of open orders per market, in place of the default
+    (settings.MAX_OPEN_ORDERS_PER_MARKET). This row is the source of truth; the engine
+    holds it as state, set by a logged SetOrderLimit when an operator changes it
+    (services.order_limit_set) and again at every engine start if they differ."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="order_limit",
+    )
+    max_open_orders = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="Open orders this user may have in each market.",
+    )
+
+    class Meta:
+        db_table = "accounts_orderlimit"  # created by accounts (0003) before the move
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.max_open_orders} open orders per market"

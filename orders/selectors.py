@@ -20,12 +20,11 @@ from typing import Any
 
 from django.db.models import Count, Model, Q, QuerySet
 
-from engine_worker import keys
+from apikit.errors import NotFound
 from engine_worker.core.types import OPEN_STATUSES
-from engine_worker.wire import epoch_ms, iso
-from exchange_site.errors import NotFound
+from infra import keys
 from marketdata.selectors import read_model
-from marketdata.units import plain
+from marketdata.units import epoch_ms, iso, plain
 from orders.models import Order, Trade
 
 MAX_RECENT = 1000

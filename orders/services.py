@@ -6,9 +6,9 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from apikit.errors import Conflict, EngineRejected, InvalidInput, NotFound
+from engine_client.gateway import engine_call
 from engine_worker.core.types import OPEN_STATUSES, OrderType, RejectReason
-from engine_worker.gateway import engine_call
-from exchange_site.errors import Conflict, EngineRejected, InvalidInput, NotFound
 from marketdata.selectors import market_units_get
 from marketdata.units import NotAMultiple
 
@@ -84,7 +84,7 @@ def order_place(
             "post_only": post_only,
             "client_order_id": client_order_id,
         },
-        symbol=units.symbol,
+        shard=units.shard,
     )
     if not reply["ok"]:
         raise engine_error(reply)
@@ -111,7 +111,8 @@ def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
     if order["status"] not in OPEN_STATUSES:
         raise InvalidInput("The order is no longer open.", code="order_not_open")
     reply = engine_call(
-        {"kind": "CancelOrder", "user_id": user_id, "order_id": order_id}, symbol=order["symbol"]
+        {"kind": "CancelOrder", "user_id": user_id, "order_id": order_id},
+        shard=market_units_get(order["symbol"]).shard,
     )
     if not reply["ok"] and reply["code"] == RejectReason.UNKNOWN_ORDER:
         raise InvalidInput("The order is no longer open.", code="order_not_open")
@@ -125,7 +126,7 @@ def order_limit_set(*, user_id: int, max_open_orders: int | None) -> None:
     """Give the user its own limit of open orders per market (None: the default again).
     Saved first (the database is what every engine start applies), then sent to the
     engine as a logged SetOrderLimit; EngineUnavailable if it cannot be reached now."""
-    from accounts.models import OrderLimit
+    from orders.models import OrderLimit
 
     if max_open_orders is None:
         OrderLimit.objects.filter(user_id=user_id).delete()
@@ -141,7 +142,7 @@ def order_limit_set(*, user_id: int, max_open_orders: int | None) -> None:
 def order_limit_sync(*, user_id: int) -> int | None:
     """Tell the engine the user's limit as the database has it; returns that limit.
     The balance shard (the default one) is told now; any other shard at its next start."""
-    from accounts.models import OrderLimit
+    from orders.models import OrderLimit
 
     limit = (
         OrderLimit.objects.filter(user_id=user_id).values_list("max_open_orders", flat=True).first()
@@ -160,9 +161,11 @@ def order_limit_sync(*, user_id: int) -> int | None:
 
 def order_cancel_all(*, user_id: int, symbol: str | None = None) -> list[dict[str, Any]]:
     """Cancel every open order of the user (in one market); returns them."""
+    shard = None
     if symbol is not None:
-        symbol = market_units_get(symbol).symbol
-    reply = engine_call({"kind": "CancelAll", "user_id": user_id, "symbol": symbol}, symbol=symbol)
+        units = market_units_get(symbol)
+        symbol, shard = units.symbol, units.shard
+    reply = engine_call({"kind": "CancelAll", "user_id": user_id, "symbol": symbol}, shard=shard)
     if not reply["ok"]:
         raise engine_error(reply)
     logger.info("request %s: %d orders cancelled", reply["request_id"], len(reply["orders"]))

@@ -36,8 +36,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 
-from engine_worker import keys
-from engine_worker.service import Service
+from infra import keys
+from infra.service import Service
 from marketdata.tickers import TickerWindow, ticker_body
 from marketdata.units import CONTEXT
 from realtime.protocol import INTERVAL_MS, INTERVALS, data_frame, md_group, user_group

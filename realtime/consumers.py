@@ -29,7 +29,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from engine_worker import keys
+from infra import keys
 from realtime import conf
 from realtime.hub import get_hub
 from realtime.protocol import (

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from exchange_site.parsers import UNSTORABLE_MESSAGE, unstorable, unstorable_path
+from apikit.parsers import UNSTORABLE_MESSAGE, unstorable, unstorable_path
 
 OPS = frozenset({"subscribe", "unsubscribe", "auth", "ping", "pong"})
 INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")

@@ -21,7 +21,7 @@ from typing import Any
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
-from exchange_site.throttling import scope_client_address
+from apikit.throttling import scope_client_address
 from realtime import conf
 from realtime.protocol import error_frame
 

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from exchange_site.errors import EngineUnavailable
+from apikit.errors import EngineUnavailable
 from orders.tests.helpers import balances, place
 
 pytestmark = pytest.mark.django_db
@@ -201,8 +201,8 @@ def change_form_data(response, **extra: str) -> dict[str, str]:
 
 
 def test_admin_raises_a_users_open_order_limit(admin_web, make_trader, market):
-    from accounts.models import OrderLimit
     from engine_worker.tests.test_large_batches import fund, place_many
+    from orders.models import OrderLimit
     from orders.services import order_limit_set
 
     trader = make_trader()

@@ -117,7 +117,7 @@ def test_a_new_token_after_logout_works(make_trader):
 
 
 def test_sign_up_attempts_are_rate_limited_with_a_429(client, engine, monkeypatch):
-    from exchange_site.throttling import AuthRateThrottle
+    from apikit.throttling import AuthRateThrottle
 
     monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", {"anon_auth": "2/minute"})
     body = {"username": "", "password": "x"}  # invalid on purpose: only the count matters

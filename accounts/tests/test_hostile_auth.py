@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.test import RequestFactory, override_settings
 from rest_framework.test import APIClient
 
-from exchange_site.throttling import AuthRateThrottle
+from apikit.throttling import AuthRateThrottle
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def test_a_spoofed_x_forwarded_for_does_not_bypass_the_sign_up_limit(engine, mon
 
 
 def test_client_address_trusts_x_forwarded_for_only_behind_configured_proxies():
-    from exchange_site.throttling import client_address
+    from apikit.throttling import client_address
 
     factory = RequestFactory()
     request = factory.get("/", REMOTE_ADDR="10.1.1.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4")
@@ -70,7 +70,7 @@ def test_client_address_trusts_x_forwarded_for_only_behind_configured_proxies():
 
 
 def test_a_websocket_scope_follows_the_same_rule():
-    from exchange_site.throttling import scope_client_address
+    from apikit.throttling import scope_client_address
 
     scope = {"client": ("10.1.1.1", 5000), "headers": [(b"x-forwarded-for", b"6.6.6.6, 1.2.3.4")]}
     assert scope_client_address(scope) == "10.1.1.1"

@@ -18,15 +18,16 @@ from django.conf import settings
 
 from accounts.models import Balance
 from accounts.selectors import fee_account_id
-from engine_worker import jobs, keys, wire
+from engine_worker import jobs, wire
 from engine_worker.core.engine import Engine
-from engine_worker.dbprocessor import DbProcessor
-from engine_worker.recovery import Snapshot
 from engine_worker.runtime import EngineRuntime, FailStop
-from engine_worker.tests.test_dbprocessor import ledger_sums
 from engine_worker.worker import check_consistent
-from marketdata.units import AMOUNT_MAX, CONTEXT, MarketUnits
+from infra import keys
+from marketdata.units import AMOUNT_MAX, CONTEXT, MarketUnits, market_units_to_wire
 from orders.models import Order, Trade
+from persistence.dbprocessor import DbProcessor
+from persistence.snapshot import Snapshot
+from persistence.tests.test_dbprocessor import ledger_sums
 
 ID_BASE = 3 * 10**12
 SELLER, BUYER = 7_000_001, 7_000_002
@@ -83,7 +84,7 @@ def test_an_order_at_the_maximum_price_and_quantity_is_persisted(conn):
     price, quantity = rules.max_price, rules.max_quantity
     notional = CONTEXT.multiply(market.max_price, market.max_quantity)
     assert market.max_price == Decimal("99999999999999.999999999999999999")
-    add = shard.command("AddMarket", market=wire.market_units_to_wire(market))
+    add = shard.command("AddMarket", market=market_units_to_wire(market))
     most = int(CONTEXT.scaleb(AMOUNT_MAX, 18))  # all the quote there can be
     deposits = [
         shard.command("Deposit", user_id=SELLER, asset="BIGB", amount=10**24, decimals=18),
@@ -147,7 +148,7 @@ def test_a_failure_after_apply_stops_before_any_reply_and_the_restart_is_clean(c
     market = big_market(f"FS{shard.shard}_{time.time_ns() % 10**6}")
     shard.runtime.apply_batch(
         [
-            shard.command("AddMarket", market=wire.market_units_to_wire(market)),
+            shard.command("AddMarket", market=market_units_to_wire(market)),
             shard.command("Deposit", user_id=SELLER, asset="BIGB", amount=10**20, decimals=18),
         ],
         reply_to=None,

@@ -11,18 +11,18 @@ from decimal import Decimal
 import pytest
 import redis
 
+from apikit.errors import ExchangeError
+from apikit.testing import ScratchRedis
 from conftest import EngineProcess
-from engine_worker import keys
+from engine_client.gateway import OrderGateway, get_gateway, now_ms
 from engine_worker.core.engine import Engine
-from engine_worker.gateway import OrderGateway, get_gateway, now_ms
-from engine_worker.tests.test_reconcile import reconcile
-from engine_worker.wire import command_from_wire, market_units_to_wire
-from exchange_site.errors import ExchangeError
-from exchange_site.testing import ScratchRedis
+from engine_worker.wire import command_from_wire
+from infra import keys
 from marketdata.selectors import market_units_get
-from marketdata.units import MarketUnits, format_scaled
+from marketdata.units import MarketUnits, format_scaled, market_units_to_wire
 from orders.selectors import order_get
 from orders.tests.test_history import empty_history, persist  # noqa: F401 - a fixture
+from persistence.tests.test_reconcile import reconcile
 
 pytestmark = pytest.mark.django_db
 

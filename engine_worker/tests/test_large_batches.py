@@ -13,9 +13,9 @@ import pytest
 import redis
 from django.conf import settings
 
-from engine_worker import keys
-from engine_worker.gateway import get_gateway, now_ms
+from engine_client.gateway import get_gateway, now_ms
 from engine_worker.runtime import MAX_OP_WORDS, MAX_VALUES_PER_OP, op_words
+from infra import keys
 from orders.tests.helpers import balances, place
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +72,7 @@ def place_many(user_id: int, symbol: str, side: str, prices: list[int], lots: in
 
 
 def fund(user_id: int, asset: str, amount: int) -> None:
-    from engine_worker.gateway import engine_call
+    from engine_client.gateway import engine_call
 
     reply = engine_call(
         {"kind": "Deposit", "user_id": user_id, "asset": asset, "amount": amount, "decimals": 8}

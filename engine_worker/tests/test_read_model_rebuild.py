@@ -8,7 +8,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from engine_worker import keys
+from infra import keys
 from orders.selectors import order_get_by_client_id
 from orders.tests.helpers import place
 

@@ -17,11 +17,11 @@ import redis
 from django.conf import settings
 
 from accounts.selectors import fee_account_id
-from engine_worker import keys
-from engine_worker.dbprocessor import DbProcessor
-from engine_worker.recovery import Limits, snapshot_load
 from engine_worker.runtime import EngineRuntime
+from infra import keys
 from marketdata.units import MarketUnits
+from persistence.dbprocessor import DbProcessor
+from persistence.snapshot import Limits, snapshot_load
 
 SHARD = 9  # a stream and a ProcessorState of this test's own
 

@@ -13,9 +13,10 @@ from django.conf import settings
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from engine_worker import keys
-from engine_worker.gateway import OrderGateway, engine_call, get_gateway, now_ms
-from exchange_site.errors import EngineTimeout, EngineUnavailable
+from apikit.errors import EngineTimeout, EngineUnavailable
+from engine_client.gateway import OrderGateway, engine_call, get_gateway, now_ms
+from infra import keys
+from marketdata.selectors import market_units_get
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def order(user_id: int, symbol: str, side: str, price: int, quantity: int, **ext
         "client_order_id": None,
         **extra,
     }
-    return engine_call(command, symbol=symbol)
+    return engine_call(command, shard=market_units_get(symbol).shard)
 
 
 def test_malformed_commands_get_rejections_and_the_worker_carries_on(engine, market):

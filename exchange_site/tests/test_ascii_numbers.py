@@ -1,6 +1,6 @@
 """Issue 10 (probe): numbers on the wire are plain ASCII. Python's Decimal() and int() also
 take underscores ("1_000") and every script's digits (fullwidth "\uff11", Arabic-Indic
-"\u0661"); amounts (exchange_site.fields.DecimalString) and whole-number query parameters
+"\u0661"); amounts (marketdata.fields.DecimalString) and whole-number query parameters
 (WholeNumber: limit, offset, klines and trades limit) refuse them with a 400
 invalid_input, and nothing is placed."""
 

@@ -202,10 +202,10 @@ def persist() -> None:
     """What the DB processor does, in this process (inside the test's transaction): the
     market trades, klines and tickers then have something to show."""
     from accounts.models import Balance, LedgerEntry, Transfer
-    from engine_worker import keys
-    from engine_worker.dbprocessor import processor_for
-    from engine_worker.models import ProcessorState
+    from infra import keys
     from orders.models import Order, Trade
+    from persistence.dbprocessor import processor_for
+    from persistence.models import ProcessorState
 
     for model in (ProcessorState, Order, Trade, Balance, LedgerEntry, Transfer):
         model.objects.all().delete()  # as if it had never run: the whole stream applies

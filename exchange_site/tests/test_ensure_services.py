@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from exchange_site.testing import ScratchRedis, free_port
+from apikit.testing import ScratchRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

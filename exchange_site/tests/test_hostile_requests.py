@@ -38,8 +38,8 @@ def test_a_body_over_the_limit_is_a_413_before_it_is_parsed(engine):
 def test_the_json_parser_stops_reading_past_the_limit_without_a_length(rf):
     import io
 
-    from exchange_site.errors import PayloadTooLarge
-    from exchange_site.parsers import JSONParser
+    from apikit.errors import PayloadTooLarge
+    from apikit.parsers import JSONParser
 
     body = io.BytesIO(b"[" + b"0," * settings.API_MAX_BODY_BYTES + b"0]")
     with pytest.raises(PayloadTooLarge):

@@ -9,7 +9,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from exchange_site.parsers import unstorable_path
+from apikit.parsers import unstorable_path
 
 pytestmark = pytest.mark.django_db
 

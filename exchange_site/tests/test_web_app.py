@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from exchange_site.testing import ScratchRedis, free_port
+from apikit.testing import ScratchRedis, free_port
 from exchange_site.tests.test_supervisor import Stack
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from exchange_site.errors import EngineUnavailable
+from apikit.errors import EngineUnavailable
 from marketdata.models import Asset, Market
 from orders.tests.helpers import place
 

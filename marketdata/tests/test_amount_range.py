@@ -10,7 +10,7 @@ import pytest
 from engine_worker import wire
 from engine_worker.core import events as e
 from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
-from exchange_site.fields import DecimalString
+from marketdata.fields import DecimalString
 from marketdata.units import (
     AMOUNT_MAX,
     CONTEXT,
@@ -18,6 +18,8 @@ from marketdata.units import (
     NotAMultiple,
     exact_units,
     is_storable,
+    market_units_from_wire,
+    market_units_to_wire,
     max_price_default,
 )
 
@@ -98,12 +100,10 @@ def test_the_default_max_price_is_the_highest_tick_whose_notional_is_storable(ti
 
 def test_the_market_wire_carries_max_price_and_old_entries_get_the_default():
     market = units(max_price=Decimal("12.5"))
-    assert wire.market_units_from_wire(wire.market_units_to_wire(market)).max_price == Decimal(
-        "12.5"
-    )
-    old = wire.market_units_to_wire(units())
+    assert market_units_from_wire(market_units_to_wire(market)).max_price == Decimal("12.5")
+    old = market_units_to_wire(units())
     del old["max_price"]  # a log or snapshot from before the field
-    restored = wire.market_units_from_wire(old)
+    restored = market_units_from_wire(old)
     assert restored.max_price == max_price_default(Decimal("1E-18"), Decimal(1_000_000))
 
 

@@ -9,7 +9,8 @@ import pytest
 import redis
 from django.conf import settings
 
-from engine_worker import keys
+from infra import keys
+from marketdata.units import market_units_to_wire
 from orders.tests.helpers import place
 
 pytestmark = pytest.mark.django_db
@@ -87,8 +88,9 @@ def test_a_batch_that_changes_thousands_of_levels_keeps_the_whole_book_exact():
     """One batch rests 5,000 ask levels (a ZADD of 10,000 values, past Lua's unpack
     limit), the next sweeps 4,200 of them: the whole book's ZADD / ZREM go in parts and it
     still equals the engine's book."""
-    from engine_worker import deepbook, wire
+    from engine_worker import wire
     from engine_worker.runtime import EngineRuntime
+    from infra import deepbook
     from marketdata.units import MarketUnits
 
     conn = redis.Redis.from_url(settings.REDIS_URL)
@@ -113,7 +115,7 @@ def test_a_batch_that_changes_thousands_of_levels_keeps_the_whole_book_exact():
         runtime.apply_batch(
             [
                 {"kind": "AddMarket", "request_id": "deep9-m", "ts": 1,
-                 "market": wire.market_units_to_wire(units)},
+                 "market": market_units_to_wire(units)},
                 *({"kind": "Deposit", "request_id": f"deep9-b{m}", "ts": 1, "user_id": m,
                    "asset": "BTC", "amount": 10**12, "decimals": 8} for m in makers),
                 {"kind": "Deposit", "request_id": "deep9-u", "ts": 1, "user_id": taker,

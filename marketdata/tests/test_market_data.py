@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
 
-from engine_worker import keys
+from infra import keys
 from marketdata import selectors, timeseries
 from marketdata.models import Asset, Market
 

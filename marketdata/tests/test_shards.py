@@ -1,5 +1,5 @@
 """Until balances are sharded, every market trades on the balance shard: a configuration
-that says otherwise is refused wherever it can be made (engine_worker/shards.py)."""
+that says otherwise is refused wherever it can be made (infra/shards.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
+from apikit.errors import InvalidInput
 from conftest import ROOT
-from engine_worker.shards import check_settings
 from engine_worker.worker import ShardNotSupported
-from exchange_site.errors import InvalidInput
+from infra.shards import check_settings
 from marketdata.models import Asset, Market
 from marketdata.services import market_create
 from marketdata.tests.test_admin import add_form, admin_web  # noqa: F401 (fixture)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exchange_site.fields import MomentField
+from marketdata.fields import MomentField
 
 pytestmark = pytest.mark.django_db
 

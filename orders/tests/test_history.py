@@ -12,11 +12,11 @@ import redis
 from django.conf import settings
 
 from accounts.models import Balance, LedgerEntry, Transfer
-from engine_worker import keys
-from engine_worker.dbprocessor import processor_for
-from engine_worker.models import ProcessorState
+from infra import keys
 from orders.models import Order, Trade
 from orders.tests.helpers import place
+from persistence.dbprocessor import processor_for
+from persistence.models import ProcessorState
 
 pytestmark = pytest.mark.django_db
 

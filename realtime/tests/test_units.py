@@ -137,7 +137,7 @@ def test_the_bridge_ticker_equals_the_rest_ticker_for_the_same_trades():
 
     from rest_framework.test import APIClient
 
-    from engine_worker import keys
+    from infra import keys
     from marketdata import selectors, timeseries
     from marketdata.tests.test_market_data import new_market, trade
 

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from exchange_site.throttling import scope_client_address as client_address
+from apikit.throttling import scope_client_address as client_address
 from realtime.security import CLOSE_TOO_MANY
 from realtime.tests.test_ws_streams import ask, recv
 

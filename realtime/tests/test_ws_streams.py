@@ -180,7 +180,7 @@ def test_depth_snapshot_then_gapless_updates_rebuild_the_rest_book_and_trades_co
         assert sorted(bids, key=Decimal, reverse=True) == [p for p, _ in rest["bids"]]
 
         # trades: every one, in engine order (the read model keeps them newest first)
-        from engine_worker import keys
+        from infra import keys
         from marketdata.selectors import read_model
 
         engine_order = [

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from exchange_site.errors import ExchangeError
+from apikit.errors import ExchangeError
 
 
 class BalanceMoveCommand(BaseCommand):

@@ -4,9 +4,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.selectors import fee_account_id
-from engine_worker.recovery import limits_load, timed_snapshot_load
 from engine_worker.worker import check_market_shards, run_engine
 from marketdata.selectors import market_units_list
+from persistence.snapshot import limits_load, timed_snapshot_load
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apikit.errors import ExchangeError
 from engine_worker.core.types import MarketStatus
-from exchange_site.errors import ExchangeError
 from marketdata.models import Market
 from marketdata.services import market_set_status
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from exchange_site.errors import ExchangeError
+from apikit.errors import ExchangeError
 from marketdata.services import market_create
 from marketdata.units import DEFAULT_DECIMALS
 

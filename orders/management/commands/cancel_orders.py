@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from exchange_site.errors import ExchangeError
+from apikit.errors import ExchangeError
 from orders.services import order_cancel_all
 
 

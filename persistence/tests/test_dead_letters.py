@@ -24,12 +24,12 @@ from django.test import Client
 
 from accounts.models import Balance, LedgerEntry, Transfer
 from accounts.selectors import fee_account_id
-from engine_worker import keys
-from engine_worker.dbprocessor import GROUP, DbProcessor
-from engine_worker.deadletters import retry_all, retry_dead_letter
-from engine_worker.models import DeadLetter, ProcessorState
-from engine_worker.tests.test_dbprocessor import _entry, _order
+from infra import keys
 from orders.models import Order
+from persistence.dbprocessor import GROUP, DbProcessor
+from persistence.deadletters import retry_all, retry_dead_letter
+from persistence.models import DeadLetter, ProcessorState
+from persistence.tests.test_dbprocessor import _entry, _order
 
 USER = 5_993_000  # users of these tests (no database user needed: no constraint)
 TS = 1_795_000_000_500
@@ -135,7 +135,7 @@ def test_a_poisoned_entry_is_dead_lettered_and_everything_else_persisted(conn, c
     fresh_stream(conn, shard)
     write(conn, shard, poisoned_flow(shard, a, b, order_id, price=BIG))
     proc = processor(conn, shard, batch_size=100)
-    with caplog.at_level(logging.ERROR, logger="engine_worker.dbprocessor"):
+    with caplog.at_level(logging.ERROR, logger="persistence.dbprocessor"):
         (counters,) = drain(proc)
     assert (counters["entries"], counters["dead"], counters["commands"]) == (9, 1, 8)
 
@@ -144,7 +144,7 @@ def test_a_poisoned_entry_is_dead_lettered_and_everything_else_persisted(conn, c
     assert (dead.first_seq, dead.last_seq, dead.entry_id, dead.attempts) == (5, 5, "5-0", 1)
     assert "numeric field overflow" in dead.error
     raw = conn.xrange(keys.events_stream(shard), "5-0", "5-0")[0][1]
-    from engine_worker.dbprocessor import entry_from_json
+    from persistence.dbprocessor import entry_from_json
 
     assert entry_from_json(dead.fields) == raw
     # logged as an error with its sequence range
@@ -227,7 +227,7 @@ def test_after_a_restart_later_entries_still_build_on_a_dead_entry(conn, caplog)
     assert "\x00" not in dead.error
 
     write(conn, shard, flow[5:])
-    with caplog.at_level(logging.ERROR, logger="engine_worker.dbprocessor"):
+    with caplog.at_level(logging.ERROR, logger="persistence.dbprocessor"):
         drain(processor(conn, shard, batch_size=100))  # a new processor: empty cache
     assert not any("beyond its trades" in r.getMessage() for r in caplog.records)
     assert list(
@@ -308,13 +308,13 @@ def test_the_admin_lists_shows_and_retries_dead_letters(conn, django_user_model)
 
     web = Client()
     web.force_login(django_user_model.objects.create_superuser("dl-root", "r@example.com", "p"))
-    listing = web.get("/admin/engine_worker/deadletter/").content.decode()
+    listing = web.get("/admin/persistence/deadletter/").content.decode()
     assert "2-2" in listing and "4-4" in listing and "0x00" in listing
-    detail = web.get(f"/admin/engine_worker/deadletter/{poisoned.pk}/change/").content.decode()
+    detail = web.get(f"/admin/persistence/deadletter/{poisoned.pk}/change/").content.decode()
     assert "client_order_id" in detail and "PlaceOrder" in detail and "0x00" in detail
 
     done = web.post(
-        "/admin/engine_worker/deadletter/",
+        "/admin/persistence/deadletter/",
         {"action": "retry", "_selected_action": [poisoned.pk, fixed.pk]},
         follow=True,
     )
@@ -331,7 +331,7 @@ def test_engine_recovery_sees_what_a_dead_entry_did(conn):
     """ProcessorState is past the dead entry, so the command log after it does not
     replay it: recovery lays the dead letters over the database's snapshot, where their
     sequence is higher."""
-    from engine_worker.recovery import snapshot_load
+    from persistence.snapshot import snapshot_load
 
     shard, a, b, x, y = 26, USER + 50, USER + 51, 26 * 10**12, 26 * 10**12 + 1
     fresh_stream(conn, shard)
@@ -375,7 +375,7 @@ def test_an_entry_the_code_cannot_read_is_dead_lettered_too(conn):
     (dead,) = DeadLetter.objects.filter(shard=shard)
     assert (dead.last_seq, dead.before, dead.after) == (2, "", "")
     assert "JSONDecodeError" in dead.error or "UnicodeDecodeError" in dead.error
-    from engine_worker.dbprocessor import entry_from_json
+    from persistence.dbprocessor import entry_from_json
 
     assert entry_from_json(dead.fields) == garbage[1]  # byte for byte, the 0xff included
     assert ProcessorState.objects.get(shard=shard).last_seq == 3

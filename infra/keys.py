@@ -81,7 +81,7 @@ def rm_ready(shard: int) -> str:
 
 
 def rm_book(symbol: str, side: str) -> str:
-    """A market's whole book side ("bids" or "asks") for deep depth (engine_worker/deepbook.py)."""
+    """A market's whole book side ("bids" or "asks") for deep depth (infra/deepbook.py)."""
     return f"rm:book:{symbol}:{side}"
 
 

@@ -17,7 +17,7 @@ from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import throttling
 
-from exchange_site.errors import error_body, login_refused_page
+from apikit.errors import error_body, login_refused_page
 
 logger = logging.getLogger(__name__)
 

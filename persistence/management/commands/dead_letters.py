@@ -4,14 +4,14 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine_worker.deadletters import (
+from persistence.deadletters import (
     dead_letters,
     describe,
     retry_all,
     retry_dead_letter,
     sequence_range,
 )
-from engine_worker.models import DeadLetter
+from persistence.models import DeadLetter
 
 ERROR_WIDTH = 100  # characters of the error shown by "list"
 

@@ -13,15 +13,15 @@ from django.db.models import Count
 
 from accounts.models import Balance
 from engine_worker.core.types import OPEN_STATUSES
-from engine_worker.models import DeadLetter
 from orders.models import Order
+from persistence.models import DeadLetter
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from django.db.models import QuerySet
 
-    from engine_worker.recovery import OrderRow
+    from persistence.snapshot import OrderRow
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def describe(dead: DeadLetter) -> str:
 def retry_dead_letter(dead_letter_id: int) -> tuple[bool, str]:
     """Re-apply one dead entry through the DB processor's own code; deleted on success,
     kept with the new error otherwise. Returns (persisted, error)."""
-    from engine_worker.dbprocessor import processor_for
+    from persistence.dbprocessor import processor_for
 
     shard = DeadLetter.objects.filter(pk=dead_letter_id).values_list("shard", flat=True).first()
     if shard is None:
@@ -108,8 +108,8 @@ def recovery_overlay(
     balance or an order state from a dead entry replaces the database's when its
     sequence is higher (the same forward-only rule as the processor's upserts). Run in
     the snapshot's transaction."""
-    from engine_worker.dbprocessor import entry_from_json
-    from engine_worker.recovery import OrderRow
+    from persistence.dbprocessor import entry_from_json
+    from persistence.snapshot import OrderRow
 
     dead = list(dead_letters(shard).values_list("pk", "fields"))
     if not dead:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine_worker.dbprocessor import processor_for
+from persistence.dbprocessor import processor_for
 
 
 class Command(BaseCommand):

@@ -30,14 +30,14 @@ from django.db import connection
 
 from accounts.models import Balance, LedgerEntry, Transfer
 from accounts.selectors import fee_account_id
-from engine_worker import keys, wire
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OPEN_STATUSES
-from engine_worker.dbprocessor import GROUP, DbProcessor
-from engine_worker.models import ProcessorState
 from engine_worker.runtime import EngineRuntime
-from marketdata.units import MarketUnits
+from infra import keys
+from marketdata.units import MarketUnits, market_units_to_wire
 from orders.models import Order, Trade
+from persistence.dbprocessor import GROUP, DbProcessor
+from persistence.models import ProcessorState
 
 ROOT = Path(__file__).resolve().parents[2]
 ID_BASE = 10**12  # order and trade ids of the in-process engines: far from the subprocess's
@@ -96,7 +96,7 @@ class Flow:
         self.requests = 0
         self.open: list[tuple[int, int]] = []  # (user, order id) that may rest
         self.apply(
-            [self._command("AddMarket", market=wire.market_units_to_wire(test_units(self.symbol)))]
+            [self._command("AddMarket", market=market_units_to_wire(test_units(self.symbol)))]
         )
         self.apply(
             [

@@ -11,9 +11,9 @@ from rest_framework import serializers
 
 
 class DecimalStringExtension(OpenApiSerializerFieldExtension):
-    """exchange_site.fields.DecimalString: a decimal number as a string."""
+    """marketdata.fields.DecimalString: a decimal number as a string."""
 
-    target_class = "exchange_site.fields.DecimalString"
+    target_class = "marketdata.fields.DecimalString"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         return {
@@ -25,9 +25,9 @@ class DecimalStringExtension(OpenApiSerializerFieldExtension):
 
 
 class DecimalTextExtension(OpenApiSerializerFieldExtension):
-    """exchange_site.fields.DecimalText: a decimal string in a response."""
+    """marketdata.fields.DecimalText: a decimal string in a response."""
 
-    target_class = "exchange_site.fields.DecimalText"
+    target_class = "marketdata.fields.DecimalText"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         return {"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
@@ -41,7 +41,7 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):
-    """Every error of the API (exchange_site/errors.py)."""
+    """Every error of the API (apikit/errors.py)."""
 
     error = ErrorDetailSerializer()
 

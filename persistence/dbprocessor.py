@@ -30,7 +30,7 @@ the sequence number and written as lock/unlock all the same (reconcile reports i
 A batch that fails for a reason in its content (:data:`DATA_ERRORS`: a value the
 database cannot hold, a NUL byte in text, a record the code cannot read) is split in
 halves until the entry at fault is alone; that entry goes whole, with its error, to the
-dead-letter store (:class:`engine_worker.models.DeadLetter`) in a transaction that also
+dead-letter store (:class:`persistence.models.DeadLetter`) in a transaction that also
 moves ``ProcessorState`` past it, and every other entry is applied as usual. Any other
 failure (the database or Redis unreachable) propagates: the service backs off and
 redoes the batch. The rules that keep later entries and a later retry exact are in
@@ -54,11 +54,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from engine_worker import keys
-from engine_worker.models import DeadLetter
-from engine_worker.service import Service
+from infra import keys
+from infra.service import Service
 from marketdata.timeseries import ticks_write
 from marketdata.units import CONTEXT, EPOCH
+from persistence.models import DeadLetter
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -24,23 +24,13 @@ from django.conf import settings
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from engine_worker import keys
-from exchange_site.errors import EngineTimeout, EngineUnavailable
+from apikit.errors import EngineTimeout, EngineUnavailable
+from infra import keys
 
 logger = logging.getLogger(__name__)
 
 JOB_FUNCTION = "engine_worker.jobs.apply_batch"
 ALIVE_CACHE_SECONDS = 1.0
-
-
-def shard_of(symbol: str | None) -> int:
-    """The engine shard trading ``symbol`` (as stored with the market), or the default
-    shard, which also holds the balances, for commands of no market."""
-    if symbol is None:
-        return settings.ENGINE_DEFAULT_SHARD
-    from marketdata.selectors import market_units_get
-
-    return market_units_get(symbol).shard
 
 
 def now_ms() -> int:
@@ -199,9 +189,11 @@ def get_gateway() -> OrderGateway:
     return _gateway
 
 
-def engine_call(command: dict[str, Any], *, symbol: str | None = None) -> dict[str, Any]:
-    """Stamp, send and wait for one command: the one entry point services use."""
+def engine_call(command: dict[str, Any], *, shard: int | None = None) -> dict[str, Any]:
+    """Stamp, send and wait for one command: the one entry point services use. ``shard``
+    is the engine shard of the command's market (``MarketUnits.shard``); None sends it to
+    the default shard, which also holds the balances, for commands of no market."""
     gateway = get_gateway()
     command.setdefault("request_id", gateway.new_request_id())
     command.setdefault("ts", now_ms())
-    return gateway.call(shard_of(symbol), command)
+    return gateway.call(settings.ENGINE_DEFAULT_SHARD if shard is None else shard, command)

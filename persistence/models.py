@@ -16,6 +16,9 @@ class ProcessorState(models.Model):
     engine_state = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        db_table = "engine_worker_processorstate"  # created by engine_worker before the move
+
     def __str__(self) -> str:
         return f"shard {self.shard} at {self.last_seq}"
 
@@ -54,6 +57,7 @@ class DeadLetter(models.Model):
     class Meta:
         indexes = [models.Index(fields=["shard", "last_seq"], name="deadletter_shard_seq")]
         ordering = ["shard", "last_seq"]
+        db_table = "engine_worker_deadletter"  # created by engine_worker before the move
 
     def __str__(self) -> str:
         return f"dead letter {self.pk}: shard {self.shard} seq {self.first_seq}-{self.last_seq}"

@@ -1,6 +1,6 @@
 """The DB processor's dead-letter store in the admin: the list, a page per dead letter
 with its error and the stream entry it holds, and the action "Retry" (the same retry as
-``manage.py dead_letters retry``, engine_worker.deadletters). Dead letters are never
+``manage.py dead_letters retry``, persistence.deadletters). Dead letters are never
 added or edited here; a successful retry is what removes one."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from engine_worker.deadletters import payload, retry_dead_letter, sequence_range
-from engine_worker.models import DeadLetter
-from exchange_site.admin_base import NoWritesAdmin
+from apikit.admin_base import NoWritesAdmin
+from persistence.deadletters import payload, retry_dead_letter, sequence_range
+from persistence.models import DeadLetter
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet

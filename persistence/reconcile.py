@@ -36,13 +36,13 @@ from django.db import connection, transaction
 from django.db.models import Sum
 
 from accounts.models import Balance, Transfer
-from engine_worker import keys
+from apikit.errors import ExchangeError
 from engine_worker.core.types import OPEN_STATUSES
-from engine_worker.deadletters import RETRY_HINT, dead_letters, sequence_range
-from engine_worker.models import ProcessorState
-from exchange_site.errors import ExchangeError
+from infra import keys
 from marketdata.units import CONTEXT, DEFAULT_DECIMALS, plain
 from orders.models import Order
+from persistence.deadletters import RETRY_HINT, dead_letters, sequence_range
+from persistence.models import ProcessorState
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class Reconciler:
     # -- the engine -------------------------------------------------------------------
 
     def engine_dump(self) -> dict[str, Any]:
-        from engine_worker.gateway import get_gateway, now_ms
+        from engine_client.gateway import get_gateway, now_ms
 
         try:
             gateway = get_gateway()

@@ -11,11 +11,11 @@ from django.core.management import call_command
 from django.db.models import F
 
 from accounts.models import Balance, Transfer
-from engine_worker.models import DeadLetter
-from engine_worker.reconcile import Reconciler
 from orders.models import Order
 from orders.tests.helpers import place
 from orders.tests.test_history import empty_history, persist  # noqa: F401 - a fixture
+from persistence.models import DeadLetter
+from persistence.reconcile import Reconciler
 
 pytestmark = pytest.mark.django_db
 

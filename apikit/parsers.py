@@ -19,7 +19,7 @@ from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from exchange_site.errors import InvalidInput, PayloadTooLarge
+from apikit.errors import InvalidInput, PayloadTooLarge
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = "Text must not contain NUL characters or unpaired surrogates."

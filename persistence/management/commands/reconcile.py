@@ -5,7 +5,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine_worker.reconcile import (
+from persistence.reconcile import (
     DatabaseBehind,
     EngineNotAnswering,
     Reconciler,

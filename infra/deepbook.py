@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from engine_worker import keys
+from infra import keys
 
 TOP_LEVELS = 100  # levels a side in rm:depth:S (and the WebSocket snapshot)
 MAX_LEVELS = 5_000  # the deepest numbered limit GET depth serves (Binance's maximum)
