@@ -4,7 +4,7 @@ the unix socket the front proxy (deploy/haproxy.cfg) forwards to.
 
 Threads, because an order's request waits for the engine's reply (a few milliseconds)
 without using the CPU; processes, because Python runs one thread at a time per process.
-Each process has its own order gateway (engine_worker/gateway.py) and token cache
+Each process has its own order gateway (engine_client/gateway.py) and token cache
 (accounts/tokens.py). No access log (a write per request); errors go to stderr."""
 
 import os
