@@ -651,16 +651,17 @@ def http_part(args: argparse.Namespace, root: Path, engine: subprocess.Popen, tm
         wrk_run("warm-up", base + "/api/v1/auth/me", "get", tokens, 32, 1, meter)
         wrk_run("warm-up", base + "/api/v1/orders", "order", tokens, 32, 1, meter)
         runs = []
-        for what, path, mode, ks in (
-            ("no-op view (GET /bench/noop)", NOOP_PATH, "get", (32,)),
-            ("GET /api/v1/auth/me", "/api/v1/auth/me", "get", (1, 32)),
-            ("POST /api/v1/orders", "/api/v1/orders", "order", (1, 8, 32)),
+        for name, what, path, mode, ks in (
+            ("noop", "no-op view (GET /bench/noop)", NOOP_PATH, "get", (32,)),
+            ("me", "GET /api/v1/auth/me", "/api/v1/auth/me", "get", (1, 32)),
+            ("orders", "POST /api/v1/orders", "/api/v1/orders", "order", (1, 8, 32)),
         ):
-            for k in ks:
+            for k in ks if name in args.only else ():
                 log(f"(b) {what}, K={k} ...")
                 runs.append(wrk_run(what, base + path, mode, tokens, k, args.seconds, meter))
-        log(f"(b) open loop at {args.open_rate:,.0f} orders/s ...")
-        runs.append(open_loop(port, tokens, args.open_rate, args.seconds, meter))
+        if "open" in args.only:
+            log(f"(b) open loop at {args.open_rate:,.0f} orders/s ...")
+            runs.append(open_loop(port, tokens, args.open_rate, args.seconds, meter))
     finally:
         for proc in web:
             stop(proc)
@@ -686,6 +687,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--open-rate", type=float, default=500)
     parser.add_argument("--skip-rq", action="store_true", help="part (b) only")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default={"noop", "me", "orders", "open"},
+        help="part (b)'s runs, of noop,me,orders,open (all)",
+    )
     parser.add_argument("--web", choices=sorted(WEB_LAYOUTS), default=DEFAULT_LAYOUT)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run services from")
     parser.add_argument("--profile", type=Path, help="py-spy the web tier into this folder")
