@@ -20,7 +20,6 @@ lifetime of an entry.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -30,12 +29,24 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models.base import ModelState
 from rest_framework.authentication import TokenAuthentication
 
 logger = logging.getLogger(__name__)
 
 REVOKED_CHANNEL = "auth.revoked"
 MAX_ENTRIES = 100_000
+
+
+def clone(instance: Any) -> Any:
+    """A copy of a model instance as loaded (its fields; no cached relations): what
+    copy.copy makes through Model.__reduce__, at a fraction of the cost."""
+    twin = object.__new__(type(instance))
+    twin.__dict__.update(instance.__dict__)
+    state = ModelState()
+    state.db, state.adding = instance._state.db, instance._state.adding
+    twin._state = state
+    return twin
 
 
 class TokenCache:
@@ -64,7 +75,7 @@ class TokenCache:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
-        return copy.copy(entry[1]), entry[2]
+        return clone(entry[1]), entry[2]
 
     def epoch(self) -> int:
         return self._epoch
@@ -149,7 +160,7 @@ class CachedTokenAuthentication(TokenAuthentication):
         epoch = cache.epoch()
         user, token = super().authenticate_credentials(key)  # 401 for unknown or inactive
         cache.put(key, user, token, epoch)
-        return copy.copy(user), token
+        return clone(user), token
 
 
 # -- the signals that revoke -------------------------------------------------------------

@@ -319,18 +319,25 @@ def tree_cpu(roots: list[int]) -> float:
 
 
 class CpuMeter:
-    """CPU seconds of the web tier, the engine and the load generator over a run."""
+    """CPU seconds of the web tier (of which its front proxy), the engine and the load
+    generator over a run."""
 
-    def __init__(self, web: list[int], engine: list[int]) -> None:
-        self.web, self.engine = web, engine
+    def __init__(self, web: list[int], proxy: list[int], engine: list[int]) -> None:
+        self.web, self.proxy, self.engine = web, proxy, engine
 
     def __enter__(self) -> CpuMeter:
-        self.started = (tree_cpu(self.web), tree_cpu(self.engine), time.perf_counter())
+        self.started = (
+            tree_cpu(self.web),
+            tree_cpu(self.proxy),
+            tree_cpu(self.engine),
+            time.perf_counter(),
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        web, engine, t = self.started
+        web, proxy, engine, t = self.started
         self.web_s = tree_cpu(self.web) - web
+        self.proxy_s = tree_cpu(self.proxy) - proxy
         self.engine_s = tree_cpu(self.engine) - engine
         self.elapsed = time.perf_counter() - t
 
@@ -409,6 +416,7 @@ class Run:
     rejected: int
     failed: int
     web_ms: float  # CPU milliseconds per request
+    proxy_ms: float
     engine_ms: float
     client_ms: float
     sample: str = ""
@@ -416,7 +424,9 @@ class Run:
 
     def line(self) -> str:
         counts = f"{self.accepted:>8,} {self.rejected:>6,} {self.failed:>6,}"
-        cpu = f"{self.web_ms:7.2f} {self.engine_ms:7.2f} {self.client_ms:7.2f}"
+        cpu = (
+            f"{self.web_ms:6.2f} ({self.proxy_ms:4.2f}) {self.engine_ms:6.2f} {self.client_ms:6.2f}"
+        )
         return (
             f"    {self.what:<30} {self.connections:>3} {self.rate:>9,.0f} {self.p50_ms:>8.2f}"
             f" {self.p99_ms:>8.1f}  {counts}   {cpu}"
@@ -425,7 +435,7 @@ class Run:
 
 HEADER = (
     f"    {'':<30} {'K':>3} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}  {'accepted':>8}"
-    f" {'4xx':>6} {'5xx':>6}   {'CPU ms per request: web, engine, client':>23}"
+    f" {'4xx':>6} {'5xx':>6}   CPU ms per request: web (of it proxy), engine, client"
 )
 
 
@@ -440,7 +450,7 @@ def profile_start(name: str, pids: list[int], seconds: int) -> list[subprocess.P
     spy = Path(sys.executable).parent / "py-spy"
     return [
         subprocess.Popen(
-            [str(spy), "record", "-p", str(pid), "-s", "-r", "250", "-d", str(seconds)]
+            [str(spy), "record", "-p", str(pid), "-s", "-g", "-r", "250", "-d", str(seconds)]
             + ["--nonblocking", "-f", "raw", "-o", str(PROFILE_DIR / f"{name}-{pid}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -528,6 +538,7 @@ def wrk_run(
         rejected=result["rejected"],
         failed=result["failed"] + result["socket_errors"],
         web_ms=meter.web_s * 1000 / n,
+        proxy_ms=meter.proxy_s * 1000 / n,
         engine_ms=meter.engine_s * 1000 / n,
         client_ms=(usage.ru_utime + usage.ru_stime) * 1000 / n,
         sample=result["sample"],
@@ -623,6 +634,7 @@ def open_loop(port: int, tokens: list[str], rate: float, seconds: float, meter: 
         p99_ms=pct(latencies, 0.99),
         **counts,
         web_ms=meter.web_s * 1000 / n,
+        proxy_ms=meter.proxy_s * 1000 / n,
         engine_ms=meter.engine_s * 1000 / n,
         client_ms=client * 1000 / n,
         sample=sample,
@@ -645,7 +657,8 @@ def http_part(args: argparse.Namespace, root: Path, engine: subprocess.Popen, tm
     try:
         log("(b) registering 32 traders (funded so that every order is accepted) ...")
         tokens = [register(port, f"bench{time.time_ns()}x{k}") for k in range(32)]
-        meter = CpuMeter([p.pid for p in web], [engine.pid])
+        proxy = [p.pid for p in web if "haproxy" in str(p.args)]
+        meter = CpuMeter([p.pid for p in web], proxy, [engine.pid])
         base = f"http://127.0.0.1:{port}"
         # warm every web process and thread (first requests import and connect)
         wrk_run("warm-up", base + "/api/v1/auth/me", "get", tokens, 32, 1, meter)

@@ -13,9 +13,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # the API first: a request's path is matched against the patterns in order
+    path("api/v1/", include(api_v1)),
     # The web app (frontend/out/); `/` redirects to the API's docs while there is no build.
     path("", include("exchange_site.frontend")),
-    path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),

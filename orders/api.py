@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from apikit.caller import caller_id
 from apikit.schema import error_responses
+from apikit.serializers import SharedFields
 from marketdata.fields import DecimalString, DecimalText, column_length, whole_number
 from orders import selectors, services
 from orders.models import Order
@@ -139,7 +140,7 @@ def _paginated_window(request: Request, fetch: Callable[..., tuple[int, list[Any
 class OrderCollectionApi(APIView):
     """POST places an order, GET lists the caller's orders, DELETE cancels them all."""
 
-    class PlaceSerializer(serializers.Serializer):
+    class PlaceSerializer(SharedFields):
         symbol = serializers.CharField(max_length=SYMBOL_LENGTH)
         side = serializers.ChoiceField(choices=["buy", "sell"])
         type = serializers.ChoiceField(choices=["limit", "market"])
@@ -162,7 +163,7 @@ class OrderCollectionApi(APIView):
                 raise serializers.ValidationError({"post_only": ["Market orders always take."]})
             return attrs
 
-    class ListFilter(serializers.Serializer):
+    class ListFilter(SharedFields):
         status = serializers.ChoiceField(choices=["open", "closed", "all"], default="open")
         symbol = serializers.CharField(required=False, max_length=SYMBOL_LENGTH)
         client_order_id = serializers.CharField(required=False, max_length=CLIENT_ORDER_ID_LENGTH)

@@ -93,7 +93,7 @@ def test_a_token_deleted_by_another_process_is_refused_here_at_once():
     subprocess.run(  # noqa: S603 - another web process logging the token out
         [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True
     )
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while cache.get(key) is not None:  # the Pub/Sub message: well under a second
         assert time.monotonic() < deadline, "the revocation did not arrive"
         time.sleep(0.01)
