@@ -6,10 +6,10 @@ from apikit import errors
 from apikit.throttling import auth_throttled
 from exchange_site import health
 
-api_v1 = [
+api_v1 = [  # no path of one app is a path of another; the busiest (orders) tried first
+    path("", include("orders.urls")),
     path("", include("accounts.urls")),
     path("", include("marketdata.urls")),
-    path("", include("orders.urls")),
 ]
 
 urlpatterns = [
