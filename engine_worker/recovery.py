@@ -9,13 +9,18 @@ exactly the books, balances and sequence numbers the engine had before it stoppe
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
 from engine_worker.core.book import Order as CoreOrder
 from engine_worker.core.engine import COID_HORIZON_NONE, Engine
 from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
-from marketdata.units import DEFAULT_DECIMALS, MarketUnits, exact_units, market_units_from_wire
+from marketdata.units import (
+    DEFAULT_DECIMALS,
+    MarketUnits,
+    asset_unit,
+    exact_units,
+    market_units_from_wire,
+)
 from persistence.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
@@ -48,7 +53,7 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
         engine.restore_market(market.rules(), depth_seq=int(depth_seq.get(symbol, 0)))
     limits_restore(engine, state)
     for user_id, asset, available, locked in snapshot.balances:
-        unit = Decimal(1).scaleb(-assets.get(asset, DEFAULT_DECIMALS))
+        unit = asset_unit(assets.get(asset, DEFAULT_DECIMALS))
         engine.restore_balance(
             user_id, asset, exact_units(available, unit), exact_units(locked, unit)
         )

@@ -15,6 +15,14 @@ from typing import Any
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.types import MarketStatus, OrderType, Side, TimeInForce
+from marketdata.shapes import (
+    balance_body,
+    depth_sides,
+    fill_body,
+    fill_id,
+    order_body,
+    public_trade_body,
+)
 from marketdata.units import (
     CONTEXT,
     TEXT_MEMO_LIMIT,
@@ -160,9 +168,10 @@ def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) 
     return format(average.normalize(ctx), "f")
 
 
-def order_json_text(
-    order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits
-) -> tuple[dict[str, Any], str]:
+Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)
+
+
+def order_json_text(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> Rendered:
     """The order as GET /orders/{id} shows it, and that body's JSON text (exactly
     ``json.dumps(body)``), built from the same formatted pieces."""
     filled = order.filled_quantity
@@ -180,27 +189,25 @@ def order_json_text(
         order.time_in_force.value,
         order.status.value,
     )
-    body = {
-        "id": order.order_id,
-        "client_order_id": client_order_id,
-        "user_id": order.user_id,
-        "symbol": order.symbol,
-        "side": side,
-        "type": kind,
-        "time_in_force": tif,
-        "post_only": order.post_only,
-        "price": price,
-        "quantity": quantity,
-        "filled_quantity": filled_quantity,
-        "filled_quote_quantity": filled_quote,
-        "average_price": average,
-        "status": status,
-        "created_at": created,
-        "updated_at": updated,
-        "created_at_ms": created_ts,
-        "updated_at_ms": updated_ts,
-        "sequence": order.seq,
-    }  # fmt: skip
+    body = order_body(
+        id=order.order_id,
+        client_order_id=client_order_id,
+        user_id=order.user_id,
+        symbol=order.symbol,
+        side=side,
+        type=kind,
+        time_in_force=tif,
+        post_only=order.post_only,
+        price=price,
+        quantity=quantity,
+        filled_quantity=filled_quantity,
+        filled_quote_quantity=filled_quote,
+        average_price=average,
+        status=status,
+        created_at_ms=created_ts,
+        updated_at_ms=updated_ts,
+        sequence=order.seq,
+    )
     price_text = "null" if price is None else f'"{price}"'
     average_text = "null" if average is None else f'"{average}"'
     text = (
@@ -217,9 +224,6 @@ def order_json_text(
         f'"sequence": {order.seq}}}'
     )
     return body, text
-
-
-Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)
 
 
 def trade_bodies(
@@ -250,35 +254,36 @@ def trade_bodies(
     )
     q_taker_side, q_maker_side = quoted(taker_side), quoted(maker_side)
     shared = f'"price": "{price}", "quantity": "{quantity}", "quote_quantity": "{quote_quantity}", '
-    maker = {
-        "id": trade_id * 2, "trade_id": trade_id, "order_id": trade.maker_order_id,
-        "user_id": trade.maker_user_id, "symbol": symbol, "side": maker_side, "role": "maker",
-        "price": price, "quantity": quantity, "quote_quantity": quote_quantity,
-        "fee": maker_fee, "fee_asset": maker_asset, "time": time_text, "time_ms": ts,
-    }  # fmt: skip
+    maker_id, taker_id = fill_id(trade_id, maker=True), fill_id(trade_id, maker=False)
+    maker = fill_body(
+        trade_id=trade_id, maker=True, order_id=trade.maker_order_id,
+        user_id=trade.maker_user_id, symbol=symbol, side=maker_side, price=price,
+        quantity=quantity, quote_quantity=quote_quantity, fee=maker_fee,
+        fee_asset=maker_asset, time_ms=ts,
+    )  # fmt: skip
     maker_text = (
-        f'{{"id": {trade_id * 2}, "trade_id": {trade_id}, "order_id": {trade.maker_order_id}, '
+        f'{{"id": {maker_id}, "trade_id": {trade_id}, "order_id": {trade.maker_order_id}, '
         f'"user_id": {trade.maker_user_id}, "symbol": {q_symbol}, "side": {q_maker_side}, '
         f'"role": "maker", {shared}"fee": "{maker_fee}", "fee_asset": {q_maker_asset}, '
         f'"time": "{time_text}", "time_ms": {ts}}}'
     )
-    taker = {
-        "id": trade_id * 2 + 1, "trade_id": trade_id, "order_id": trade.taker_order_id,
-        "user_id": trade.taker_user_id, "symbol": symbol, "side": taker_side, "role": "taker",
-        "price": price, "quantity": quantity, "quote_quantity": quote_quantity,
-        "fee": taker_fee, "fee_asset": taker_asset, "time": time_text, "time_ms": ts,
-    }  # fmt: skip
+    taker = fill_body(
+        trade_id=trade_id, maker=False, order_id=trade.taker_order_id,
+        user_id=trade.taker_user_id, symbol=symbol, side=taker_side, price=price,
+        quantity=quantity, quote_quantity=quote_quantity, fee=taker_fee,
+        fee_asset=taker_asset, time_ms=ts,
+    )  # fmt: skip
     taker_text = (
-        f'{{"id": {trade_id * 2 + 1}, "trade_id": {trade_id}, '
+        f'{{"id": {taker_id}, "trade_id": {trade_id}, '
         f'"order_id": {trade.taker_order_id}, "user_id": {trade.taker_user_id}, '
         f'"symbol": {q_symbol}, "side": {q_taker_side}, "role": "taker", {shared}'
         f'"fee": "{taker_fee}", "fee_asset": {q_taker_asset}, '
         f'"time": "{time_text}", "time_ms": {ts}}}'
     )
-    public = {
-        "id": trade_id, "symbol": symbol, "price": price, "quantity": quantity,
-        "taker_side": taker_side, "time": time_text, "time_ms": ts, "sequence": seq,
-    }  # fmt: skip
+    public = public_trade_body(
+        id=trade_id, symbol=symbol, price=price, quantity=quantity,
+        taker_side=taker_side, time_ms=ts, sequence=seq,
+    )  # fmt: skip
     public_text = (
         f'{{"id": {trade_id}, "symbol": {q_symbol}, "price": "{price}", '
         f'"quantity": "{quantity}", "taker_side": {q_taker_side}, "time": "{time_text}", '
@@ -304,20 +309,18 @@ def trade_bodies(
     return (maker, maker_text), (taker, taker_text), (public, public_text), (record, record_text)
 
 
-def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, str]:
-    return {
-        "asset": asset,
-        "available": format_scaled(available, decimals),
-        "locked": format_scaled(locked, decimals),
-    }
+def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, Any]:
+    return balance_body(
+        asset=asset,
+        available=format_scaled(available, decimals),
+        locked=format_scaled(locked, decimals),
+    )
 
 
-def balance_json_text(
-    asset: str, available: int, locked: int, decimals: int
-) -> tuple[dict[str, str], str]:
+def balance_json_text(asset: str, available: int, locked: int, decimals: int) -> Rendered:
     """:func:`balance_json` and its JSON text."""
     free, held = format_scaled(available, decimals), format_scaled(locked, decimals)
-    body = {"asset": asset, "available": free, "locked": held}
+    body = balance_body(asset=asset, available=free, locked=held)
     return body, f'{{"asset": {quoted(asset)}, "available": "{free}", "locked": "{held}"}}'
 
 
@@ -346,9 +349,9 @@ def encode(value: Any, texts: dict[int, str]) -> str:
 
 def depth_json(
     units: MarketUnits, bids: list[tuple[int, int]], asks: list[tuple[int, int]]
-) -> dict[str, list[list[str]]]:
+) -> dict[str, Any]:
     price, qty = units.ticks_to_price, units.lots_to_quantity
-    return {
-        "bids": [[price(p), qty(q)] for p, q in bids],
-        "asks": [[price(p), qty(q)] for p, q in asks],
-    }
+    return depth_sides(
+        bids=[[price(p), qty(q)] for p, q in bids],
+        asks=[[price(p), qty(q)] for p, q in asks],
+    )

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apikit.errors import EngineRejected, InvalidInput
+from engine_client import commands
 from engine_client.gateway import engine_call
 from engine_worker.core.types import MarketStatus, RejectReason
 from infra import shards
@@ -160,9 +161,7 @@ def market_create(
 def market_engine_sync(*, market: Market) -> None:
     """Tell the engine about a market (idempotent)."""
     units = market_units_of(market)
-    reply = engine_call(
-        {"kind": "AddMarket", "market": market_units_to_wire(units)}, shard=units.shard
-    )
+    reply = engine_call(commands.add_market(market=market_units_to_wire(units)), shard=units.shard)
     if not reply["ok"] and reply["code"] != RejectReason.MARKET_EXISTS:
         raise EngineRejected(reply["message"], code=reply["code"])
 
@@ -170,7 +169,7 @@ def market_engine_sync(*, market: Market) -> None:
 def market_set_status(*, market: Market, status: MarketStatus) -> Market:
     """The engine first: if it refuses or is down, the catalogue keeps the old status."""
     reply = engine_call(
-        {"kind": "SetMarketStatus", "symbol": market.symbol, "status": status.value},
+        commands.set_market_status(symbol=market.symbol, status=status.value),
         shard=market.shard,
     )
     if not reply["ok"]:

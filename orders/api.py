@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.models import Scope
 from apikit.caller import caller_id
 from apikit.schema import error_responses
 from apikit.serializers import SharedFields
@@ -140,6 +141,8 @@ def _paginated_window(request: Request, fetch: Callable[..., tuple[int, list[Any
 class OrderCollectionApi(APIView):
     """POST places an order, GET lists the caller's orders, DELETE cancels them all."""
 
+    api_key_scopes = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
+
     class PlaceSerializer(SharedFields):
         symbol = serializers.CharField(max_length=SYMBOL_LENGTH)
         side = serializers.ChoiceField(choices=["buy", "sell"])
@@ -226,6 +229,8 @@ class OrderCollectionApi(APIView):
 class OrderDetailApi(APIView):
     """GET one of the caller's orders, DELETE cancels it."""
 
+    api_key_scopes = {"GET": Scope.READ, "DELETE": Scope.TRADE}
+
     @extend_schema(responses={200: OrderSerializer, **error_responses(401, 404, 429)})
     def get(self, request: Request, order_id: int) -> Response:
         return Response(selectors.order_get(user_id=caller_id(request), order_id=order_id))
@@ -241,6 +246,8 @@ class OrderDetailApi(APIView):
 
 
 class FillListApi(APIView):
+    api_key_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         operation_id="v1_trades_list",
         parameters=[OpenApiParameter("symbol", str, required=False), *PAGE_PARAMETERS],

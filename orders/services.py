@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from apikit.errors import Conflict, EngineRejected, InvalidInput, NotFound
-from engine_client.gateway import engine_call
+from engine_client import commands
+from engine_client.gateway import engine_call, log_fields
 from engine_worker.core.types import OPEN_STATUSES, OrderType, RejectReason
 from marketdata.selectors import market_units_get
 from marketdata.units import NotAMultiple
@@ -72,18 +73,17 @@ def order_place(
                 details={"price": str(price), "max_price": str(units.max_price)},
             )
     reply = engine_call(
-        {
-            "kind": "PlaceOrder",
-            "user_id": user_id,
-            "symbol": units.symbol,
-            "side": side,
-            "type": type,
-            "time_in_force": time_in_force,
-            "price": ticks,
-            "quantity": lots,
-            "post_only": post_only,
-            "client_order_id": client_order_id,
-        },
+        commands.place_order(
+            user_id=user_id,
+            symbol=units.symbol,
+            side=side,
+            type=type,
+            time_in_force=time_in_force,
+            price=ticks,
+            quantity=lots,
+            post_only=post_only,
+            client_order_id=client_order_id,
+        ),
         shard=units.shard,
     )
     if not reply["ok"]:
@@ -97,6 +97,7 @@ def order_place(
         side,
         quantity,
         order["status"],
+        extra=log_fields(reply),
     )
     return {"order": order, "fills": reply["fills"]}
 
@@ -111,14 +112,16 @@ def order_cancel(*, user_id: int, order_id: int) -> dict[str, Any]:
     if order["status"] not in OPEN_STATUSES:
         raise InvalidInput("The order is no longer open.", code="order_not_open")
     reply = engine_call(
-        {"kind": "CancelOrder", "user_id": user_id, "order_id": order_id},
+        commands.cancel_order(user_id=user_id, order_id=order_id),
         shard=market_units_get(order["symbol"]).shard,
     )
     if not reply["ok"] and reply["code"] == RejectReason.UNKNOWN_ORDER:
         raise InvalidInput("The order is no longer open.", code="order_not_open")
     if not reply["ok"]:
         raise engine_error(reply)
-    logger.info("request %s: order %d cancelled", reply["request_id"], order_id)
+    logger.info(
+        "request %s: order %d cancelled", reply["request_id"], order_id, extra=log_fields(reply)
+    )
     return reply["order"]
 
 
@@ -147,7 +150,7 @@ def order_limit_sync(*, user_id: int) -> int | None:
     limit = (
         OrderLimit.objects.filter(user_id=user_id).values_list("max_open_orders", flat=True).first()
     )
-    reply = engine_call({"kind": "SetOrderLimit", "user_id": user_id, "max_open_orders": limit})
+    reply = engine_call(commands.set_order_limit(user_id=user_id, max_open_orders=limit))
     if not reply["ok"]:
         raise engine_error(reply)
     logger.info(
@@ -155,6 +158,7 @@ def order_limit_sync(*, user_id: int) -> int | None:
         reply["request_id"],
         user_id,
         "the default number of" if limit is None else limit,
+        extra=log_fields(reply),
     )
     return limit
 
@@ -165,8 +169,13 @@ def order_cancel_all(*, user_id: int, symbol: str | None = None) -> list[dict[st
     if symbol is not None:
         units = market_units_get(symbol)
         symbol, shard = units.symbol, units.shard
-    reply = engine_call({"kind": "CancelAll", "user_id": user_id, "symbol": symbol}, shard=shard)
+    reply = engine_call(commands.cancel_all(user_id=user_id, symbol=symbol), shard=shard)
     if not reply["ok"]:
         raise engine_error(reply)
-    logger.info("request %s: %d orders cancelled", reply["request_id"], len(reply["orders"]))
+    logger.info(
+        "request %s: %d orders cancelled",
+        reply["request_id"],
+        len(reply["orders"]),
+        extra=log_fields(reply),
+    )
     return reply["orders"]

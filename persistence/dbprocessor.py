@@ -53,15 +53,18 @@ import redis
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Gauge
 
 from infra import keys
+from infra.metrics import MetricSet, ScrapeGauges
 from infra.service import Service
 from marketdata.timeseries import ticks_write
 from marketdata.units import CONTEXT, EPOCH
 from persistence.models import DeadLetter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -349,6 +352,91 @@ class _Rows:
         self.ledger: list[tuple[Any, ...]] = []
 
 
+class DbProcessorMetrics(MetricSet):
+    """The DB processor's own metrics (docs/operations.md, "Metrics"), beside the loop's
+    (exchange_service_*{service="dbprocessor"}: batch latency and size, failures). The
+    lag is read from the stream when Prometheus scrapes, so it grows while the processor
+    is stuck (the database away, a batch retried)."""
+
+    def __init__(self, processor: DbProcessor) -> None:
+        super().__init__()
+        self.processor = processor
+        shard = str(processor.shard)
+        self.shard = shard
+
+        def counter(name: str, documentation: str) -> Any:
+            return self.add(MetricCounter(name, documentation, ["shard"], registry=None)).labels(
+                shard
+            )
+
+        self.entries = counter(
+            "exchange_dbprocessor_entries", "Event-stream entries handled (skipped ones too)."
+        )
+        self.skipped = counter(
+            "exchange_dbprocessor_skipped_entries",
+            "Entries skipped because the database had them already (a replay).",
+        )
+        self.commands = counter(
+            "exchange_dbprocessor_commands", "Engine commands (records) persisted."
+        )
+        self.rows = counter(
+            "exchange_dbprocessor_rows",
+            "Rows written: orders, trades, balances, transfers and ledger entries.",
+        )
+        self.trades = counter("exchange_dbprocessor_trades", "Trades persisted.")
+        self.dead_letters = counter(
+            "exchange_dbprocessor_dead_letters",
+            "Entries this processor moved to the dead-letter store (exchange_dead_letters "
+            "on the web's /metrics counts those still waiting).",
+        )
+        self.last_seq = self.add(
+            Gauge(
+                "exchange_dbprocessor_last_seq",
+                "The last engine sequence number committed to the database.",
+                ["shard"],
+                registry=None,
+            )
+        ).labels(shard)
+        self.add(
+            ScrapeGauges(
+                {
+                    "exchange_dbprocessor_lag_entries": (
+                        "Event-stream entries not yet committed (not read, or read and not "
+                        "acknowledged).",
+                        ("shard",),
+                    ),
+                    "exchange_dbprocessor_lag_seconds": (
+                        "Age of the oldest event-stream entry not yet committed (0 when "
+                        "caught up).",
+                        ("shard",),
+                    ),
+                },
+                self._read,
+                registry=None,
+            )
+        )
+
+    def _read(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
+        entries, oldest_ms = self.processor.backlog()
+        labels = (self.shard,)
+        if entries is not None:
+            yield "exchange_dbprocessor_lag_entries", labels, float(entries)
+        age = 0.0 if oldest_ms is None else max(0.0, time.time() - oldest_ms / 1000)
+        yield "exchange_dbprocessor_lag_seconds", labels, age
+
+    def batch(self, result: BatchResult) -> None:
+        self.entries.inc(result.entries)
+        if result.skipped:
+            self.skipped.inc(result.skipped)
+        self.commands.inc(result.commands)
+        self.rows.inc(result.rows)
+        if result.trades:
+            self.trades.inc(result.trades)
+        if result.dead:
+            self.dead_letters.inc(result.dead)
+        self.last_seq.set(result.last_seq)
+
+
 class DbProcessor(Service):
     name = "dbprocessor"
     point_in_time = ("lag_entries", "lag_ms", "last_seq")
@@ -381,6 +469,7 @@ class DbProcessor(Service):
         self._pending = True  # re-read this consumer's pending entries first
         self._last_entry_id = "0-0"
         self._last_seq = 0
+        self.processor_metrics = DbProcessorMetrics(self)
 
     # -- the Service hooks ----------------------------------------------------------------
 
@@ -404,6 +493,7 @@ class DbProcessor(Service):
     def handle(self, batch: list[Entry]) -> dict[str, Any]:
         result = self.persist(batch)
         self.ack(batch)
+        self.processor_metrics.batch(result)
         if self.trim_every and self.batches % self.trim_every == self.trim_every - 1:
             self.trim()
         counters: dict[str, Any] = {
@@ -480,6 +570,28 @@ class DbProcessor(Service):
         except redis.ResponseError:
             return None
         return None
+
+    def backlog(self) -> tuple[int | None, int | None]:
+        """Entries of the stream not yet committed (the group's lag, entries not read,
+        plus its pending ones, read and not acknowledged; None if Redis cannot tell) and
+        the time (epoch ms, from its id) of the oldest of them (None: caught up)."""
+        group = next(
+            (g for g in self.redis.xinfo_groups(self.stream) if _text(g.get("name")) == GROUP),
+            None,
+        )
+        if group is None:  # no group yet: everything in the stream is behind
+            first = self.redis.xrange(self.stream, count=1)
+            return int(self.redis.xlen(self.stream)), _entry_ms(first[0][0]) if first else None
+        pending, lag = int(group.get("pending") or 0), group.get("lag")
+        entries = None if lag is None else int(lag) + pending
+        if pending:
+            summary = self.redis.xpending(self.stream, GROUP)
+            return entries, _entry_ms(summary["min"])
+        if lag is None or int(lag):
+            after = _text(group.get("last-delivered-id") or "0-0")
+            nxt = self.redis.xrange(self.stream, min=f"({after}", count=1)
+            return entries, _entry_ms(nxt[0][0]) if nxt else None
+        return entries, None
 
     def trim(self) -> int:
         """Drop entries well below what is committed, in both of the shard's streams:
@@ -639,6 +751,7 @@ class DbProcessor(Service):
             "%s: seq %d-%d (entry %s) cannot be persisted: %s; moved to the dead-letter "
             "store as %d (manage.py dead_letters show %d), the processor goes on",
             self.name, first_seq, last_seq, entry_id, error, dead.pk, dead.pk,
+            extra={"seq": last_seq},
         )  # fmt: skip
         # committed: what follows builds on the entry's balances (the engine applied it)
         if after is None:
@@ -946,6 +1059,11 @@ class DbProcessor(Service):
         result.balances = len(rows.balances)
         result.transfers = len(rows.transfers)
         result.ledger = len(rows.ledger)
+
+
+def _entry_ms(entry_id: Any) -> int:
+    """The time part of a stream entry id (``<ms>-<n>``: the engine's XADD uses ``*``)."""
+    return int(_text(entry_id).split("-", 1)[0])
 
 
 def _dead_range(dead_letter_id: int) -> str:

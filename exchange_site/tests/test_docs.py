@@ -89,7 +89,7 @@ def api_routes() -> list[str]:
 
 def test_every_api_route_is_documented_in_docs_api_md():
     routes = api_routes()
-    assert len(routes) >= 17  # the walk found the API
+    assert len(routes) >= 20  # the walk found the API
     text = API_DOC.read_text()
     missing = [route for route in routes if f"`{route}`" not in text]
     assert not missing, f"not in docs/api.md: {missing}"
@@ -240,6 +240,23 @@ def test_real_responses_match_the_documented_response_schemas(document, make_tra
     call(buyer, "get", "/api/v1/auth/me", 200)
     call(anonymous, "get", "/api/v1/auth/me", 401)
     call(buyer, "get", "/api/v1/balances", 200)
+
+    # API keys (a signed request's refusal in the contract's shape too)
+    from apikeys.tests.helpers import signed
+
+    new_key = {"label": "schema", "scopes": ["read"], "allowed_ips": ["127.0.0.1"]}
+    key = call(buyer, "post", "/api/v1/api-keys", 201, data=new_key)
+    call(buyer, "post", "/api/v1/api-keys", 400, data={"label": "schema", "scopes": []})
+    assert call(buyer, "get", "/api/v1/api-keys", 200)[0]["id"] == key["id"]
+    call(anonymous, "get", "/api/v1/api-keys", 401)
+    call(seller, "delete", "/api/v1/api-keys/{key_id}", 404, f"/api/v1/api-keys/{key['id']}")
+    assert signed(key, "GET", "/api/v1/balances").status_code == 200
+    refused = signed(key, "GET", "/api/v1/balances", secret="0" * 64)
+    assert refused.status_code == 400
+    assert not mismatches(
+        contract.document, {"$ref": "#/components/schemas/Error"}, refused.json(), "signed"
+    )
+    call(buyer, "delete", "/api/v1/api-keys/{key_id}", 204, f"/api/v1/api-keys/{key['id']}")
 
     # catalogue and depth, with a resting order on each side
     call(anonymous, "get", "/api/v1/markets", 200)

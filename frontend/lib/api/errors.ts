@@ -35,6 +35,8 @@ const WORDS: Record<string, string> = {
   order_not_open: 'That order is no longer open.',
   duplicate_client_order_id: 'An order with this client order id was placed recently: look it up instead of sending it again.',
   too_many_open_orders: 'Too many open orders in this market: cancel some before placing more.',
+  too_many_api_keys: 'You have as many API keys as allowed: revoke one before creating another.',
+  unknown_api_key: 'That API key does not exist or is already revoked.',
   not_authenticated: 'Please log in first.',
   authentication_failed: 'Your session has expired: please log in again.',
   throttled: 'Too many requests: please wait a moment.',

@@ -1,7 +1,10 @@
 // Typed access to the REST contract (docs/api.md). Components call these only.
 import { request } from './client';
 import type {
+  ApiKey,
   Balance,
+  CreateApiKeyInput,
+  CreatedApiKey,
   Depth,
   Fill,
   Kline,
@@ -70,4 +73,9 @@ export const api = {
     request<Order[] | Page<Order>>('/orders', { method: 'DELETE', query: { symbol } }),
   fills: async (symbol?: string, limit = 100) =>
     results(await request<Page<Fill> | Fill[]>('/trades', { query: { symbol, limit } })),
+
+  apiKeys: () => request<ApiKey[]>('/api-keys'),
+  createApiKey: (input: CreateApiKeyInput) =>
+    request<CreatedApiKey>('/api-keys', { method: 'POST', body: input }),
+  revokeApiKey: (id: number) => request<null>(`/api-keys/${id}`, { method: 'DELETE' }),
 };

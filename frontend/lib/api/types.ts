@@ -130,6 +130,31 @@ export interface PlacedOrder {
   fills: Fill[];
 }
 
+/** An API key (docs/api.md, "API keys and signed requests"); never its secret. */
+export type ApiKeyScope = 'read' | 'trade';
+export const API_KEY_SCOPES: ApiKeyScope[] = ['read', 'trade'];
+
+export interface ApiKey {
+  id: number;
+  label: string;
+  scopes: ApiKeyScope[];
+  api_key: string;
+  allowed_ips: string[];
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** The reply to creating a key: the only time the secret is shown. */
+export interface CreatedApiKey extends ApiKey {
+  secret: string;
+}
+
+export interface CreateApiKeyInput {
+  label: string;
+  scopes: ApiKeyScope[];
+  allowed_ips?: string[];
+}
+
 export interface Session {
   token: string;
   username: string;
