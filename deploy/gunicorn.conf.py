@@ -11,8 +11,10 @@ import os
 
 wsgi_app = "exchange_site.wsgi:application"
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "16"))
+# One process by default: /metrics then counts every request (each process has its own
+# registry; with more, a scrape reports the one process that answered it).
+workers = int(os.environ.get("WEB_WORKERS", "1"))
+threads = int(os.environ.get("WEB_THREADS", "32"))
 keepalive = 60  # the front proxy keeps its connections open and reuses them
 graceful_timeout = 10
 accesslog = None

@@ -294,6 +294,10 @@ for _key in API_KEY_ENCRYPTION_KEYS:
 # a log-out, a deleted token and a changed or deleted user drop it everywhere at once
 # (Redis Pub/Sub; accounts/tokens.py).
 TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "60"))
+# Where the web process's /metrics finds the WebSocket process's exchange_ws_* metrics
+# when another process serves the WebSockets ("unix:<socket>" or "host:port"; set by
+# deploy/supervisord.conf and docker/compose.yaml; exchange_site/health.py).
+WEBSOCKET_METRICS = os.environ.get("WEBSOCKET_METRICS", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
