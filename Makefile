@@ -64,6 +64,8 @@ test: venv services static lint ## Lint, then the web app's unit tests and the w
 	$(VENV)/bin/pytest
 
 bench: venv services ## Run every benchmark in bench/ (each prints its figures; several minutes)
+	@command -v wrk >/dev/null || { echo "==> installing wrk (apt-get; e2e_orders.py drives HTTP with it)"; \
+		apt-get install -y -q wrk || { echo "error: install wrk: apt-get install -y wrk" >&2; exit 1; }; }
 	@for script in engine_core e2e_orders dbprocessor recovery klines ws_fanout; do \
 		echo "==> bench: $$script"; $(PY) bench/$$script.py || exit 1; done
 

@@ -188,13 +188,18 @@ class OrderGateway:
         metrics = shard_metrics(shard)
         metrics.batch_size.observe(len(batch))
         try:
+            # one MULTI/EXEC round trip (RQ's enqueue_call without a pipeline makes two:
+            # the queue's registration, then the job and its push)
+            pipe = self._redis.pipeline()
             self._queue(shard).enqueue_call(
                 JOB_FUNCTION,
                 args=(batch, self.channel, shard),
                 timeout=-1,  # no alarm may interrupt a match
                 result_ttl=0,
                 failure_ttl=7 * 24 * 3600,
+                pipeline=pipe,
             )
+            pipe.execute()
         except redis.RedisError:
             logger.exception("could not enqueue a batch of %d on shard %d", len(batch), shard)
             with self._lock:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,11 +12,16 @@ from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from infra import keys
 from infra.metrics import ScrapeGauges
 from marketdata.selectors import read_model
 from persistence.deadletters import dead_letter_counts
+
+logger = logging.getLogger(__name__)
 
 
 def _shards() -> set[int]:
@@ -55,10 +63,69 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """This web process' metrics (HTTP, gateway, WebSocket: prometheus-client's default
-    registry), then the deployment's, read when scraped (:data:`DEPLOYMENT`)."""
-    body = generate_latest(REGISTRY) + generate_latest(DEPLOYMENT)
+    """This web process' metrics (HTTP, gateway: prometheus-client's default registry),
+    the WebSocket process's (:func:`websocket_metrics`), then the deployment's, read when
+    scraped (:data:`DEPLOYMENT`). ``?process=own``: this process's alone."""
+    if request.GET.get("process") == "own":
+        return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(REGISTRY) + websocket_metrics() + generate_latest(DEPLOYMENT)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+WEBSOCKET_PREFIX = "exchange_ws_"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def websocket_metrics() -> bytes:
+    """The ``exchange_ws_*`` metrics of the process serving the WebSockets, when that is
+    another one (settings.WEBSOCKET_METRICS: ``unix:<socket>`` or ``host:port`` of its
+    HTTP, `make run`'s daphne behind the front proxy), asked for with ``?process=own``;
+    nothing when unset or when it does not answer (logged)."""
+    where = settings.WEBSOCKET_METRICS
+    if not where:
+        return b""
+    host = next((h.lstrip(".") for h in settings.ALLOWED_HOSTS if h != "*"), "localhost")
+    try:
+        if where.startswith("unix:"):
+            conn: http.client.HTTPConnection = _UnixConnection(where[5:], timeout=2)
+        else:
+            name, _, port = where.rpartition(":")
+            conn = http.client.HTTPConnection(name, int(port), timeout=2)
+        conn.request("GET", "/metrics?process=own", headers={"Host": host})
+        response = conn.getresponse()
+        text = response.read().decode()
+        conn.close()
+        if response.status != 200:
+            raise OSError(f"status {response.status}")
+    except (OSError, ValueError) as exc:
+        logger.warning("metrics: the WebSocket process's metrics are missing (%s)", exc)
+        return b""
+    families = [
+        family
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith(WEBSOCKET_PREFIX)
+    ]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
 
 
 def deployment_gauges() -> Iterator[tuple[str, tuple[str, ...], float]]:

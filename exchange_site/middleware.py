@@ -57,7 +57,12 @@ class AuthenticationMiddleware(_SyncOnly, _Auth):
 
 
 class MessageMiddleware(_SyncOnly, _Messages):
-    pass
+    """Django's messages (the admin's), not set up for the API, which has none: their
+    storage is built per request (process_response skips a request without it)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not request.path_info.startswith("/api/"):
+            super().process_request(request)
 
 
 class XFrameOptionsMiddleware(_SyncOnly, _XFrame):

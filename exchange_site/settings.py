@@ -107,7 +107,7 @@ TEMPLATES = [
         },
     },
 ]
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "exchange_site.wsgi.application"
 ASGI_APPLICATION = "exchange_site.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange")
@@ -195,9 +195,13 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # lock-outs) is the socket's peer, unless TRUSTED_PROXY_COUNT reverse proxies in front of
 # the web service each append the address they saw to X-Forwarded-For: then it is the
 # entry that many from the right. Only set it when every request passes those proxies.
+# `make run` puts its own front proxy (haproxy: deploy/haproxy.cfg) before the web
+# processes, which it starts with FRONT_PROXY=1: that proxy counts as one more.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+OUTER_PROXY_COUNT = TRUSTED_PROXY_COUNT  # the proxies before the exchange's own
+TRUSTED_PROXY_COUNT += 1 if env_bool("FRONT_PROXY", False) else 0
 
 # Log-ins (token API and admin) go through django-axes: LOGIN_FAILURE_LIMIT failed
 # attempts for one username (or from one client address) lock that account (that
@@ -231,7 +235,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+# (only from proxies before `make run`'s own, which passes the header on as it came)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OUTER_PROXY_COUNT else None
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
@@ -285,9 +290,18 @@ for _key in API_KEY_ENCRYPTION_KEYS:
             "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'"
         )
 
+# An API token's user is looked up once per web process and kept this many seconds at most;
+# a log-out, a deleted token and a changed or deleted user drop it everywhere at once
+# (Redis Pub/Sub; accounts/tokens.py).
+TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "60"))
+# Where the web process's /metrics finds the WebSocket process's exchange_ws_* metrics
+# when another process serves the WebSockets ("unix:<socket>" or "host:port"; set by
+# deploy/supervisord.conf and docker/compose.yaml; exchange_site/health.py).
+WEBSOCKET_METRICS = os.environ.get("WEBSOCKET_METRICS", "")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.CachedTokenAuthentication",  # DRF's, looked up once per process
         "apikeys.authentication.ApiKeySignatureAuthentication",  # X-MBX-APIKEY, signed
         "rest_framework.authentication.SessionAuthentication",
     ],

@@ -8,18 +8,19 @@ from apikit.throttling import auth_throttled
 from binance_api import errors as binance_errors
 from exchange_site import health
 
-api_v1 = [
+api_v1 = [  # no path of one app is a path of another; the busiest (orders) tried first
+    path("", include("orders.urls")),
     path("", include("accounts.urls")),
     path("", include("apikeys.urls")),
     path("", include("marketdata.urls")),
-    path("", include("orders.urls")),
 ]
 
 urlpatterns = [
-    # The web app (frontend/out/); `/` redirects to the API's docs while there is no build.
-    path("", include("exchange_site.frontend")),
+    # the API first: a request's path is matched against the patterns in order
     path("api/v1/", include(api_v1)),
     path("api/v3/", include("binance_api.urls")),  # the Binance-compatible facade
+    # The web app (frontend/out/); `/` redirects to the API's docs while there is no build.
+    path("", include("exchange_site.frontend")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),

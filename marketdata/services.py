@@ -22,6 +22,7 @@ from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
     NotAMultiple,
+    exact_units,
     is_storable,
     market_units_to_wire,
     max_price_default,
@@ -74,6 +75,16 @@ def market_validate(units: MarketUnits) -> None:
     for name in ("maker_fee_bps", "taker_fee_bps"):
         if not 0 <= getattr(units, name) <= 10_000:
             raise InvalidInput(f"{name} must be within 0..10000.", details={"field": name})
+    # the engine counts minimums in whole lots and quote units: a minimum between two
+    # would be rounded (down), and the market would accept less than it advertises
+    for name, unit in (("min_quantity", units.lot_size), ("min_notional", units.quote_unit)):
+        try:
+            exact_units(getattr(units, name), unit)
+        except NotAMultiple:
+            raise InvalidInput(
+                f"{name} must be a multiple of {unit:f}.",
+                details={"field": name, "value": str(getattr(units, name)), "unit": f"{unit:f}"},
+            ) from None
     if units.min_quantity > units.max_quantity:
         raise InvalidInput("min_quantity is above max_quantity.", details={"field": "min_quantity"})
     if units.shard < 0:

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apikeys.models import Scope
 from apikit.caller import caller_id
 from apikit.schema import error_responses
+from apikit.serializers import SharedFields
 from engine_worker.core.types import STOP_TYPES, OrderType
 from marketdata.fields import DecimalString, DecimalText, column_length, whole_number
 from orders import selectors, services
@@ -153,7 +154,7 @@ class OrderCollectionApi(APIView):
 
     api_key_scopes = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
 
-    class PlaceSerializer(serializers.Serializer):
+    class PlaceSerializer(SharedFields):
         symbol = serializers.CharField(max_length=SYMBOL_LENGTH)
         side = serializers.ChoiceField(choices=["buy", "sell"])
         type = serializers.ChoiceField(choices=ORDER_TYPES)
@@ -186,7 +187,7 @@ class OrderCollectionApi(APIView):
                 )
             return attrs
 
-    class ListFilter(serializers.Serializer):
+    class ListFilter(SharedFields):
         status = serializers.ChoiceField(choices=["open", "closed", "all"], default="open")
         symbol = serializers.CharField(required=False, max_length=SYMBOL_LENGTH)
         client_order_id = serializers.CharField(required=False, max_length=CLIENT_ORDER_ID_LENGTH)
@@ -251,7 +252,7 @@ class OrderDetailApi(APIView):
 
     api_key_scopes = {"GET": Scope.READ, "PATCH": Scope.TRADE, "DELETE": Scope.TRADE}
 
-    class AmendSerializer(serializers.Serializer):
+    class AmendSerializer(SharedFields):
         quantity = DecimalString(required=False, allow_null=True, default=None)
         price = DecimalString(required=False, allow_null=True, default=None)
 
@@ -297,7 +298,7 @@ class OrderListCollectionApi(APIView):
 
     api_key_scopes = {"POST": Scope.TRADE}
 
-    class PlaceSerializer(serializers.Serializer):
+    class PlaceSerializer(SharedFields):
         symbol = serializers.CharField(max_length=SYMBOL_LENGTH)
         side = serializers.ChoiceField(choices=["buy", "sell"])
         quantity = DecimalString()

@@ -42,12 +42,13 @@ def programs() -> dict[str, list[str]]:
 
 
 def normalized(command: list[str]) -> list[str]:
-    """The interpreter by name, the listening address left out (it differs by design)."""
-    words = ["python" if w.endswith("/python") else w for w in command]
-    for flag in ("-b", "-p"):
-        if flag in words:
+    """The interpreter by name, paths relative to the checkout (the image's /app), the
+    listening address left out (it differs by design: unix sockets under supervisord)."""
+    words = ["python" if w.endswith("/python") else w.removeprefix("%(here)s/../") for w in command]
+    for flag in ("-b", "-p", "-u", "--bind"):
+        while flag in words:
             at = words.index(flag)
-            words[at + 1] = "*"
+            del words[at : at + 2]
     return words
 
 
