@@ -10,13 +10,13 @@ MAKEFLAGS += --no-print-directory
 
 VENV := .venv
 # The Django apps mypy checks (pyproject.toml [tool.mypy] leaves out tests and migrations).
-APPS := accounts apikit engine_client engine_worker exchange_site infra market_maker marketdata orders persistence realtime
+APPS := accounts apikeys apikit binance_api engine_client engine_worker exchange_site infra market_maker marketdata orders persistence realtime
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: help venv services migrate seed frontend run test lint bench status clean
+.PHONY: help venv services migrate seed frontend static run test lint bench status clean
 
 help: ## List the targets
 	@echo "Usage: make <target>   (HOST=$(HOST) PORT=$(PORT))"
@@ -41,7 +41,10 @@ seed: migrate ## Load the demo data (idempotent: manage.py seed_demo)
 frontend: venv ## Build the web app if frontend/package.json has a build script (placeholder now)
 	@scripts/frontend_build.sh
 
-run: seed frontend ## Set everything up, then run all services in the foreground (Ctrl-C stops)
+static: venv ## Collect the static files (admin, API docs) into var/static (skipped when unchanged)
+	@$(PY) manage.py build_static
+
+run: seed frontend static ## Set everything up, then run all services in the foreground (Ctrl-C stops)
 	@exec scripts/run.sh
 
 lint: venv ## ruff check and format check, mypy --strict on the engine core, mypy on the apps
@@ -54,18 +57,20 @@ lint: venv ## ruff check and format check, mypy --strict on the engine core, myp
 	@echo "==> lint: mypy (django-stubs, djangorestframework-stubs) on the apps"
 	$(VENV)/bin/mypy $(APPS)
 
-test: venv services lint ## Lint, then the web app's unit tests and the whole pytest suite
+test: venv services static lint ## Lint, then the web app's unit tests and the whole pytest suite
 	@echo "==> frontend: install, build (when changed) and vitest"
 	@scripts/frontend_build.sh && cd frontend && npx --no-install vitest run
 	@echo "==> pytest"
 	$(VENV)/bin/pytest
 
 bench: venv services ## Run every benchmark in bench/ (each prints its figures; several minutes)
+	@command -v wrk >/dev/null || { echo "==> installing wrk (apt-get; e2e_orders.py drives HTTP with it)"; \
+		apt-get install -y -q wrk || { echo "error: install wrk: apt-get install -y wrk" >&2; exit 1; }; }
 	@for script in engine_core e2e_orders dbprocessor recovery klines ws_fanout; do \
 		echo "==> bench: $$script"; $(PY) bench/$$script.py || exit 1; done
 
 status: ## Show the state of the services of a running `make run`
 	@$(VENV)/bin/supervisorctl -c deploy/supervisord.conf status
 
-clean: ## Remove var/ (supervisord socket, pid and logs, local redis files)
+clean: ## Remove var/ (supervisord socket, pid and logs, local redis files, static files)
 	rm -rf var

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from apikeys.models import Scope
 from apikit.caller import caller, caller_id
 from apikit.schema import error_responses
 from apikit.throttling import AuthRateThrottle
@@ -88,6 +89,8 @@ class MeApi(APIView):
     """Who the token belongs to (also the cheapest authenticated call: benchmarks use it
     as the HTTP stack's own ceiling)."""
 
+    api_key_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         responses={
             200: inline_serializer(
@@ -107,6 +110,8 @@ class BalanceSerializer(serializers.Serializer):
 
 
 class BalanceListApi(APIView):
+    api_key_scopes = {"GET": Scope.READ}
+
     @extend_schema(responses={200: BalanceSerializer(many=True), **error_responses(401, 429)})
     def get(self, request: Request) -> Response:
         return Response(selectors.balance_list(user_id=caller_id(request)))

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 
 from infra import keys
 from marketdata.selectors import read_model
+from marketdata.shapes import balance_body
 
 
 def fee_account_id() -> int:
@@ -29,4 +30,4 @@ def balance_list(*, user_id: int) -> list[dict[str, Any]]:
 
 def balance_get(*, user_id: int, asset: str) -> dict[str, Any]:
     raw = read_model().hget(keys.rm_balances(user_id), asset)
-    return json.loads(raw) if raw else {"asset": asset, "available": "0", "locked": "0"}
+    return json.loads(raw) if raw else balance_body(asset=asset, available="0", locked="0")

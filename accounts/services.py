@@ -17,13 +17,14 @@ from django.db.models import Field
 from rest_framework.authtoken.models import Token
 
 from apikit.errors import Conflict, EngineRejected, ExchangeError, InvalidInput, LockedOut
-from engine_client.gateway import engine_call
+from engine_client import commands
+from engine_client.gateway import engine_call, log_fields
 from marketdata.selectors import asset_decimals_get
 from marketdata.units import (
     AMOUNT_DECIMALS,
     AMOUNT_LIMIT,
-    CONTEXT,
     NotAMultiple,
+    asset_unit,
     exact_units,
     is_storable,
 )
@@ -120,7 +121,7 @@ def _asset_units(asset: str, amount: Decimal) -> tuple[int, int]:
         )
     decimals = asset_decimals_get(asset)
     try:
-        units = exact_units(amount, Decimal(1).scaleb(-decimals, CONTEXT))
+        units = exact_units(amount, asset_unit(decimals))
     except NotAMultiple as exc:
         raise InvalidInput(
             f"{asset} amounts have at most {decimals} decimals.", code="invalid_amount"
@@ -130,13 +131,18 @@ def _asset_units(asset: str, amount: Decimal) -> tuple[int, int]:
 
 def _move(kind: str, *, user_id: int, asset: str, amount: Decimal) -> dict[str, Any]:
     units, decimals = _asset_units(asset, amount)
-    reply = engine_call(
-        {"kind": kind, "user_id": user_id, "asset": asset, "amount": units, "decimals": decimals}
-    )
+    command = commands.deposit if kind == "Deposit" else commands.withdraw
+    reply = engine_call(command(user_id=user_id, asset=asset, amount=units, decimals=decimals))
     if not reply["ok"]:
         raise EngineRejected(reply["message"], code=reply["code"])
     logger.info(
-        "request %s: %s %s %s for user %d", reply["request_id"], kind, amount, asset, user_id
+        "request %s: %s %s %s for user %d",
+        reply["request_id"],
+        kind,
+        amount,
+        asset,
+        user_id,
+        extra=log_fields(reply),
     )
     return reply["balance"]
 

@@ -47,9 +47,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare(env: dict[str, str], *, seed: bool = True) -> None:
+def prepare(env: dict[str, str], *, seed: bool = True, root: Path = ROOT) -> None:
     """Create the bench database if missing, migrate it, seed the demo markets, and empty
-    the bench's Redis database."""
+    the bench's Redis database (manage.py of the checkout ``root``)."""
     import psycopg
     import redis
 
@@ -58,15 +58,17 @@ def prepare(env: dict[str, str], *, seed: bool = True) -> None:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
             conn.execute(f'CREATE DATABASE "{database}"')
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*manage, "migrate", "-v0"], cwd=root, env=env, check=True)
     if seed:
-        subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=env, check=True)
+        subprocess.run([*manage, "seed_demo", "-v0"], cwd=root, env=env, check=True)
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
 
 
-def start(args: list[str], env: dict[str, str], ready: Callable[[], bool]) -> subprocess.Popen:
-    """Start a service and wait (up to a minute) until ``ready()``."""
-    proc = subprocess.Popen(args, cwd=ROOT, env=env)
+def start(
+    args: list[str], env: dict[str, str], ready: Callable[[], bool], *, cwd: Path = ROOT
+) -> subprocess.Popen:
+    """Start a service (in the checkout ``cwd``) and wait (up to a minute) until ``ready()``."""
+    proc = subprocess.Popen(args, cwd=cwd, env=env)
     deadline = time.monotonic() + 60
     while not ready():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -1,48 +1,61 @@
-"""End-to-end order throughput and latency, printed as figures (issue 2).
+"""End-to-end order throughput and latency, printed as figures (issues 2 and 12).
 
-Starts its own stack on a database and a Redis database of its own (exchange_bench,
-Redis db 14): an engine worker process and, for part (b), a daphne web process.
+Starts its own stack on a database and a Redis database of its own (exchange_bench and
+Redis db 14; BENCH_DATABASE and BENCH_REDIS_URL change them): an engine worker process
+and, for part (b), the web tier.
 
 (a) Engine throughput through RQ: batched jobs enqueued directly on the engine's queue,
     commands per second until the last reply; next to the rate of no-op RQ jobs on a
     SimpleWorker in this same run (the per-job cost batching amortises).
-(b) Orders per second and p50/p99 latency through HTTP with K = 1, 8, 32 concurrent
-    keep-alive clients, next to the rate of the cheapest authenticated DRF endpoint
-    (GET /api/v1/auth/me) on the same server: the HTTP stack's own ceiling. Then an
-    open-loop run at half that ceiling for the p99 at that load.
+(b) Through HTTP, driven by wrk (Debian's package: `apt-get install -y wrk`) with a Lua
+    script that gives each keep-alive connection a trader's token and makes each order's
+    body: a no-op Django view and the cheapest authenticated endpoint (GET
+    /api/v1/auth/me) for the floor of the web tier, then orders (POST /api/v1/orders) with
+    K = 1, 8, 32 connections; then an open loop, an asyncio client sending orders on a fixed
+    schedule (--open-rate a second), latency counted from each order's scheduled time.
+    The traders are funded so that every order is accepted; each figure has beside it the
+    accepted, 4xx and 5xx (and socket error) counts, and the CPU milliseconds per request
+    of the web processes, the engine and the load generator (from /proc/<pid>/stat).
 
 Usage: .venv/bin/python bench/e2e_orders.py [--seconds 5] [--jobs 200] [--batch 100]
+           [--open-rate 500] [--skip-rq] [--web LAYOUT] [--root CHECKOUT]
+--web daphne runs one daphne for everything (the web tier before issue 12); --root runs
+the services from another checkout (another commit, to compare in the same run).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import configparser
 import http.client
 import json
 import os
 import random
+import re
+import resource
+import shlex
+import shutil
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_env, free_port, log, port_open, prepare  # noqa: E402
+from bench.common import bench_env, free_port, log, port_open, prepare, stop  # noqa: E402
 from bench.common import start as start_service  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 ENV = bench_env(
-    "exchange_bench",
+    os.environ.get("BENCH_DATABASE", "exchange_bench"),
     REDIS_URL,
-    SIGNUP_DEMO_FUNDS="USDT=100000000,BTC=100000",
+    # every order the bench places is accepted: ample funds of every asset it trades
+    SIGNUP_DEMO_FUNDS="USDT=100000000,BTC=100000,ETH=100000",
     API_RATE_LIMIT="100000000/minute",
 )
-
-
-def start(args: list[str], wait_for) -> subprocess.Popen:
-    return start_service(args, ENV, wait_for)
 
 
 # -- (a) engine throughput through RQ ----------------------------------------------------
@@ -76,7 +89,7 @@ def engine_rq_rate(jobs: int, batch: int) -> tuple[float, int]:
 
     conn = redis.Redis.from_url(REDIS_URL)
     queue = Queue(keys.queue(0), connection=conn, serializer=JSONSerializer)
-    reply_to = "engine.reply.bench"
+    reply_to = f"engine.reply.bench{os.getpid()}"
     pubsub = conn.pubsub()
     pubsub.subscribe(reply_to)
     pubsub.get_message(timeout=1)
@@ -155,113 +168,529 @@ def engine_rq_rate(jobs: int, batch: int) -> tuple[float, int]:
     return jobs * batch / elapsed, jobs * batch
 
 
+def rq_part(args: argparse.Namespace) -> None:
+    log("(a) no-op RQ jobs ...")
+    noop_rate = rq_noop_rate(2000)
+    log("(a) engine through RQ ...")
+    engine_rate, commands = engine_rq_rate(args.jobs, args.batch)
+    print("(a) engine through RQ")
+    print(f"    no-op RQ jobs, SimpleWorker:           {noop_rate:10,.0f} jobs/s")
+    print(
+        f"    engine, {args.batch} commands per job:      {engine_rate:10,.0f} commands/s"
+        f"  ({commands:,} commands; {engine_rate / noop_rate:.0f}x the no-op job rate)"
+    )
+
+
 # -- (b) HTTP ----------------------------------------------------------------------------
 
+# A no-op Django view for the floor of the web tier: the site's own URLs and settings with
+# one more path in front, in a settings module of the bench's (nothing in the product).
+NOOP_PATH = "/bench/noop"
+NOOP_MODULES = {
+    "e2e_bench_urls.py": """
+from django.http import HttpResponse
+from django.urls import path
 
-class Client:
-    def __init__(self, port: int, token: str | None = None) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers = {"Content-Type": "application/json"}
-        if token:
-            self.headers["Authorization"] = f"Token {token}"
+from exchange_site import urls as site
 
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        self.conn.request(method, path, json.dumps(body) if body else None, self.headers)
-        response = self.conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
+
+def noop(request):
+    return HttpResponse(b"{}", content_type="application/json")
+
+
+urlpatterns = [path("bench/noop", noop), *site.urlpatterns]
+handler404 = site.handler404
+handler500 = site.handler500
+""",
+    "e2e_bench_settings.py": """
+from exchange_site.settings import *  # noqa: F403
+
+ROOT_URLCONF = "e2e_bench_urls"
+""",
+}
+
+
+def noop_settings(tmp: Path) -> dict[str, str]:
+    """The environment that makes a web process serve NOOP_PATH too."""
+    for name, text in NOOP_MODULES.items():
+        (tmp / name).write_text(text)
+    return {"DJANGO_SETTINGS_MODULE": "e2e_bench_settings", "PYTHONPATH": str(tmp)}
+
+
+def start_daphne(root: Path, port: int, env: dict[str, str]) -> list[subprocess.Popen]:
+    """The web tier before issue 12: one daphne for HTTP and WebSockets."""
+    args = [sys.executable, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port)]
+    args += ["--access-log", "/dev/null", "exchange_site.asgi:application"]
+    return [subprocess.Popen(args, cwd=root, env=env)]
+
+
+STACK_PROGRAMS = ("web", "websocket", "proxy")
+
+
+def start_stack(root: Path, port: int, env: dict[str, str]) -> list[subprocess.Popen]:
+    """The web tier as `make run` starts it: the programs STACK_PROGRAMS of the checkout's
+    deploy/supervisord.conf, their commands and environments as written there (the
+    runtime folder var/ a temporary one), without supervisord and the output prefixer."""
+    conf = configparser.RawConfigParser()
+    conf.read(root / "deploy" / "supervisord.conf")
+    run_dir = Path(env["PYTHONPATH"])  # noop_settings' temporary folder
+    procs = []
+    for name in STACK_PROGRAMS:
+        section = conf[f"program:{name}"]
+
+        def expand(text: str, name: str = name) -> str:
+            text = text.replace("%(here)s/../var", str(run_dir))
+            return text.replace("%(here)s", str(root / "deploy")).replace("%(program_name)s", name)
+
+        args = shlex.split(expand(section["command"]))[3:]  # without "python prefix.py NAME"
+        extra = dict(re.findall(r'(\w+)="([^"]*)"', expand(section.get("environment", ""))))
+        program_env = {**env, **extra, "HOST": "127.0.0.1", "PORT": str(port)}
+        procs.append(subprocess.Popen(args, cwd=root, env=program_env))
+    return procs
+
+
+WEB_LAYOUTS = {"daphne": start_daphne, "stack": start_stack}
+DEFAULT_LAYOUT = "stack"
+
+
+def start_web(layout: str, root: Path, port: int, env: dict[str, str]) -> list[subprocess.Popen]:
+    procs = WEB_LAYOUTS[layout](root, port, env)
+    deadline = time.monotonic() + 60
+    while not answers(port, NOOP_PATH):
+        if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+            for proc in procs:
+                stop(proc)
+            raise RuntimeError(f"the web tier ({layout}) did not start")
+        time.sleep(0.1)
+    return procs
+
+
+def answers(port: int, path: str) -> bool:
+    if not port_open(port):
+        return False
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def register(port: int, name: str) -> str:
-    status, body = Client(port).request(
-        "POST", "/api/v1/auth/register", {"username": name, "password": "bench-password-1"}
-    )
-    assert status == 201, body
-    return body["token"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"username": name, "password": "bench-password-1"})
+    conn.request("POST", "/api/v1/auth/register", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    reply = json.loads(response.read())
+    assert response.status == 201, reply
+    return reply["token"]
 
 
-def order_body(rng: random.Random, i: int) -> dict:
-    side = "buy" if i % 2 else "sell"
-    price = 30000 + rng.randint(-20, 20)
-    return {
-        "symbol": "ETH_USDT" if i % 3 == 0 else "BTC_USDT",
-        "side": side,
-        "type": "limit",
-        "price": str(price),
-        "quantity": "0.001" if i % 3 else "0.01",
-        "time_in_force": "GTC" if i % 4 else "IOC",
-    }
+# -- CPU of the processes under test -----------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def closed_loop(port: int, tokens: list[str], seconds: float, make_request) -> tuple[float, list]:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
-    errors = []
-
-    def run(k: int) -> None:
-        client = Client(port, tokens[k])
-        rng = random.Random(k)
-        mine, i = [], 0
-        while time.perf_counter() < stop_at:
-            method, path, body = make_request(rng, i)
-            t0 = time.perf_counter()
-            status, reply = client.request(method, path, body)
-            mine.append(time.perf_counter() - t0)
-            if status >= 300:
-                errors.append((status, reply))
-            i += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(tokens))]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        log(f"  {len(errors)} errors, e.g. {errors[0]}")
-    return len(latencies) / (time.perf_counter() - started), latencies
-
-
-def open_loop(port: int, tokens: list[str], seconds: float, rate: float) -> tuple[float, list]:
-    """Each of the clients sends at rate/len(tokens) per second on a fixed schedule;
-    latency counts from the scheduled time, so queueing delay is included."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    per_client = rate / len(tokens)
-
-    def run(k: int) -> None:
-        client = Client(port, tokens[k])
-        rng = random.Random(100 + k)
-        start = time.perf_counter() + rng.random() / per_client
-        mine = []
-        i = 0
-        while True:
-            scheduled = start + i / per_client
-            if scheduled > start + seconds:
+def tree_cpu(roots: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the processes ``roots`` and all their
+    descendants, from /proc/<pid>/stat."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after "pid (comm)": state ppid ... utime (14th field) stime (15th)
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
+    total = 0.0
+    for pid, (_, cpu) in stats.items():
+        p = pid
+        while p in stats:
+            if p in roots:
+                total += cpu
                 break
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            client.request("POST", "/api/v1/orders", order_body(rng, i))
-            mine.append(time.perf_counter() - scheduled)
-            i += 1
-        with lock:
-            latencies.extend(mine)
+            p = stats[p][0]
+    return total
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(tokens))]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(latencies) / (time.perf_counter() - started), latencies
+
+class CpuMeter:
+    """CPU seconds of the web tier (of which its front proxy), the engine and the load
+    generator over a run."""
+
+    def __init__(self, web: list[int], proxy: list[int], engine: list[int]) -> None:
+        self.web, self.proxy, self.engine = web, proxy, engine
+
+    def __enter__(self) -> CpuMeter:
+        self.started = (
+            tree_cpu(self.web),
+            tree_cpu(self.proxy),
+            tree_cpu(self.engine),
+            time.perf_counter(),
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        web, proxy, engine, t = self.started
+        self.web_s = tree_cpu(self.web) - web
+        self.proxy_s = tree_cpu(self.proxy) - proxy
+        self.engine_s = tree_cpu(self.engine) - engine
+        self.elapsed = time.perf_counter() - t
+
+
+# -- the load generators -----------------------------------------------------------------
+
+LUA = r"""
+-- generated by bench/e2e_orders.py: one trader's token per connection (one connection
+-- per wrk thread), order bodies made per request, every status counted
+local tokens = {%(tokens)s}
+local mode = "%(mode)s"
+local path = "%(path)s"
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  token = tokens[((tid - 1) %% #tokens) + 1]
+  math.randomseed(tid)
+  accepted, rejected, failed, n = 0, 0, 0, 0
+  sample = ""
+  headers = {["Authorization"] = "Token " .. token, ["Content-Type"] = "application/json"}
+  fixed = wrk.format("GET", path, headers)
+end
+
+function request()
+  if mode ~= "order" then
+    return fixed
+  end
+  n = n + 1
+  local eth = n %% 3 == 0
+  local body = string.format(
+    '{"symbol":"%%s","side":"%%s","type":"limit","price":"%%d","quantity":"%%s","time_in_force":"%%s"}',
+    eth and "ETH_USDT" or "BTC_USDT", n %% 2 == 1 and "buy" or "sell",
+    (eth and 2000 or 30000) + math.random(-20, 20), eth and "0.01" or "0.001",
+    n %% 4 == 0 and "IOC" or "GTC")
+  return wrk.format("POST", path, headers, body)
+end
+
+function response(status, headers, body)
+  if status < 300 then
+    accepted = accepted + 1
+  else
+    if status < 500 then rejected = rejected + 1 else failed = failed + 1 end
+    if sample == "" then sample = status .. " " .. string.sub(body, 1, 200) end
+  end
+end
+
+function done(summary, latency, requests)
+  local a, r, f, s = 0, 0, 0, ""
+  for _, t in ipairs(threads) do
+    a = a + t:get("accepted"); r = r + t:get("rejected"); f = f + t:get("failed")
+    if s == "" then s = t:get("sample") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '\nRESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
+    '"accepted": %%d, "rejected": %%d, "failed": %%d, "socket_errors": %%d, "sample": %%q}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    a, r, f, e.connect + e.read + e.write + e.timeout, s))
+end
+"""
+
+
+@dataclass
+class Run:
+    what: str
+    connections: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    accepted: int
+    rejected: int
+    failed: int
+    web_ms: float  # CPU milliseconds per request
+    proxy_ms: float
+    engine_ms: float
+    client_ms: float
+    sample: str = ""
+    offered: float | None = None
+
+    def line(self) -> str:
+        counts = f"{self.accepted:>8,} {self.rejected:>6,} {self.failed:>6,}"
+        cpu = (
+            f"{self.web_ms:6.2f} ({self.proxy_ms:4.2f}) {self.engine_ms:6.2f} {self.client_ms:6.2f}"
+        )
+        return (
+            f"    {self.what:<30} {self.connections:>3} {self.rate:>9,.0f} {self.p50_ms:>8.2f}"
+            f" {self.p99_ms:>8.1f}  {counts}   {cpu}"
+        )
+
+
+HEADER = (
+    f"    {'':<30} {'K':>3} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}  {'accepted':>8}"
+    f" {'4xx':>6} {'5xx':>6}   CPU ms per request: web (of it proxy), engine, client"
+)
+
+
+PROFILE_DIR: Path | None = None  # --profile: py-spy records each run of the web tier
+
+
+def profile_start(name: str, pids: list[int], seconds: int) -> list[subprocess.Popen]:
+    """py-spy (installed for profiling only: pip install py-spy) sampling the web
+    processes and their children for the run, as collapsed stacks."""
+    if PROFILE_DIR is None:
+        return []
+    spy = Path(sys.executable).parent / "py-spy"
+    return [
+        subprocess.Popen(
+            [str(spy), "record", "-p", str(pid), "-s", "-g", "-r", "250", "-d", str(seconds)]
+            + ["--nonblocking", "-f", "raw", "-o", str(PROFILE_DIR / f"{name}-{pid}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+
+
+def profile_summary(paths: list[Path], top: int = 18) -> str:
+    """The functions with the most samples in py-spy's collapsed stacks: inclusive (the
+    function anywhere on the stack) and self (the innermost frame), as % of samples."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for path in paths:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            n = int(count)
+            total += n
+            frames = [f.rsplit(":", 1)[0] + ")" if ":" in f else f for f in stack.split(";")]
+            frames = [
+                f.replace(str(ROOT), "").replace(".venv/lib/python3.11/site-packages/", "")
+                for f in frames
+            ]
+            for frame in set(frames):
+                inclusive[frame] = inclusive.get(frame, 0) + n
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+    if not total:
+        return "    (no samples)"
+    lines = [f"    {total} samples; inclusive % (on the stack) / self % (innermost frame):"]
+    for frame, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"    {100 * n / total:5.1f} {100 * own.get(frame, 0) / total:5.1f}  {frame}")
+    lines.append("    top self:")
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"    {100 * n / total:5.1f}  {frame}")
+    return "\n".join(lines)
+
+
+def wrk_run(
+    what: str, url: str, mode: str, tokens: list[str], k: int, seconds: float, meter: CpuMeter
+) -> Run:
+    path = url.split("/", 3)[3]
+    script = LUA % {
+        "tokens": ", ".join(f'"{t}"' for t in tokens[:k]),
+        "mode": mode,
+        "path": "/" + path,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    args = [
+        "wrk",
+        "-t",
+        str(k),
+        "-c",
+        str(k),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+    ]
+    args += ["-s", f.name, url]
+    name = f"{mode}-{path.replace('/', '_')}-k{k}"
+    with meter:
+        spies = profile_start(name, meter.web, max(1, round(seconds) - 1))
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        out = proc.stdout.read() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+    for spy in spies:
+        spy.wait()
+    if spies and PROFILE_DIR is not None and what != "warm-up":
+        print(f"    profile of the web tier, {what}, K={k}:", file=sys.stderr)
+        print(profile_summary(sorted(PROFILE_DIR.glob(f"{name}-*.txt"))), file=sys.stderr)
+    os.unlink(f.name)
+    if status != 0 or "RESULT " not in out:
+        raise RuntimeError(f"wrk failed ({status}): {out[-2000:]}")
+    result = json.loads(out.rsplit("RESULT ", 1)[1])
+    n = max(1, result["requests"])
+    return Run(
+        what=what,
+        connections=k,
+        rate=result["requests"] / (result["duration_us"] / 1e6),
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        accepted=result["accepted"],
+        rejected=result["rejected"],
+        failed=result["failed"] + result["socket_errors"],
+        web_ms=meter.web_s * 1000 / n,
+        proxy_ms=meter.proxy_s * 1000 / n,
+        engine_ms=meter.engine_s * 1000 / n,
+        client_ms=(usage.ru_utime + usage.ru_stime) * 1000 / n,
+        sample=result["sample"],
+    )
+
+
+def order_request(i: int, token: str) -> bytes:
+    eth = i % 3 == 0
+    body = json.dumps(
+        {
+            "symbol": "ETH_USDT" if eth else "BTC_USDT",
+            "side": "buy" if i % 2 else "sell",
+            "type": "limit",
+            "price": str((2000 if eth else 30000) + (i * 7919) % 41 - 20),
+            "quantity": "0.01" if eth else "0.001",
+            "time_in_force": "IOC" if i % 4 == 0 else "GTC",
+        }
+    ).encode()
+    head = (
+        f"POST /api/v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _open_loop(
+    port: int, tokens: list[str], rate: float, seconds: float
+) -> tuple[list[float], dict[str, int], str]:
+    """Send ``rate`` orders a second on a fixed schedule for ``seconds`` over as many
+    keep-alive connections as are busy; each latency counts from its scheduled time, so
+    queueing (in the server or here) is included."""
+    loop = asyncio.get_running_loop()
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    for _ in range(16):
+        idle.append(await asyncio.open_connection("127.0.0.1", port))
+    latencies: list[float] = []
+    counts = {"accepted": 0, "rejected": 0, "failed": 0}
+    sample = [""]
+
+    async def one(i: int, scheduled: float) -> None:
+        try:
+            if idle:
+                reader, writer = idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(order_request(i, tokens[i % len(tokens)]))
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            body = await reader.readexactly(length)
+            latencies.append(loop.time() - scheduled)
+            idle.append((reader, writer))
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+            counts["failed"] += 1
+            sample[0] = sample[0] or repr(exc)
+            return
+        if status < 300:
+            counts["accepted"] += 1
+        else:
+            counts["rejected" if status < 500 else "failed"] += 1
+            sample[0] = sample[0] or f"{status} {body[:200]!r}"
+
+    tasks = []
+    start = loop.time() + 0.05
+    total = int(rate * seconds)
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
+    return latencies, counts, sample[0]
+
+
+def open_loop(port: int, tokens: list[str], rate: float, seconds: float, meter: CpuMeter) -> Run:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    with meter:
+        latencies, counts, sample = asyncio.run(_open_loop(port, tokens, rate, seconds))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    n = max(1, sum(counts.values()))
+    client = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Run(
+        what=f"POST /api/v1/orders, {rate:,.0f}/s",
+        connections=0,
+        rate=len(latencies) / meter.elapsed,
+        p50_ms=pct(latencies, 0.5),
+        p99_ms=pct(latencies, 0.99),
+        **counts,
+        web_ms=meter.web_s * 1000 / n,
+        proxy_ms=meter.proxy_s * 1000 / n,
+        engine_ms=meter.engine_s * 1000 / n,
+        client_ms=client * 1000 / n,
+        sample=sample,
+        offered=rate,
+    )
 
 
 def pct(latencies: list[float], q: float) -> float:
+    if not latencies:
+        return float("nan")
     ordered = sorted(latencies)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def http_part(args: argparse.Namespace, root: Path, engine: subprocess.Popen, tmp: Path) -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("error: wrk is not installed; install it with `apt-get install -y wrk`")
+    port = free_port()
+    web = start_web(args.web, root, port, {**ENV, **noop_settings(tmp)})
+    try:
+        log("(b) registering 32 traders (funded so that every order is accepted) ...")
+        tokens = [register(port, f"bench{time.time_ns()}x{k}") for k in range(32)]
+        proxy = [p.pid for p in web if "haproxy" in str(p.args)]
+        meter = CpuMeter([p.pid for p in web], proxy, [engine.pid])
+        base = f"http://127.0.0.1:{port}"
+        # warm every web process and thread (first requests import and connect)
+        wrk_run("warm-up", base + "/api/v1/auth/me", "get", tokens, 32, 1, meter)
+        wrk_run("warm-up", base + "/api/v1/orders", "order", tokens, 32, 1, meter)
+        runs = []
+        for name, what, path, mode, ks in (
+            ("noop", "no-op view (GET /bench/noop)", NOOP_PATH, "get", (32,)),
+            ("me", "GET /api/v1/auth/me", "/api/v1/auth/me", "get", (1, 32)),
+            ("orders", "POST /api/v1/orders", "/api/v1/orders", "order", (1, 8, 32)),
+        ):
+            for k in ks if name in args.only else ():
+                log(f"(b) {what}, K={k} ...")
+                runs.append(wrk_run(what, base + path, mode, tokens, k, args.seconds, meter))
+        if "open" in args.only:
+            log(f"(b) open loop at {args.open_rate:,.0f} orders/s ...")
+            runs.append(open_loop(port, tokens, args.open_rate, args.seconds, meter))
+    finally:
+        for proc in web:
+            stop(proc)
+    print(f"(b) through HTTP ({args.web} web tier, {root}); wrk closed loop, K keep-alive")
+    print("    connections with one trader each; open loop: an asyncio client on a schedule")
+    print(HEADER)
+    for run in runs:
+        print(run.line())
+    for run in runs:
+        if run.sample:
+            print(f"    e.g. {run.what} K={run.connections}: {run.sample}")
+    load = os.getloadavg()
+    print(
+        f"    machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average"
+        f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end"
+    )
 
 
 def main() -> None:
@@ -269,7 +698,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--open-rate", type=float, default=500)
+    parser.add_argument("--skip-rq", action="store_true", help="part (b) only")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default={"noop", "me", "orders", "open"},
+        help="part (b)'s runs, of noop,me,orders,open (all)",
+    )
+    parser.add_argument("--web", choices=sorted(WEB_LAYOUTS), default=DEFAULT_LAYOUT)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run services from")
+    parser.add_argument("--profile", type=Path, help="py-spy the web tier into this folder")
     args = parser.parse_args()
+    global PROFILE_DIR
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        PROFILE_DIR = args.profile.resolve()
+    root = args.root.resolve()
 
     import django
 
@@ -278,77 +723,20 @@ def main() -> None:
 
     from infra import keys
 
-    log("setting up the bench database and Redis db ...")
-    prepare(ENV)
+    log(f"setting up the bench database and Redis db ({ENV['DATABASE_URL']}, {REDIS_URL}) ...")
+    prepare(ENV, root=root)
     conn = redis.Redis.from_url(REDIS_URL)
     manage = [sys.executable, "manage.py"]
-    engine = start([*manage, "run_engine"], lambda: conn.exists(keys.alive(0)))
-    port = free_port()
-    web = None
+    engine = start_service(
+        [*manage, "run_engine"], ENV, lambda: bool(conn.exists(keys.alive(0))), cwd=root
+    )
     try:
-        log("(a) no-op RQ jobs ...")
-        noop_rate = rq_noop_rate(2000)
-        log("(a) engine through RQ ...")
-        engine_rate, commands = engine_rq_rate(args.jobs, args.batch)
-        print("(a) engine through RQ")
-        print(f"    no-op RQ jobs, SimpleWorker:           {noop_rate:10,.0f} jobs/s")
-        print(
-            f"    engine, {args.batch} commands per job:      {engine_rate:10,.0f} commands/s"
-            f"  ({commands:,} commands; {engine_rate / noop_rate:.0f}x the no-op job rate)"
-        )
-
-        web = start(
-            [
-                str(ROOT / ".venv/bin/python"),
-                "-m",
-                "realtime.server",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "exchange_site.asgi:application",
-            ],
-            lambda: port_open(port),
-        )
-        log("(b) registering 32 traders ...")
-        tokens = [register(port, f"bench{time.time_ns()}x{k}") for k in range(32)]
-        print("(b) through HTTP (POST /api/v1/orders), closed loop, keep-alive clients")
-        me_rate, me_lat = closed_loop(
-            port, tokens, args.seconds, lambda rng, i: ("GET", "/api/v1/auth/me", None)
-        )
-        rows = []
-        for k in (1, 8, 32):
-            log(f"(b) K={k} ...")
-            rate, lat = closed_loop(
-                port,
-                tokens[:k],
-                args.seconds,
-                lambda rng, i: ("POST", "/api/v1/orders", order_body(rng, i)),
-            )
-            rows.append((k, rate, lat))
-        print(
-            f"    trivial authenticated GET, K=32:  {me_rate:8,.0f} req/s"
-            f"   p50 {pct(me_lat, 0.5):6.1f} ms  p99 {pct(me_lat, 0.99):6.1f} ms"
-        )
-        for k, rate, lat in rows:
-            print(
-                f"    orders, K={k:<2}:                     {rate:8,.0f} orders/s"
-                f"  p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms"
-                f"  ({rate / me_rate:.2f}x trivial)"
-            )
-        log("(b) open loop at half the trivial rate ...")
-        target = me_rate / 2
-        rate, lat = open_loop(port, tokens, args.seconds, target)
-        print(
-            f"    orders at half the trivial rate ({target:,.0f}/s offered, {rate:,.0f}/s "
-            f"done): p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms"
-        )
-        print(f"    machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+        if not args.skip_rq:
+            rq_part(args)
+        with tempfile.TemporaryDirectory() as tmp:
+            http_part(args, root, engine, Path(tmp))
     finally:
-        for proc in (web, engine):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+        stop(engine)
 
 
 if __name__ == "__main__":

@@ -21,16 +21,71 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from prometheus_client import Counter, Histogram
 from rq import Queue
 from rq.serializers import JSONSerializer
 
 from apikit.errors import EngineTimeout, EngineUnavailable
 from infra import keys
+from infra.metrics import LATENCY_BUCKETS, SIZE_BUCKETS
 
 logger = logging.getLogger(__name__)
 
 JOB_FUNCTION = "engine_worker.jobs.apply_batch"
 ALIVE_CACHE_SECONDS = 1.0
+
+# This process's gateway, in its metrics (docs/operations.md, "Metrics"): the web
+# service's /metrics shows them.
+COMMANDS = Counter("exchange_gateway_commands", "Commands sent to the engine, by shard.", ["shard"])
+REPLIES = Counter("exchange_gateway_replies", "Engine replies received, by shard.", ["shard"])
+TIMEOUTS = Counter(
+    "exchange_gateway_timeouts",
+    "Commands whose reply did not come within ENGINE_REPLY_TIMEOUT (a 504), by shard.",
+    ["shard"],
+)
+UNAVAILABLE = Counter(
+    "exchange_gateway_unavailable",
+    "Commands refused because the shard's engine was not running or Redis was unreachable "
+    "(a 503), by shard.",
+    ["shard"],
+)
+BATCH_SIZE = Histogram(
+    "exchange_gateway_batch_commands",
+    "Commands per job the gateway enqueued, by shard.",
+    ["shard"],
+    buckets=SIZE_BUCKETS,
+)
+REPLY_SECONDS = Histogram(
+    "exchange_gateway_reply_seconds",
+    "From sending a command to its reply, by shard.",
+    ["shard"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+class _ShardMetrics:
+    """One shard's labelled children, bound once."""
+
+    __slots__ = ("batch_size", "commands", "replies", "reply_seconds", "timeouts", "unavailable")
+
+    def __init__(self, shard: int) -> None:
+        label = str(shard)
+        self.commands = COMMANDS.labels(label)
+        self.replies = REPLIES.labels(label)
+        self.timeouts = TIMEOUTS.labels(label)
+        self.unavailable = UNAVAILABLE.labels(label)
+        self.batch_size = BATCH_SIZE.labels(label)
+        self.reply_seconds = REPLY_SECONDS.labels(label)
+
+
+_shard_metrics: dict[int, _ShardMetrics] = {}
+
+
+def shard_metrics(shard: int) -> _ShardMetrics:
+    metrics = _shard_metrics.get(shard)
+    if metrics is None:
+        metrics = _shard_metrics.setdefault(shard, _ShardMetrics(shard))
+    return metrics
 
 
 def now_ms() -> int:
@@ -66,24 +121,39 @@ class OrderGateway:
 
     def call(self, shard: int, command: dict[str, Any], timeout: float | None = None) -> dict:
         """Send one command and wait for its reply (EngineTimeout after ``timeout``)."""
+        started = time.perf_counter()
         future = self.submit(shard, command)
+        metrics = shard_metrics(shard)
         try:
-            return future.result(timeout or self.reply_timeout)
+            reply = future.result(timeout or self.reply_timeout)
         except FutureTimeout:
+            metrics.timeouts.inc()
             with self._lock:
                 self._waiting.pop(command["request_id"], None)
                 pending = self._pending.get(shard, [])
                 if command in pending:  # never sent: drop it so it cannot apply later
                     pending.remove(command)
-            logger.warning("request %s: no engine reply in time", command["request_id"])
+            logger.warning(
+                "request %s: no engine reply in time",
+                command["request_id"],
+                extra=log_fields(command),
+            )
             raise EngineTimeout(
                 "The engine did not answer in time; the command may still be applied. "
                 "Look the order up by its client_order_id.",
                 details={"request_id": command["request_id"]},
             ) from None
+        metrics.reply_seconds.observe(time.perf_counter() - started)
+        return reply
 
     def submit(self, shard: int, command: dict[str, Any]) -> Future[dict[str, Any]]:
-        self.check_alive(shard)
+        metrics = shard_metrics(shard)
+        try:
+            self.check_alive(shard)
+        except EngineUnavailable:
+            metrics.unavailable.inc()
+            raise
+        metrics.commands.inc()
         future: Future[dict[str, Any]] = Future()
         now = time.monotonic()
         with self._lock:
@@ -115,19 +185,27 @@ class OrderGateway:
         return queue
 
     def _enqueue(self, shard: int, batch: list[dict[str, Any]]) -> None:
+        metrics = shard_metrics(shard)
+        metrics.batch_size.observe(len(batch))
         try:
+            # one MULTI/EXEC round trip (RQ's enqueue_call without a pipeline makes two:
+            # the queue's registration, then the job and its push)
+            pipe = self._redis.pipeline()
             self._queue(shard).enqueue_call(
                 JOB_FUNCTION,
                 args=(batch, self.channel, shard),
                 timeout=-1,  # no alarm may interrupt a match
                 result_ttl=0,
                 failure_ttl=7 * 24 * 3600,
+                pipeline=pipe,
             )
+            pipe.execute()
         except redis.RedisError:
             logger.exception("could not enqueue a batch of %d on shard %d", len(batch), shard)
             with self._lock:
                 self._in_flight.pop(shard, None)
                 failed = [self._waiting.pop(c["request_id"], None) for c in batch]
+            metrics.unavailable.inc(len(batch))
             for future in failed:
                 if future is not None:
                     future.set_exception(EngineUnavailable("Redis is unreachable."))
@@ -160,6 +238,7 @@ class OrderGateway:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         shard = message["shard"]
+        shard_metrics(shard).replies.inc(len(message["replies"]))
         with self._lock:
             futures = [(self._waiting.pop(r["request_id"], None), r) for r in message["replies"]]
             self._in_flight.pop(shard, None)
@@ -187,6 +266,15 @@ def get_gateway() -> OrderGateway:
                     settings.REDIS_URL, reply_timeout=settings.ENGINE_REPLY_TIMEOUT
                 )
     return _gateway
+
+
+def log_fields(reply: dict[str, Any]) -> dict[str, Any]:
+    """The ``extra`` of a log line about one engine request: its request_id and, once
+    applied, its sequence number (fields of the JSON logs: docs/operations.md, "Logs")."""
+    fields: dict[str, Any] = {"request_id": reply["request_id"]}
+    if reply.get("sequence") is not None:
+        fields["seq"] = reply["sequence"]
+    return fields
 
 
 def engine_call(command: dict[str, Any], *, shard: int | None = None) -> dict[str, Any]:

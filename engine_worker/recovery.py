@@ -9,13 +9,18 @@ exactly the books, balances and sequence numbers the engine had before it stoppe
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
-from engine_worker.core.book import Order as CoreOrder
+from engine_worker.core.book import new_order
 from engine_worker.core.engine import COID_HORIZON_NONE, Engine
 from engine_worker.core.types import OrderStatus, OrderType, Side, TimeInForce
-from marketdata.units import DEFAULT_DECIMALS, MarketUnits, exact_units, market_units_from_wire
+from marketdata.units import (
+    DEFAULT_DECIMALS,
+    MarketUnits,
+    asset_unit,
+    exact_units,
+    market_units_from_wire,
+)
 from persistence.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
@@ -44,18 +49,24 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
     units = {s: market_units_from_wire(u) for s, u in state.get("markets", {}).items()}
     assets = {a: int(d) for a, d in state.get("assets", {}).items()}
     depth_seq = state.get("depth_seq", {})
+    last_price = state.get("last_price", {})
     for symbol, market in units.items():
-        engine.restore_market(market.rules(), depth_seq=int(depth_seq.get(symbol, 0)))
+        engine.restore_market(
+            market.rules(),
+            depth_seq=int(depth_seq.get(symbol, 0)),
+            last_price=int(last_price.get(symbol, 0)),
+        )
     limits_restore(engine, state)
     for user_id, asset, available, locked in snapshot.balances:
-        unit = Decimal(1).scaleb(-assets.get(asset, DEFAULT_DECIMALS))
+        unit = asset_unit(assets.get(asset, DEFAULT_DECIMALS))
         engine.restore_balance(
             user_id, asset, exact_units(available, unit), exact_units(locked, unit)
         )
-    for row in snapshot.orders:
+    lists: dict[int, list[int]] = {}  # OCO list -> its open orders
+    for row in snapshot.orders:  # in queue order (persistence/snapshot.py)
         market = units[row.symbol]
         engine.restore_order(
-            CoreOrder(
+            new_order(
                 order_id=row.id,
                 user_id=row.user_id,
                 symbol=row.symbol,
@@ -71,8 +82,16 @@ def engine_restore(engine: Engine, snapshot: Snapshot) -> dict[str, MarketUnits]
                 client_order_id=row.client_order_id,
                 created_ts=row.created_ms,
                 updated_ts=row.updated_ms,
+                priority=row.priority or row.id,
+                stop_price=market.price_to_ticks(row.stop_price) if row.stop_price else 0,
+                order_list_id=row.order_list_id,
             )
         )
+        if row.order_list_id is not None:
+            lists.setdefault(row.order_list_id, []).append(row.id)
+    for members in lists.values():
+        if len(members) == 2:  # both still open: still linked (the first fill or trigger
+            engine.restore_order_list(*members)  # of either cancels the other)
     engine.coid_horizon = int(state.get("coid_horizon", COID_HORIZON_NONE))
     for user_id, client_order_id, order_id, created_ms in snapshot.client_order_ids:
         engine.restore_client_order_id(user_id, client_order_id, order_id, created_ms)

@@ -25,13 +25,16 @@ from typing import Any
 
 import redis
 
+from engine_client import commands
 from engine_worker import wire
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OPEN_STATUSES, RejectReason
+from engine_worker.metrics import EngineMetrics
 from engine_worker.recovery import engine_restore, limits_to_state
 from infra import deepbook, keys
+from marketdata.shapes import depth_body
 from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
@@ -79,6 +82,17 @@ REASON_MESSAGES = {
     ),
     RejectReason.INVALID_LIMIT: "A limit must be a positive number.",
     RejectReason.MARKET_EXISTS: "The market already exists.",
+    RejectReason.INVALID_STOP_PRICE: (
+        "The stop price must be positive; in an OCO list, below the limit price for a "
+        "sell and above it for a buy."
+    ),
+    RejectReason.STOP_WOULD_TRIGGER: (
+        "The stop price is already reached by the market's last trade price: the stop "
+        "would trigger at once."
+    ),
+    RejectReason.ORDER_IN_LIST: (
+        "The order is part of an OCO list still linked: cancel the list and place it again."
+    ),
     RejectReason.MALFORMED_COMMAND: "Malformed command.",
     "duplicate_request": "This request_id was applied already; look the order up instead.",
     "balance_limit": "The deposit would take the asset's balances past what the database "
@@ -182,6 +196,7 @@ class EngineRuntime:
         self.recent_requests: OrderedDict[str, None] = OrderedDict()
         # per market, the whole book's members in Redis (ticks -> member), bids and asks
         self._book_mirrors: dict[str, tuple[dict[int, str], dict[int, str]]] = {}
+        self.metrics = EngineMetrics(self)  # registered by run_engine (engine_worker/worker.py)
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -212,6 +227,8 @@ class EngineRuntime:
         # the request ids of the log's last entries, replayed or not, to refuse resends
         for _, fields in reversed(self.redis.xrevrange(self.commands, count=RECENT_ENTRIES)):
             self._remember(c.get("request_id") for c in json.loads(fields[b"commands"]))
+        self.metrics.recovery_seconds.set(time.monotonic() - started)
+        self.metrics.replayed.set(applied)
         logger.info(
             "recovery: %d open orders and %d balances from the database (sequence %d), "
             "%d commands replayed from %d log entries in %.2fs; next sequence %d",
@@ -222,6 +239,7 @@ class EngineRuntime:
             entries_read,
             time.monotonic() - started,
             self.engine.next_seq,
+            extra={"seq": self.engine.next_seq - 1},
         )
         return applied
 
@@ -244,20 +262,21 @@ class EngineRuntime:
             limits.client_order_id_retention,
         ):
             batch.append(
-                {
-                    "kind": "Configure",
-                    "max_open_orders": limits.max_open_orders,
-                    "client_order_id_retention": limits.client_order_id_retention,
-                }
+                commands.configure(
+                    max_open_orders=limits.max_open_orders,
+                    client_order_id_retention=limits.client_order_id_retention,
+                )
             )
         for user_id in sorted(engine.order_limits.keys() | limits.users.keys()):
             limit = limits.users.get(user_id)
             if engine.order_limits.get(user_id) != limit:
-                batch.append(
-                    {"kind": "SetOrderLimit", "user_id": user_id, "max_open_orders": limit}
-                )
-        for i, command in enumerate(batch):
-            command.update(request_id=f"startup-{self.shard}-limits-{time.time_ns()}-{i}", ts=ts)
+                batch.append(commands.set_order_limit(user_id=user_id, max_open_orders=limit))
+        batch = [
+            commands.stamped(
+                command, request_id=f"startup-{self.shard}-limits-{time.time_ns()}-{i}", ts=ts
+            )
+            for i, command in enumerate(batch)
+        ]
         if batch:
             self.apply_batch(batch, reply_to=None)
             logger.info("engine shard %d: %d limit changes at start-up", self.shard, len(batch))
@@ -271,22 +290,19 @@ class EngineRuntime:
             request_id = f"startup-{self.shard}-{units.symbol}-{time.time_ns()}"
             if rules is None:
                 batch.append(
-                    {
-                        "kind": "AddMarket",
-                        "request_id": request_id,
-                        "ts": time.time_ns() // 1_000_000,
-                        "market": market_units_to_wire(units),
-                    }
+                    commands.stamped(
+                        commands.add_market(market=market_units_to_wire(units)),
+                        request_id=request_id,
+                        ts=time.time_ns() // 1_000_000,
+                    )
                 )
             elif rules.status != units.status:
                 batch.append(
-                    {
-                        "kind": "SetMarketStatus",
-                        "request_id": request_id,
-                        "ts": time.time_ns() // 1_000_000,
-                        "symbol": units.symbol,
-                        "status": units.status,
-                    }
+                    commands.stamped(
+                        commands.set_market_status(symbol=units.symbol, status=units.status),
+                        request_id=request_id,
+                        ts=time.time_ns() // 1_000_000,
+                    )
                 )
         if batch:
             self.apply_batch(batch, reply_to=None)
@@ -299,10 +315,13 @@ class EngineRuntime:
         if not isinstance(commands, list):
             commands = []
         first_seq = self.engine.next_seq
+        clock = time.perf_counter
+        started = clock()
         try:
             for command in commands:
                 batch.replies.append(self._apply_one(command, batch))
             last_seq = self.engine.next_seq - 1
+            applied = clock()
             self._commit(batch, reply_to, first_seq, last_seq)
         except Exception as exc:
             if self.engine.next_seq == first_seq:
@@ -316,14 +335,24 @@ class EngineRuntime:
                 first_seq,
                 self.engine.next_seq - 1,
                 exc_info=True,
+                extra={"seq": self.engine.next_seq - 1},
             )
             raise FailStop(f"batch from seq {first_seq} applied but not committed") from exc
+        metrics = self.metrics
+        metrics.commit_seconds.observe(clock() - applied)
+        metrics.apply_seconds.observe(applied - started)
+        metrics.batch_commands.observe(len(commands))
+        metrics.count(commands, batch.replies)
+        trades = sum(len(t) for t in batch.trades.values())
+        if trades:
+            metrics.trades.inc(trades)
         logger.info(
             "batch seq %d..%d: %d commands, %d trades",
             first_seq,
             last_seq,
             len(commands),
-            sum(len(t) for t in batch.trades.values()),
+            trades,
+            extra={"seq": last_seq},
         )
         return batch.replies
 
@@ -349,16 +378,27 @@ class EngineRuntime:
             command = self._decode(command_wire)
         except wire.MalformedCommand as exc:
             request_id = command_wire.get("request_id") if isinstance(command_wire, dict) else None
-            logger.warning("request %s: malformed command: %s", request_id, exc)
+            logger.warning(
+                "request %s: malformed command: %s",
+                request_id,
+                exc,
+                extra={"request_id": str(request_id)},
+            )
             return rejection(str(request_id), RejectReason.MALFORMED_COMMAND, str(exc))
         if command.request_id in self.recent_requests:
-            logger.warning("request %s: already applied, refused", command.request_id)
+            logger.warning(
+                "request %s: already applied, refused",
+                command.request_id,
+                extra={"request_id": command.request_id},
+            )
             return rejection(command.request_id, "duplicate_request")
         if isinstance(command, c.Deposit) and not self._storable_after(command):
             if len(self.asset_decimals) != known:  # learnt from a refused command: forget
                 self.asset_decimals.pop(command.asset, None)
             logger.warning(
-                "request %s: deposit past the storable total, refused", command.request_id
+                "request %s: deposit past the storable total, refused",
+                command.request_id,
+                extra={"request_id": command.request_id},
             )
             return rejection(command.request_id, "balance_limit")
         if len(self.asset_decimals) != known:
@@ -385,6 +425,9 @@ class EngineRuntime:
         }
         fills: list[dict[str, Any]] = []
         orders: dict[int, dict[str, Any]] = {}  # this command's orders, last state wins
+        # the command's own order, whose fills the reply carries (a placed or amended one;
+        # the stops its trades trigger are others' orders)
+        own = command.order_id if isinstance(command, c.AmendOrder) else None
         user_events = batch.user_events
         texts = batch.texts
         rendered = batch.rendered
@@ -397,10 +440,14 @@ class EngineRuntime:
         batch.records.append(record)
         for event in events:
             kind = type(event)
-            if kind is e.OrderAccepted or kind is e.OrderUpdated:
+            if kind is e.OrderAccepted or kind is e.OrderUpdated or kind is e.OrderTriggered:
                 body, texts[id(body)] = wire.order_json_text(event, self.units[event.symbol])
                 rendered.append(body)
                 orders[event.order_id] = body
+                if own is None and kind is e.OrderAccepted:
+                    own = event.order_id
+                if kind is e.OrderTriggered:
+                    user_events.setdefault(event.user_id, []).append(("triggered", body))
                 is_open = event.status in OPEN_STATUSES
                 batch.orders[event.order_id] = (event.user_id, is_open, body)
                 if kind is e.OrderAccepted and event.client_order_id:
@@ -428,7 +475,10 @@ class EngineRuntime:
                 user_events.setdefault(event.taker_user_id, []).append(("fill", taker))
                 batch.trades.setdefault(event.symbol, []).append(public)
                 record.setdefault("trades", []).append(trade)
-                fills.append(taker)
+                if event.taker_order_id == own:
+                    fills.append(taker)
+                elif event.maker_order_id == own:
+                    fills.append(maker)
             elif kind is e.BalanceChanged:
                 body, body_text = wire.balance_json_text(
                     event.asset,
@@ -470,12 +520,28 @@ class EngineRuntime:
             user_events.setdefault(body["user_id"], []).append(("order", body))
         if orders:
             record["orders"] = list(orders.values())
+            # the queue place of each order the command left open, for recovery (engine
+            # state, not part of an order's public shape)
+            engine = self.engine
+            priorities = {
+                str(order_id): o.priority
+                for order_id, body in orders.items()
+                if body["status"] in OPEN_STATUSES and (o := engine.get_order(order_id)) is not None
+            }
+            if priorities:
+                record["priorities"] = priorities
         if isinstance(command, c.PlaceOrder):
             reply["order"] = next(iter(orders.values()))  # the new order's first event...
             reply["order"] = orders[reply["order"]["id"]]  # ...in its final state
             reply["fills"] = fills
         elif isinstance(command, c.CancelOrder):
             reply["order"] = orders[command.order_id]
+        elif isinstance(command, c.AmendOrder):
+            reply["order"] = orders[command.order_id]
+            reply["fills"] = fills
+        elif isinstance(command, c.PlaceOrderList):
+            limit_order, stop_order = list(orders.values())[:2]
+            reply["order_list"] = {"id": limit_order["id"], "orders": [limit_order, stop_order]}
         elif isinstance(command, c.CancelAll):
             reply["orders"] = list(orders.values())
         elif isinstance(command, c.Deposit | c.Withdraw):
@@ -518,16 +584,22 @@ class EngineRuntime:
         orders = []
         for o in engine.iter_open_orders():
             units = self.units[o.symbol]
+            linked = engine.linked(o.order_id)
             orders.append(
                 {
                     "id": o.order_id,
                     "user_id": o.user_id,
                     "symbol": o.symbol,
                     "side": o.side.value,
+                    "type": o.type.value,
                     "price": units.ticks_to_price(o.price) if o.price else None,
+                    "stop_price": units.ticks_to_price(o.stop_price) if o.stop_price else None,
                     "quantity": units.lots_to_quantity(o.quantity),
                     "filled_quantity": units.lots_to_quantity(o.filled_quantity),
                     "status": o.status.value,
+                    "order_list_id": o.order_list_id,
+                    "linked": None if linked is None else linked.order_id,
+                    "priority": o.priority,
                 }
             )
         body = {
@@ -546,6 +618,7 @@ class EngineRuntime:
             len(orders),
             sequence,
             key,
+            extra={"request_id": request_id, "seq": sequence},
         )
         return {"request_id": request_id, "ok": True, "sequence": sequence, "key": key}
 
@@ -637,6 +710,7 @@ class EngineRuntime:
             "next_trade_id": engine.next_trade_id,
             "coid_horizon": engine.coid_horizon,
             "depth_seq": {symbol: engine.depth_seq(symbol) for symbol in batch.depth},
+            "last_price": {symbol: engine.last_price(symbol) for symbol in batch.trades},
         }
         if batch.catalogue_changed:
             state["markets"] = {
@@ -653,9 +727,8 @@ class EngineRuntime:
 
     def _depth_body(self, symbol: str) -> dict[str, Any]:
         bids, asks, depth_seq = self.engine.depth_snapshot(symbol, DEPTH_LEVELS)
-        body: dict[str, Any] = {"symbol": symbol, "sequence": depth_seq}
-        body.update(wire.depth_json(self.units[symbol], bids, asks))
-        return body
+        sides = wire.depth_json(self.units[symbol], bids, asks)
+        return depth_body(symbol=symbol, sequence=depth_seq, **sides)
 
     def write_depth(self, symbols: Iterable[str]) -> None:
         """The depth snapshots and whole books of ``symbols``, from memory (start-up)."""

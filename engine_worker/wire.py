@@ -15,6 +15,14 @@ from typing import Any
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.types import MarketStatus, OrderType, Side, TimeInForce
+from marketdata.shapes import (
+    balance_body,
+    depth_sides,
+    fill_body,
+    fill_id,
+    order_body,
+    public_trade_body,
+)
 from marketdata.units import (
     CONTEXT,
     TEXT_MEMO_LIMIT,
@@ -62,6 +70,28 @@ def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
                 quantity=_field(wire, "quantity", int),
                 post_only=bool(_field(wire, "post_only", bool)),
                 client_order_id=_field(wire, "client_order_id", str, optional=True),
+                stop_price=_field(wire, "stop_price", int, optional=True) or 0,
+            ), None
+        if kind == "PlaceOrderList":
+            return c.PlaceOrderList(
+                request_id=request_id,
+                ts=ts,
+                user_id=_field(wire, "user_id", int),
+                symbol=_field(wire, "symbol", str),
+                side=Side(_field(wire, "side", str)),
+                quantity=_field(wire, "quantity", int),
+                price=_field(wire, "price", int),
+                stop_price=_field(wire, "stop_price", int),
+                stop_limit_price=_field(wire, "stop_limit_price", int, optional=True),
+            ), None
+        if kind == "AmendOrder":
+            return c.AmendOrder(
+                request_id,
+                ts,
+                _field(wire, "user_id", int),
+                _field(wire, "order_id", int),
+                _field(wire, "quantity", int, optional=True),
+                _field(wire, "price", int, optional=True),
             ), None
         if kind == "CancelOrder":
             return c.CancelOrder(
@@ -126,6 +156,7 @@ def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | Non
             wire["request_id"], wire["ts"], wire["user_id"], wire["symbol"],
             _SIDES[wire["side"]], _TYPES[wire["type"]], _TIFS[wire["time_in_force"]],
             wire["price"], wire["quantity"], wire["post_only"], wire.get("client_order_id"),
+            wire.get("stop_price") or 0,
         ), None  # fmt: skip
     if kind == "CancelOrder":
         return c.CancelOrder(
@@ -150,7 +181,11 @@ def quoted(value: str) -> str:
     return text
 
 
-def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) -> str:
+OrderEvent = e.OrderAccepted | e.OrderUpdated | e.OrderTriggered
+_LIMIT_PRICED = (OrderType.LIMIT, OrderType.STOP_LIMIT)  # the types with a limit price
+
+
+def _average_price(order: OrderEvent, units: MarketUnits) -> str:
     """The filled quote over the filled quantity, to the quote asset's unit (half even),
     in the one wide context: exact for every storable amount, whatever the decimals."""
     ctx = CONTEXT
@@ -160,14 +195,17 @@ def _average_price(order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits) 
     return format(average.normalize(ctx), "f")
 
 
-def order_json_text(
-    order: e.OrderAccepted | e.OrderUpdated, units: MarketUnits
-) -> tuple[dict[str, Any], str]:
+Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)
+
+
+def order_json_text(order: OrderEvent, units: MarketUnits) -> Rendered:
     """The order as GET /orders/{id} shows it, and that body's JSON text (exactly
     ``json.dumps(body)``), built from the same formatted pieces."""
     filled = order.filled_quantity
     average = _average_price(order, units) if filled else None
-    price = units.ticks_to_price(order.price) if order.type is OrderType.LIMIT else None
+    price = units.ticks_to_price(order.price) if order.type in _LIMIT_PRICED else None
+    stop_price = units.ticks_to_price(order.stop_price) if order.stop_price else None
+    order_list_id = order.order_list_id
     quantity = units.lots_to_quantity(order.quantity)
     filled_quantity = units.lots_to_quantity(filled)
     filled_quote = units.quote_units_to_amount(order.filled_quote)
@@ -180,28 +218,30 @@ def order_json_text(
         order.time_in_force.value,
         order.status.value,
     )
-    body = {
-        "id": order.order_id,
-        "client_order_id": client_order_id,
-        "user_id": order.user_id,
-        "symbol": order.symbol,
-        "side": side,
-        "type": kind,
-        "time_in_force": tif,
-        "post_only": order.post_only,
-        "price": price,
-        "quantity": quantity,
-        "filled_quantity": filled_quantity,
-        "filled_quote_quantity": filled_quote,
-        "average_price": average,
-        "status": status,
-        "created_at": created,
-        "updated_at": updated,
-        "created_at_ms": created_ts,
-        "updated_at_ms": updated_ts,
-        "sequence": order.seq,
-    }  # fmt: skip
+    body = order_body(
+        id=order.order_id,
+        client_order_id=client_order_id,
+        user_id=order.user_id,
+        symbol=order.symbol,
+        side=side,
+        type=kind,
+        time_in_force=tif,
+        post_only=order.post_only,
+        price=price,
+        stop_price=stop_price,
+        quantity=quantity,
+        filled_quantity=filled_quantity,
+        filled_quote_quantity=filled_quote,
+        average_price=average,
+        status=status,
+        order_list_id=order_list_id,
+        created_at_ms=created_ts,
+        updated_at_ms=updated_ts,
+        sequence=order.seq,
+    )
     price_text = "null" if price is None else f'"{price}"'
+    stop_text = "null" if stop_price is None else f'"{stop_price}"'
+    list_text = "null" if order_list_id is None else str(order_list_id)
     average_text = "null" if average is None else f'"{average}"'
     text = (
         f'{{"id": {order.order_id}, "client_order_id": '
@@ -209,17 +249,15 @@ def order_json_text(
         f'"user_id": {order.user_id}, "symbol": {quoted(order.symbol)}, '
         f'"side": {quoted(side)}, "type": {quoted(kind)}, "time_in_force": {quoted(tif)}, '
         f'"post_only": {"true" if order.post_only else "false"}, '
-        f'"price": {price_text}, "quantity": "{quantity}", '
+        f'"price": {price_text}, "stop_price": {stop_text}, "quantity": "{quantity}", '
         f'"filled_quantity": "{filled_quantity}", "filled_quote_quantity": "{filled_quote}", '
         f'"average_price": {average_text}, '
-        f'"status": {quoted(status)}, "created_at": "{created}", "updated_at": "{updated}", '
+        f'"status": {quoted(status)}, "order_list_id": {list_text}, '
+        f'"created_at": "{created}", "updated_at": "{updated}", '
         f'"created_at_ms": {created_ts}, "updated_at_ms": {updated_ts}, '
         f'"sequence": {order.seq}}}'
     )
     return body, text
-
-
-Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)
 
 
 def trade_bodies(
@@ -250,35 +288,36 @@ def trade_bodies(
     )
     q_taker_side, q_maker_side = quoted(taker_side), quoted(maker_side)
     shared = f'"price": "{price}", "quantity": "{quantity}", "quote_quantity": "{quote_quantity}", '
-    maker = {
-        "id": trade_id * 2, "trade_id": trade_id, "order_id": trade.maker_order_id,
-        "user_id": trade.maker_user_id, "symbol": symbol, "side": maker_side, "role": "maker",
-        "price": price, "quantity": quantity, "quote_quantity": quote_quantity,
-        "fee": maker_fee, "fee_asset": maker_asset, "time": time_text, "time_ms": ts,
-    }  # fmt: skip
+    maker_id, taker_id = fill_id(trade_id, maker=True), fill_id(trade_id, maker=False)
+    maker = fill_body(
+        trade_id=trade_id, maker=True, order_id=trade.maker_order_id,
+        user_id=trade.maker_user_id, symbol=symbol, side=maker_side, price=price,
+        quantity=quantity, quote_quantity=quote_quantity, fee=maker_fee,
+        fee_asset=maker_asset, time_ms=ts,
+    )  # fmt: skip
     maker_text = (
-        f'{{"id": {trade_id * 2}, "trade_id": {trade_id}, "order_id": {trade.maker_order_id}, '
+        f'{{"id": {maker_id}, "trade_id": {trade_id}, "order_id": {trade.maker_order_id}, '
         f'"user_id": {trade.maker_user_id}, "symbol": {q_symbol}, "side": {q_maker_side}, '
         f'"role": "maker", {shared}"fee": "{maker_fee}", "fee_asset": {q_maker_asset}, '
         f'"time": "{time_text}", "time_ms": {ts}}}'
     )
-    taker = {
-        "id": trade_id * 2 + 1, "trade_id": trade_id, "order_id": trade.taker_order_id,
-        "user_id": trade.taker_user_id, "symbol": symbol, "side": taker_side, "role": "taker",
-        "price": price, "quantity": quantity, "quote_quantity": quote_quantity,
-        "fee": taker_fee, "fee_asset": taker_asset, "time": time_text, "time_ms": ts,
-    }  # fmt: skip
+    taker = fill_body(
+        trade_id=trade_id, maker=False, order_id=trade.taker_order_id,
+        user_id=trade.taker_user_id, symbol=symbol, side=taker_side, price=price,
+        quantity=quantity, quote_quantity=quote_quantity, fee=taker_fee,
+        fee_asset=taker_asset, time_ms=ts,
+    )  # fmt: skip
     taker_text = (
-        f'{{"id": {trade_id * 2 + 1}, "trade_id": {trade_id}, '
+        f'{{"id": {taker_id}, "trade_id": {trade_id}, '
         f'"order_id": {trade.taker_order_id}, "user_id": {trade.taker_user_id}, '
         f'"symbol": {q_symbol}, "side": {q_taker_side}, "role": "taker", {shared}'
         f'"fee": "{taker_fee}", "fee_asset": {q_taker_asset}, '
         f'"time": "{time_text}", "time_ms": {ts}}}'
     )
-    public = {
-        "id": trade_id, "symbol": symbol, "price": price, "quantity": quantity,
-        "taker_side": taker_side, "time": time_text, "time_ms": ts, "sequence": seq,
-    }  # fmt: skip
+    public = public_trade_body(
+        id=trade_id, symbol=symbol, price=price, quantity=quantity,
+        taker_side=taker_side, time_ms=ts, sequence=seq,
+    )  # fmt: skip
     public_text = (
         f'{{"id": {trade_id}, "symbol": {q_symbol}, "price": "{price}", '
         f'"quantity": "{quantity}", "taker_side": {q_taker_side}, "time": "{time_text}", '
@@ -304,20 +343,18 @@ def trade_bodies(
     return (maker, maker_text), (taker, taker_text), (public, public_text), (record, record_text)
 
 
-def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, str]:
-    return {
-        "asset": asset,
-        "available": format_scaled(available, decimals),
-        "locked": format_scaled(locked, decimals),
-    }
+def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, Any]:
+    return balance_body(
+        asset=asset,
+        available=format_scaled(available, decimals),
+        locked=format_scaled(locked, decimals),
+    )
 
 
-def balance_json_text(
-    asset: str, available: int, locked: int, decimals: int
-) -> tuple[dict[str, str], str]:
+def balance_json_text(asset: str, available: int, locked: int, decimals: int) -> Rendered:
     """:func:`balance_json` and its JSON text."""
     free, held = format_scaled(available, decimals), format_scaled(locked, decimals)
-    body = {"asset": asset, "available": free, "locked": held}
+    body = balance_body(asset=asset, available=free, locked=held)
     return body, f'{{"asset": {quoted(asset)}, "available": "{free}", "locked": "{held}"}}'
 
 
@@ -346,9 +383,9 @@ def encode(value: Any, texts: dict[int, str]) -> str:
 
 def depth_json(
     units: MarketUnits, bids: list[tuple[int, int]], asks: list[tuple[int, int]]
-) -> dict[str, list[list[str]]]:
+) -> dict[str, Any]:
     price, qty = units.ticks_to_price, units.lots_to_quantity
-    return {
-        "bids": [[price(p), qty(q)] for p, q in bids],
-        "asks": [[price(p), qty(q)] for p, q in asks],
-    }
+    return depth_sides(
+        bids=[[price(p), qty(q)] for p, q in bids],
+        asks=[[price(p), qty(q)] for p, q in asks],
+    )

@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 
 from engine_worker import jobs
 from engine_worker.runtime import EngineRuntime
-from infra import keys, shards
+from infra import keys, metrics, shards
 from marketdata.units import MarketUnits
 from persistence.snapshot import Limits, Snapshot
 
@@ -163,12 +163,15 @@ def run_engine(
     if limits is not None:
         runtime.sync_limits(limits)
     jobs.RUNTIME = runtime
+    # ready: its metrics endpoint opens now (so `up` says whether it takes orders)
+    metrics.serve("engine", offset=shard, collectors=[runtime.metrics])
     gc.freeze()  # the recovered books are long-lived: keep them out of collections
     logger.info(
         "engine shard %d ready: %d markets, next sequence %d",
         shard,
         len(runtime.engine.markets),
         runtime.engine.next_seq,
+        extra={"seq": runtime.engine.next_seq - 1},
     )
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop, runtime), daemon=True)
@@ -179,4 +182,9 @@ def run_engine(
     finally:
         stop.set()
         connection.delete(keys.alive(shard))
-        logger.info("engine shard %d stopped at sequence %d", shard, runtime.engine.next_seq)
+        logger.info(
+            "engine shard %d stopped at sequence %d",
+            shard,
+            runtime.engine.next_seq,
+            extra={"seq": runtime.engine.next_seq - 1},
+        )

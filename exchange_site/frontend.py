@@ -3,8 +3,9 @@ Django on the same origin as the API and the WebSocket. One URL, one process, no
 run time (docs/frontend.md).
 
 Routes: `/` (markets), `/trade/<SYMBOL>` (one exported page for every symbol: the page
-reads the symbol from the address), `/signup`, `/login`, `/orders`, `/balances`, and the
-build's assets under `/_next/`. Without a build, `/` redirects to the API docs as before.
+reads the symbol from the address), `/signup`, `/login`, `/orders`, `/balances`,
+`/api-keys`, and the build's assets under `/_next/`. Without a build, `/` redirects to the
+API docs as before.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.http.response import HttpResponseBase
 from django.urls import path, re_path
 from django.views.decorators.http import require_safe
 
-PAGES = ("signup", "login", "orders", "balances")
+PAGES = ("signup", "login", "orders", "balances", "api-keys")
 TRADE_PAGE = "trade/_"  # the page generateStaticParams exports for every symbol
 SYMBOL = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 IMMUTABLE = "public, max-age=31536000, immutable"

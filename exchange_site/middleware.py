@@ -4,7 +4,7 @@ Under ASGI, Django runs an async-capable middleware's process_request and
 process_response each through its own sync_to_async hop: about fourteen thread handoffs
 per request for the stock stack, measured at roughly 3 ms of a trivial request's 4 ms
 here. Declared sync-only, the whole chain runs in one thread in one hop; the views are
-sync anyway (DRF).
+sync anyway (DRF). The same goes for django-prometheus' two middlewares (HTTP metrics).
 
 UnstorableTextMiddleware is the project's own: it refuses text the database cannot store
 (apikit/parsers.py) in the query string, the path and the headers."""
@@ -23,9 +23,12 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware as _XFrame
 from django.middleware.common import CommonMiddleware as _Common
 from django.middleware.csrf import CsrfViewMiddleware as _Csrf
 from django.middleware.security import SecurityMiddleware as _Security
+from django_prometheus.middleware import PrometheusAfterMiddleware as _PromAfter
+from django_prometheus.middleware import PrometheusBeforeMiddleware as _PromBefore
 
 from apikit.errors import error_body
 from apikit.parsers import UNSTORABLE_MESSAGE, unstorable
+from binance_api import errors as binance_errors
 
 
 class _SyncOnly:
@@ -54,7 +57,12 @@ class AuthenticationMiddleware(_SyncOnly, _Auth):
 
 
 class MessageMiddleware(_SyncOnly, _Messages):
-    pass
+    """Django's messages (the admin's), not set up for the API, which has none: their
+    storage is built per request (process_response skips a request without it)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not request.path_info.startswith("/api/"):
+            super().process_request(request)
 
 
 class XFrameOptionsMiddleware(_SyncOnly, _XFrame):
@@ -63,6 +71,15 @@ class XFrameOptionsMiddleware(_SyncOnly, _XFrame):
 
 class AxesMiddleware(_SyncOnly, _Axes):
     pass
+
+
+class PrometheusBeforeMiddleware(_SyncOnly, _PromBefore):
+    """django-prometheus: every request and its latency, middleware included."""
+
+
+class PrometheusAfterMiddleware(_SyncOnly, _PromAfter):
+    """django-prometheus: requests by view and method, responses by status, view and
+    method, latency by view (docs/operations.md, "Metrics")."""
 
 
 def unstorable_input(request: HttpRequest) -> str | None:
@@ -108,6 +125,8 @@ class UnstorableTextMiddleware(_SyncOnly):
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         where = unstorable_input(request)
+        if where is not None and binance_errors.is_facade_request(request):  # /api/v3
+            return binance_errors.unstorable_text(where)  # Binance's error shape
         if where is not None:
             body = error_body(
                 "invalid_input", f"{where}: {UNSTORABLE_MESSAGE}", {where: [UNSTORABLE_MESSAGE]}
@@ -115,6 +134,8 @@ class UnstorableTextMiddleware(_SyncOnly):
             return JsonResponse(body, status=400)
         if body_too_large(request):
             limit = settings.API_MAX_BODY_BYTES
+            if binance_errors.is_facade_request(request):
+                return binance_errors.body_too_large(limit)
             body = error_body(
                 "payload_too_large", f"The request body is over {limit} bytes.", {"limit": limit}
             )

@@ -3,6 +3,8 @@ environment, with defaults that run the exchange locally."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -11,6 +13,7 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -54,7 +57,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # swagger-ui's files, served from /static/ (no CDN)
     "channels",
+    "apikeys",
     "accounts",
     "marketdata",
     "orders",
@@ -62,12 +67,15 @@ INSTALLED_APPS = [
     "persistence",
     "market_maker",
     "realtime",
+    "binance_api",
     "axes",  # failed-login tracking and lock-out (AXES_* below)
     "exchange_site.apps.ExchangeSiteConfig",  # the project's system checks
 ]
 
 MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site/middleware.py)
+    "exchange_site.middleware.PrometheusBeforeMiddleware",  # HTTP metrics: first and last
     "exchange_site.middleware.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ (STATIC_ROOT below), sync only
     "exchange_site.middleware.UnstorableTextMiddleware",  # a 400 for NUL in path/query/headers
     "exchange_site.middleware.SessionMiddleware",
     "exchange_site.middleware.CommonMiddleware",
@@ -75,6 +83,8 @@ MIDDLEWARE = [  # the stock middleware, run as one sync chain (see exchange_site
     "exchange_site.middleware.AuthenticationMiddleware",
     "exchange_site.middleware.MessageMiddleware",
     "exchange_site.middleware.XFrameOptionsMiddleware",
+    # HTTP metrics by view and status; before axes, so that its lock-out 429s are counted
+    "exchange_site.middleware.PrometheusAfterMiddleware",
     "exchange_site.middleware.AxesMiddleware",  # a locked-out login's 429 (last, as axes asks)
 ]
 
@@ -97,7 +107,7 @@ TEMPLATES = [
         },
     },
 ]
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "exchange_site.wsgi.application"
 ASGI_APPLICATION = "exchange_site.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange")
@@ -185,9 +195,13 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # lock-outs) is the socket's peer, unless TRUSTED_PROXY_COUNT reverse proxies in front of
 # the web service each append the address they saw to X-Forwarded-For: then it is the
 # entry that many from the right. Only set it when every request passes those proxies.
+# `make run` puts its own front proxy (haproxy: deploy/haproxy.cfg) before the web
+# processes, which it starts with FRONT_PROXY=1: that proxy counts as one more.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+OUTER_PROXY_COUNT = TRUSTED_PROXY_COUNT  # the proxies before the exchange's own
+TRUSTED_PROXY_COUNT += 1 if env_bool("FRONT_PROXY", False) else 0
 
 # Log-ins (token API and admin) go through django-axes: LOGIN_FAILURE_LIMIT failed
 # attempts for one username (or from one client address) lock that account (that
@@ -221,7 +235,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+# (only from proxies before `make run`'s own, which passes the header on as it came)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if OUTER_PROXY_COUNT else None
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
@@ -237,20 +252,63 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Static files (the admin's; swagger-ui for /api/docs/ from drf-spectacular-sidecar):
+# `manage.py collectstatic` builds them into STATIC_ROOT (make run, the test stacks, the
+# image) and WhiteNoise serves that from the web process, in DEBUG as in production (daphne
+# serves no files): hashed names, compressed copies, cached for a year.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False  # what collectstatic built, in DEBUG too: what make run serves
+WHITENOISE_AUTOREFRESH = False
 
 # An API request body larger than this is a 413 before it is parsed (the largest real body,
 # an order, is a few hundred bytes; JSON parsing costs many times a body's size in memory).
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)  # forms (the admin)
 
+# API keys (apikeys/, docs/api.md "API keys"): at most API_KEYS_PER_USER keys per user that
+# are not revoked. Their secrets are stored encrypted (Fernet): under the first of
+# API_KEY_ENCRYPTION_KEYS (comma-separated Fernet keys; set one in production), else under
+# a key derived from SECRET_KEY; every listed key, and SECRET_KEY_FALLBACKS', decrypt
+# (apikeys/crypto.py: rotation).
+API_KEYS_PER_USER = int(os.environ.get("API_KEYS_PER_USER", "30"))
+API_KEY_ENCRYPTION_KEYS = [
+    k.strip() for k in os.environ.get("API_KEY_ENCRYPTION_KEYS", "").split(",") if k.strip()
+]
+for _key in API_KEY_ENCRYPTION_KEYS:
+    try:
+        _valid = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except (ValueError, binascii.Error):
+        _valid = False
+    if not _valid:
+        raise ImproperlyConfigured(
+            "API_KEY_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64 bytes): "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'"
+        )
+
+# An API token's user is looked up once per web process and kept this many seconds at most;
+# a log-out, a deleted token and a changed or deleted user drop it everywhere at once
+# (Redis Pub/Sub; accounts/tokens.py).
+TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "60"))
+# Where the web process's /metrics finds the WebSocket process's exchange_ws_* metrics
+# when another process serves the WebSockets ("unix:<socket>" or "host:port"; set by
+# deploy/supervisord.conf and docker/compose.yaml; exchange_site/health.py).
+WEBSOCKET_METRICS = os.environ.get("WEBSOCKET_METRICS", "")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.CachedTokenAuthentication",  # DRF's, looked up once per process
+        "apikeys.authentication.ApiKeySignatureAuthentication",  # X-MBX-APIKEY, signed
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apikeys.permissions.ApiKeyScopes",  # an API key only where a view grants its scope
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apikit.parsers.JSONParser"],  # refuses unstorable text
     "EXCEPTION_HANDLER": "apikit.errors.exception_handler",
@@ -277,6 +335,9 @@ SPECTACULAR_SETTINGS = {
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
     # one name for the buy/sell choices (side, taker_side)
     "ENUM_NAME_OVERRIDES": {"SideEnum": ["buy", "sell"]},
+    # /api/docs/ loads swagger-ui from this site's /static/ (drf-spectacular-sidecar), no CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 CACHES = {
@@ -373,18 +434,48 @@ RESERVED_USERNAMES = [
     *(p.strip() for p in os.environ.get("RESERVED_USERNAMES", "").split(",") if p.strip()),
 ]
 
+# Prometheus metrics (docs/operations.md, "Metrics"). Each long-running service serves its
+# own /metrics on METRICS_ADDR at its port below (engine and DB processor: the port plus
+# the shard, so shards on one host do not collide); 0 turns one off. The web service
+# answers /metrics on its own PORT. django-prometheus times the HTTP requests.
+METRICS_ADDR = os.environ.get("METRICS_ADDR", "127.0.0.1")
+METRICS_PORTS = {
+    "engine": int(os.environ.get("ENGINE_METRICS_PORT", "9310")),
+    "dbprocessor": int(os.environ.get("DBPROCESSOR_METRICS_PORT", "9320")),
+    "wsbridge": int(os.environ.get("WSBRIDGE_METRICS_PORT", "9330")),
+    "marketmaker": int(os.environ.get("MARKET_MAKER_METRICS_PORT", "9340")),
+}
+PROMETHEUS_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"),
+)  # fmt: skip
+
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
+# LOG_FORMAT: "text", readable lines (the default); "json", one JSON object per line
+# (python-json-logger): time, level, logger, message, service, and request_id and seq when
+# the line is about one engine request or sequence number (docs/operations.md, "Logs").
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "service": {
+        "text": {
             # "[engine] ...": the same prefix scripts/prefix.py gives raw output under make run
             "format": f"{'[' + SERVICE_NAME + '] ' if SERVICE_NAME else ''}"
             "%(asctime)s %(levelname)s %(name)s: %(message)s",
-        }
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+            "static_fields": {"service": SERVICE_NAME} if SERVICE_NAME else {},
+            # django.request's HttpRequest object is no field (its path is in the message)
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "service"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -84,18 +84,19 @@ def rewrite(
     return mirrors
 
 
-def read(client: redis.Redis, symbol: str, limit: int | None) -> dict[str, Any]:
-    """``{symbol, sequence, bids, asks}`` with up to ``limit`` levels a side (None: all),
-    best first, from one consistent point of the book."""
+def read(
+    client: redis.Redis, symbol: str, limit: int | None
+) -> tuple[int, list[list[str]], list[list[str]]]:
+    """``(sequence, bids, asks)`` with up to ``limit`` levels a side (None: all), best
+    first, each ``[price, quantity]``, from one consistent point of the book."""
     window: tuple[Any, ...] = () if limit is None else ("LIMIT", 0, limit)
     pipe = client.pipeline(transaction=True)
     pipe.execute_command("ZRANGE", keys.rm_book(symbol, "bids"), "+", "-", "BYLEX", "REV", *window)
     pipe.execute_command("ZRANGE", keys.rm_book(symbol, "asks"), "-", "+", "BYLEX", *window)
     pipe.get(keys.rm_book_seq(symbol))
     bids, asks, sequence = pipe.execute()
-    return {
-        "symbol": symbol,
-        "sequence": int(sequence or 0),
-        "bids": [m.decode().split(":")[1:] for m in bids],
-        "asks": [m.decode().split(":")[1:] for m in asks],
-    }
+    return (
+        int(sequence or 0),
+        [m.decode().split(":")[1:] for m in bids],
+        [m.decode().split(":")[1:] for m in asks],
+    )

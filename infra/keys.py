@@ -28,6 +28,12 @@ def dump(shard: int) -> str:
     return f"engine.dump.{shard}"
 
 
+def reconcile_result(shard: int) -> str:
+    """The outcome of the shard's last ``manage.py reconcile`` run (a hash: when it ran,
+    whether it found differences, when it last found none), for /metrics."""
+    return f"engine.reconcile.{shard}"
+
+
 def reply_channel(gateway_id: str) -> str:
     return f"engine.reply.{gateway_id}"
 

@@ -12,6 +12,8 @@ and :meth:`Service.handle` (process it, return a few counters); the base owns th
   interrupted by a stop) before it tries again. One success resets the backoff.
 - Progress: a line at INFO for every batch that is large or slow, else one line every
   ``progress_interval`` seconds summing the batches since the last line.
+- Metrics (:class:`ServiceMetrics`, ``exchange_service_*{service}``): batches, their
+  latency and size, failures; the service's entry point registers them with its own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,60 @@ import time
 from collections import Counter
 from typing import Any
 
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Histogram
+
+from infra.metrics import LATENCY_BUCKETS, SIZE_BUCKETS, MetricSet
+
 logger = logging.getLogger(__name__)
+
+
+class ServiceMetrics(MetricSet):
+    """The loop's own metrics, labelled with the service's kind (its class' ``name``:
+    dbprocessor, wsbridge, marketmaker)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.batches = self.add(
+            MetricCounter(
+                "exchange_service_batches",
+                "Batches the service handled.",
+                ["service"],
+                registry=None,
+            )
+        ).labels(service)
+        self.batch_seconds = self.add(
+            Histogram(
+                "exchange_service_batch_seconds",
+                "Time to handle one batch (a DB processor batch, a bridge drain, a market "
+                "maker cycle).",
+                ["service"],
+                buckets=LATENCY_BUCKETS,
+                registry=None,
+            )
+        ).labels(service)
+        self.batch_size = self.add(
+            Histogram(
+                "exchange_service_batch_size",
+                "Items per batch (stream entries, Pub/Sub messages, orders placed and cancelled).",
+                ["service"],
+                buckets=SIZE_BUCKETS,
+                registry=None,
+            )
+        ).labels(service)
+        self.failures = self.add(
+            MetricCounter(
+                "exchange_service_failures",
+                "Failed fetches or batches (each followed by a back-off and a retry).",
+                ["service"],
+                registry=None,
+            )
+        ).labels(service)
+
+
+def _seq_field(counters: dict[str, Any]) -> dict[str, Any] | None:
+    """The sequence number a progress line is at, as a field of the JSON logs."""
+    return {"seq": counters["last_seq"]} if "last_seq" in counters else None
 
 
 class Service:
@@ -41,6 +96,7 @@ class Service:
         self._window_batches = 0
         self._window_started = time.monotonic()
         self._failures = 0
+        self.metrics = ServiceMetrics(type(self).name)
 
     # -- to implement -----------------------------------------------------------------
 
@@ -85,6 +141,10 @@ class Service:
         elapsed = time.monotonic() - started
         self.batches += 1
         size = int(counters.get("size", len(batch)))
+        metrics = self.metrics
+        metrics.batches.inc()
+        metrics.batch_seconds.observe(elapsed)
+        metrics.batch_size.observe(size)
         if size >= self.large_batch or elapsed >= self.slow_batch:
             logger.info(
                 "%s: batch of %d in %.0f ms: %s",
@@ -92,6 +152,7 @@ class Service:
                 size,
                 elapsed * 1000,
                 self.describe(counters),
+                extra=_seq_field(counters),
             )
         self._accumulate(counters)
         self._maybe_progress()
@@ -111,6 +172,7 @@ class Service:
                 self._failures = 0
             except Exception as exc:
                 self._failures += 1
+                self.metrics.failures.inc()
                 delay = min(self.backoff_max, self.backoff_initial * 2 ** (self._failures - 1))
                 logger.exception(
                     "%s: failure %d (%s); retrying in %.1f s",
@@ -156,6 +218,7 @@ class Service:
                 self._window_batches,
                 now - self._window_started,
                 self.describe(summed),
+                extra=_seq_field(summed),
             )
         elif idle and not force:
             self.idle_progress()

@@ -19,6 +19,7 @@ from typing import Any
 
 from infra.service import Service
 from market_maker.client import ApiClient, ApiError
+from market_maker.metrics import MarketMakerMetrics
 from market_maker.quoting import (
     LadderConfig,
     MarketRules,
@@ -164,6 +165,8 @@ class MarketMaker(Service):
         self._pause = 0.0  # current back-off, 0 when all is well
         self._paused_since = 0.0
         self._public_trades = True  # GET /markets/{s}/trades exists (later issue)
+        self.mm_metrics = MarketMakerMetrics()
+        self._fills_seen: int | None = None  # the maker's newest fill id counted
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -269,6 +272,7 @@ class MarketMaker(Service):
             self.cycle(batch, counters)
         except Unavailable as exc:
             counters["unavailable"] += 1
+            self.mm_metrics.unavailable.inc()
             if not self._pause:
                 self._paused_since = time.monotonic()
                 logger.warning("%s: %s; backing off", self.name, exc)
@@ -310,6 +314,7 @@ class MarketMaker(Service):
                 self.quote(state, wallet, totals, counters)
                 if time.monotonic() >= state.next_trade:
                     self.cross(state, counters)
+            self.count_maker_fills()
         except ApiError as exc:
             if exc.transient:
                 raise Unavailable(str(exc)) from exc
@@ -338,8 +343,10 @@ class MarketMaker(Service):
             rules, reference, state.step, self.config.ladder, self.rng, base=base, quote=quote
         )
         plan = plan_replace(current, bids, asks)
+        resting = Counter(order.side for order in current)
         for order in plan.cancel_first:
-            self._cancel(rules, order, wallet, counters)
+            if self._cancel(rules, order, wallet, counters):
+                resting[order.side] -= 1
         for quote_ in plan.place:
             if not wallet.can_afford(rules, quote_.side, quote_.price, quote_.quantity):
                 counters["unaffordable"] += 1
@@ -357,26 +364,44 @@ class MarketMaker(Service):
                 if exc.transient:
                     raise
                 counters[f"rejected_{exc.code}"] += 1
+                self.mm_metrics.orders(rules.symbol, "rejected")
                 if exc.code == "market_halted":
                     break
                 continue
             wallet.commit(rules, quote_.side, quote_.price, quote_.quantity)
             counters["placed"] += 1
+            self.mm_metrics.orders(rules.symbol, "placed")
+            resting[quote_.side] += 1
         for order in plan.cancel_after:
-            self._cancel(rules, order, wallet, counters)
+            if self._cancel(rules, order, wallet, counters):
+                resting[order.side] -= 1
+        self.mm_metrics.quotes(rules.symbol, resting["buy"], resting["sell"], float(reference))
 
     def _cancel(
         self, rules: MarketRules, order: OpenOrder, wallet: Wallet, counters: Counter[str]
-    ) -> None:
+    ) -> bool:
         try:
             self.maker.cancel(order.id)
         except ApiError as exc:
             if exc.transient:
                 raise
             counters["cancel_missed"] += 1  # filled or cancelled meanwhile
-            return
+            return False
         wallet.release(rules, order.side, order.price, order.remaining)
         counters["cancelled"] += 1
+        self.mm_metrics.orders(rules.symbol, "cancelled")
+        return True
+
+    def count_maker_fills(self) -> None:
+        """The maker's fills since the last cycle (among its newest 200, one request), per
+        market; the first call only marks where counting starts."""
+        fills = self.maker.fills(limit=200)
+        newest = max((int(f["id"]) for f in fills), default=0)
+        if self._fills_seen is not None:
+            by_symbol = Counter(f["symbol"] for f in fills if int(f["id"]) > self._fills_seen)
+            for symbol, n in by_symbol.items():
+                self.mm_metrics.fills(symbol, "maker", n)
+        self._fills_seen = max(newest, self._fills_seen or 0)
 
     def _last_trade(self, state: MarketState) -> Decimal | None:
         if self.config.reference != "last":
@@ -436,10 +461,13 @@ class MarketMaker(Service):
                 if exc.transient:
                     raise
                 counters[f"rejected_{exc.code}"] += 1
+                self.mm_metrics.orders(rules.symbol, "rejected")
                 return
             counters["crossing"] += 1
             fills = reply.get("fills") or []
             counters["trades"] += len(fills)
+            self.mm_metrics.orders(rules.symbol, "crossing")
+            self.mm_metrics.fills(rules.symbol, "taker", len(fills))
             if fills:
                 state.last_trade = Decimal(fills[-1]["price"])
             return

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -15,8 +14,9 @@ from apikit.errors import InvalidInput, NotFound
 from infra import deepbook, keys
 from marketdata import timeseries
 from marketdata.models import Asset, Market
+from marketdata.shapes import depth_body, kline_body, market_trade_body
 from marketdata.tickers import TickerWindow, ticker_body
-from marketdata.units import CONTEXT, EPOCH, MarketUnits, plain
+from marketdata.units import CONTEXT, MarketUnits, epoch_ms, plain
 
 _cache: dict[str, MarketUnits] = {}
 _cache_lock = threading.Lock()
@@ -96,44 +96,35 @@ def depth_get(symbol: str, *, limit: int | None) -> dict[str, Any]:
     (infra/deepbook.py). Either is one consistent point, its ``sequence``."""
     units = market_units_get(symbol)
     if limit is None or limit > deepbook.TOP_LEVELS:
-        return deepbook.read(read_model(), units.symbol, limit)
+        sequence, bids, asks = deepbook.read(read_model(), units.symbol, limit)
+        return depth_body(symbol=units.symbol, sequence=sequence, bids=bids, asks=asks)
     raw = read_model().get(keys.rm_depth(units.symbol))
-    depth = json.loads(raw) if raw else {"symbol": symbol, "sequence": 0, "bids": [], "asks": []}
-    depth["bids"] = depth["bids"][:limit]
-    depth["asks"] = depth["asks"][:limit]
-    return depth
+    if not raw:
+        return depth_body(symbol=units.symbol, sequence=0, bids=[], asks=[])
+    depth = json.loads(raw)
+    return depth_body(
+        symbol=depth["symbol"],
+        sequence=depth["sequence"],
+        bids=depth["bids"][:limit],
+        asks=depth["asks"][:limit],
+    )
 
 
 # -- market data from the time series (marketdata/timeseries.py) -----------------------------
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _ms(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(milliseconds=1)
-
-
-def _dec(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    return plain(value)
 
 
 def trade_list(symbol: str, *, limit: int) -> list[dict[str, Any]]:
     """A market's latest public trades, newest first."""
     units = market_units_get(symbol)
     return [
-        {
-            "id": trade["id"],
-            "price": _dec(trade["price"]),
-            "quantity": _dec(trade["quantity"]),
-            "quote_quantity": _dec(trade["quote_quantity"]),
-            "taker_side": trade["taker_side"],
-            "time": _iso(trade["time"]),
-            "time_ms": _ms(trade["time"]),
-        }
+        market_trade_body(
+            id=trade["id"],
+            price=plain(trade["price"]),
+            quantity=plain(trade["quantity"]),
+            quote_quantity=plain(trade["quote_quantity"]),
+            taker_side=trade["taker_side"],
+            time_ms=epoch_ms(trade["time"]),
+        )
         for trade in timeseries.trade_list(symbol=units.symbol, limit=limit)
     ]
 
@@ -161,15 +152,16 @@ def kline_list(
     if start is not None and end is not None and start > end:
         raise InvalidInput("start is after end.", code="invalid_range")
     return [
-        {
-            "open_time": _iso(kline["open_time"]),
-            "open_time_ms": _ms(kline["open_time"]),
-            **{
-                name: _dec(kline[name])
-                for name in ("open", "high", "low", "close", "volume", "quote_volume")
-            },
-            "trades": int(kline["trades"]),
-        }
+        kline_body(
+            open_time_ms=epoch_ms(kline["open_time"]),
+            open=plain(kline["open"]),
+            high=plain(kline["high"]),
+            low=plain(kline["low"]),
+            close=plain(kline["close"]),
+            volume=plain(kline["volume"]),
+            quote_volume=plain(kline["quote_volume"]),
+            trades=int(kline["trades"]),
+        )
         for kline in timeseries.kline_list(
             symbol=units.symbol, interval=interval, start=start, end=end, limit=limit
         )

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apikit.errors import EngineRejected, InvalidInput
+from engine_client import commands
 from engine_client.gateway import engine_call
 from engine_worker.core.types import MarketStatus, RejectReason
 from infra import shards
@@ -21,6 +22,7 @@ from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
     NotAMultiple,
+    exact_units,
     is_storable,
     market_units_to_wire,
     max_price_default,
@@ -73,6 +75,16 @@ def market_validate(units: MarketUnits) -> None:
     for name in ("maker_fee_bps", "taker_fee_bps"):
         if not 0 <= getattr(units, name) <= 10_000:
             raise InvalidInput(f"{name} must be within 0..10000.", details={"field": name})
+    # the engine counts minimums in whole lots and quote units: a minimum between two
+    # would be rounded (down), and the market would accept less than it advertises
+    for name, unit in (("min_quantity", units.lot_size), ("min_notional", units.quote_unit)):
+        try:
+            exact_units(getattr(units, name), unit)
+        except NotAMultiple:
+            raise InvalidInput(
+                f"{name} must be a multiple of {unit:f}.",
+                details={"field": name, "value": str(getattr(units, name)), "unit": f"{unit:f}"},
+            ) from None
     if units.min_quantity > units.max_quantity:
         raise InvalidInput("min_quantity is above max_quantity.", details={"field": "min_quantity"})
     if units.shard < 0:
@@ -160,9 +172,7 @@ def market_create(
 def market_engine_sync(*, market: Market) -> None:
     """Tell the engine about a market (idempotent)."""
     units = market_units_of(market)
-    reply = engine_call(
-        {"kind": "AddMarket", "market": market_units_to_wire(units)}, shard=units.shard
-    )
+    reply = engine_call(commands.add_market(market=market_units_to_wire(units)), shard=units.shard)
     if not reply["ok"] and reply["code"] != RejectReason.MARKET_EXISTS:
         raise EngineRejected(reply["message"], code=reply["code"])
 
@@ -170,7 +180,7 @@ def market_engine_sync(*, market: Market) -> None:
 def market_set_status(*, market: Market, status: MarketStatus) -> Market:
     """The engine first: if it refuses or is down, the catalogue keeps the old status."""
     reply = engine_call(
-        {"kind": "SetMarketStatus", "symbol": market.symbol, "status": status.value},
+        commands.set_market_status(symbol=market.symbol, status=status.value),
         shard=market.shard,
     )
     if not reply["ok"]:

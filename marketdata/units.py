@@ -86,6 +86,16 @@ def is_storable(value: Decimal) -> bool:
     return value.is_zero() or exponent + trailing_zeros >= -AMOUNT_DECIMALS  # type: ignore[operator]
 
 
+def asset_unit(decimals: int) -> Decimal:
+    """The smallest unit of an asset with ``decimals``: 10^-decimals."""
+    return Decimal(1).scaleb(-decimals, CONTEXT)
+
+
+def units_to_decimal(units: int, decimals: int) -> Decimal:
+    """A count of an asset's smallest unit as the amount it is, exactly."""
+    return Decimal(units).scaleb(-decimals, CONTEXT)
+
+
 def max_units(decimals: int) -> int:
     """The most units of an asset with ``decimals`` that an amount column stores."""
     return 10 ** (AMOUNT_DIGITS - AMOUNT_DECIMALS + decimals) - 1

@@ -13,14 +13,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.models import Scope
 from apikit.caller import caller_id
 from apikit.schema import error_responses
+from apikit.serializers import SharedFields
+from engine_worker.core.types import STOP_TYPES, OrderType
 from marketdata.fields import DecimalString, DecimalText, column_length, whole_number
 from orders import selectors, services
 from orders.models import Order
 
 SYMBOL_LENGTH = column_length(Order, "symbol")
 CLIENT_ORDER_ID_LENGTH = column_length(Order, "client_order_id")
+ORDER_TYPES = [t.value for t in OrderType]
 
 
 class OrderSerializer(serializers.Serializer):
@@ -31,15 +35,17 @@ class OrderSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     symbol = serializers.CharField()
     side = serializers.ChoiceField(choices=["buy", "sell"])
-    type = serializers.ChoiceField(choices=["limit", "market"])
+    type = serializers.ChoiceField(choices=ORDER_TYPES)
     time_in_force = serializers.ChoiceField(choices=["GTC", "IOC", "FOK"])
     post_only = serializers.BooleanField()
-    price = DecimalText(allow_null=True, help_text="null for a market order")
+    price = DecimalText(allow_null=True, help_text="null for a market or stop-market order")
+    stop_price = DecimalText(allow_null=True, help_text="a stop order's trigger; null for others")
     quantity = DecimalText()
     filled_quantity = DecimalText()
     filled_quote_quantity = DecimalText()
     average_price = DecimalText(allow_null=True, help_text="null before the first fill")
     status = serializers.ChoiceField(choices=Order.Status.values)
+    order_list_id = serializers.IntegerField(allow_null=True, help_text="its OCO list, or null")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     created_at_ms = serializers.IntegerField()
@@ -69,6 +75,13 @@ class FillSerializer(serializers.Serializer):
 class OrderPlacedSerializer(serializers.Serializer):
     order = OrderSerializer()
     fills = FillSerializer(many=True)
+
+
+class OrderListSerializer(serializers.Serializer):
+    """An OCO list (docs/api.md, "Order lists"): its id and its two orders."""
+
+    id = serializers.IntegerField(help_text="the list's limit order's id")
+    orders = OrderSerializer(many=True, help_text="the limit order, then the stop order")
 
 
 class _PageSerializer(serializers.Serializer):
@@ -139,12 +152,15 @@ def _paginated_window(request: Request, fetch: Callable[..., tuple[int, list[Any
 class OrderCollectionApi(APIView):
     """POST places an order, GET lists the caller's orders, DELETE cancels them all."""
 
-    class PlaceSerializer(serializers.Serializer):
+    api_key_scopes = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
+
+    class PlaceSerializer(SharedFields):
         symbol = serializers.CharField(max_length=SYMBOL_LENGTH)
         side = serializers.ChoiceField(choices=["buy", "sell"])
-        type = serializers.ChoiceField(choices=["limit", "market"])
+        type = serializers.ChoiceField(choices=ORDER_TYPES)
         quantity = DecimalString()
         price = DecimalString(required=False, allow_null=True, default=None)
+        stop_price = DecimalString(required=False, allow_null=True, default=None)
         time_in_force = serializers.ChoiceField(choices=["GTC", "IOC", "FOK"], default="GTC")
         post_only = serializers.BooleanField(default=False)
         client_order_id = serializers.RegexField(
@@ -156,13 +172,22 @@ class OrderCollectionApi(APIView):
         )
 
         def validate(self, attrs: dict) -> dict:
-            if attrs["type"] == "limit" and attrs.get("price") is None:
+            kind = attrs["type"]
+            if kind in ("limit", "stop_limit") and attrs.get("price") is None:
                 raise serializers.ValidationError({"price": ["A limit order needs a price."]})
-            if attrs["type"] == "market" and attrs.get("post_only"):
+            if kind in ("market", "stop_market") and attrs.get("post_only"):
                 raise serializers.ValidationError({"post_only": ["Market orders always take."]})
+            if kind in STOP_TYPES and attrs.get("stop_price") is None:
+                raise serializers.ValidationError(
+                    {"stop_price": ["A stop order needs a stop_price."]}
+                )
+            if kind not in STOP_TYPES and attrs.get("stop_price") is not None:
+                raise serializers.ValidationError(
+                    {"stop_price": ["Only a stop order has a stop_price."]}
+                )
             return attrs
 
-    class ListFilter(serializers.Serializer):
+    class ListFilter(SharedFields):
         status = serializers.ChoiceField(choices=["open", "closed", "all"], default="open")
         symbol = serializers.CharField(required=False, max_length=SYMBOL_LENGTH)
         client_order_id = serializers.CharField(required=False, max_length=CLIENT_ORDER_ID_LENGTH)
@@ -223,7 +248,20 @@ class OrderCollectionApi(APIView):
 
 
 class OrderDetailApi(APIView):
-    """GET one of the caller's orders, DELETE cancels it."""
+    """GET one of the caller's orders, PATCH amends it, DELETE cancels it."""
+
+    api_key_scopes = {"GET": Scope.READ, "PATCH": Scope.TRADE, "DELETE": Scope.TRADE}
+
+    class AmendSerializer(SharedFields):
+        quantity = DecimalString(required=False, allow_null=True, default=None)
+        price = DecimalString(required=False, allow_null=True, default=None)
+
+        def validate(self, attrs: dict) -> dict:
+            if attrs["quantity"] is None and attrs["price"] is None:
+                raise serializers.ValidationError(
+                    {"quantity": ["Give a quantity, a price or both."]}
+                )
+            return attrs
 
     @extend_schema(responses={200: OrderSerializer, **error_responses(401, 404, 429)})
     def get(self, request: Request, order_id: int) -> Response:
@@ -238,8 +276,77 @@ class OrderDetailApi(APIView):
     def delete(self, request: Request, order_id: int) -> Response:
         return Response(services.order_cancel(user_id=caller_id(request), order_id=order_id))
 
+    @extend_schema(
+        request=AmendSerializer,
+        responses={
+            200: OrderSerializer,
+            **error_responses(400, 401, 403, 404, 422, 429, 503, 504),
+        },
+    )
+    def patch(self, request: Request, order_id: int) -> Response:
+        data = self.AmendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            services.order_amend(
+                user_id=caller_id(request), order_id=order_id, **data.validated_data
+            )
+        )
+
+
+class OrderListCollectionApi(APIView):
+    """POST places an OCO list."""
+
+    api_key_scopes = {"POST": Scope.TRADE}
+
+    class PlaceSerializer(SharedFields):
+        symbol = serializers.CharField(max_length=SYMBOL_LENGTH)
+        side = serializers.ChoiceField(choices=["buy", "sell"])
+        quantity = DecimalString()
+        price = DecimalString(help_text="the limit order's (post-only)")
+        stop_price = DecimalString(help_text="the stop order's trigger")
+        stop_limit_price = DecimalString(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="the stop order's limit price: a stop-limit; absent: a stop-market",
+        )
+
+    @extend_schema(
+        request=PlaceSerializer,
+        responses={
+            201: OrderListSerializer,
+            **error_responses(400, 401, 403, 404, 409, 422, 429, 503, 504),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.PlaceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        placed = services.order_list_place(user_id=caller_id(request), **data.validated_data)
+        return Response(placed, status=status.HTTP_201_CREATED)
+
+
+class OrderListDetailApi(APIView):
+    """GET one of the caller's OCO lists, DELETE cancels it."""
+
+    api_key_scopes = {"GET": Scope.READ, "DELETE": Scope.TRADE}
+
+    @extend_schema(responses={200: OrderListSerializer, **error_responses(401, 404, 429)})
+    def get(self, request: Request, list_id: int) -> Response:
+        return Response(services.order_list_get(user_id=caller_id(request), list_id=list_id))
+
+    @extend_schema(
+        responses={
+            200: OrderListSerializer,
+            **error_responses(400, 401, 403, 404, 422, 429, 503, 504),
+        }
+    )
+    def delete(self, request: Request, list_id: int) -> Response:
+        return Response(services.order_list_cancel(user_id=caller_id(request), list_id=list_id))
+
 
 class FillListApi(APIView):
+    api_key_scopes = {"GET": Scope.READ}
+
     @extend_schema(
         operation_id="v1_trades_list",
         parameters=[OpenApiParameter("symbol", str, required=False), *PAGE_PARAMETERS],

@@ -31,10 +31,23 @@ class Order(models.Model):
     client_order_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - the API says null, and "" is not an id
     symbol = models.CharField(max_length=32)
     side = models.CharField(max_length=4)
-    type = models.CharField(max_length=8)
+    type = models.CharField(max_length=16)
     time_in_force = models.CharField(max_length=3)
     post_only = models.BooleanField(default=False)
     price = models.DecimalField(**AMOUNT, null=True, blank=True)
+    stop_price = models.DecimalField(
+        **AMOUNT, null=True, blank=True, help_text="A stop order's trigger price."
+    )
+    order_list_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The OCO list it belongs to: its limit order's id."
+    )
+    priority = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="An open order's place in its price level's queue (null when closed, "
+        "and for open rows from before priorities: their id); recovery restores the book "
+        "in this order.",
+    )
     quantity = models.DecimalField(**AMOUNT)
     filled_quantity = models.DecimalField(**AMOUNT)
     filled_quote_quantity = models.DecimalField(**AMOUNT, default=0)
@@ -49,6 +62,7 @@ class Order(models.Model):
             models.Index(fields=["user", "-id"], name="order_user_id"),
             models.Index(fields=["user", "status"], name="order_user_status"),
             models.Index(fields=["status", "symbol"], name="order_status_symbol"),
+            models.Index(fields=["order_list_id"], name="order_list"),
         ]
         ordering = ["-id"]
 

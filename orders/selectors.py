@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,8 @@ from apikit.errors import NotFound
 from engine_worker.core.types import OPEN_STATUSES
 from infra import keys
 from marketdata.selectors import read_model
-from marketdata.units import epoch_ms, iso, plain
+from marketdata.shapes import fill_body, order_body
+from marketdata.units import EPOCH, epoch_ms, plain
 from orders.models import Order, Trade
 
 MAX_RECENT = 1000
@@ -97,54 +99,48 @@ def _amount(value: Decimal | None) -> str | None:
 
 
 def order_json(row: Order) -> dict[str, Any]:
-    """A database order in the read model's shape (engine_worker.wire.order_json_text)."""
-    created, updated = epoch_ms(row.created_at), epoch_ms(row.updated_at)
-    return {
-        "id": row.id,
-        "client_order_id": row.client_order_id,
-        "user_id": row.user_id,
-        "symbol": row.symbol,
-        "side": row.side,
-        "type": row.type,
-        "time_in_force": row.time_in_force,
-        "post_only": row.post_only,
-        "price": _amount(row.price) if row.type == "limit" else None,
-        "quantity": _amount(row.quantity),
-        "filled_quantity": _amount(row.filled_quantity),
-        "filled_quote_quantity": _amount(row.filled_quote_quantity),
-        "average_price": _amount(row.average_price),
-        "status": row.status,
-        "created_at": iso(created),
-        "updated_at": iso(updated),
-        "created_at_ms": created,
-        "updated_at_ms": updated,
-        "sequence": row.sequence,
-    }
+    """A database order in the read model's shape (marketdata.shapes.order_body)."""
+    return order_body(
+        id=row.id,
+        client_order_id=row.client_order_id,
+        user_id=row.user_id,
+        symbol=row.symbol,
+        side=row.side,
+        type=row.type,
+        time_in_force=row.time_in_force,
+        post_only=row.post_only,
+        price=_amount(row.price) if row.type in ("limit", "stop_limit") else None,
+        stop_price=_amount(row.stop_price),
+        quantity=plain(row.quantity),
+        filled_quantity=plain(row.filled_quantity),
+        filled_quote_quantity=plain(row.filled_quote_quantity),
+        average_price=_amount(row.average_price),
+        status=row.status,
+        order_list_id=row.order_list_id,
+        created_at_ms=epoch_ms(row.created_at),
+        updated_at_ms=epoch_ms(row.updated_at),
+        sequence=row.sequence,
+    )
 
 
 def fill_json(row: Trade, *, user_id: int) -> dict[str, Any]:
-    """The caller's side of a database trade in the read model's fill shape
-    (engine_worker.wire.trade_bodies)."""
+    """The caller's side of a database trade in the read model's fill shape."""
     maker = row.maker_user_id == user_id
     taker_side = row.taker_side
-    side = ("sell" if taker_side == "buy" else "buy") if maker else taker_side
-    time_ms = epoch_ms(row.time)
-    return {
-        "id": row.id * 2 + (0 if maker else 1),
-        "trade_id": row.id,
-        "order_id": row.maker_order_id if maker else row.taker_order_id,
-        "user_id": user_id,
-        "symbol": row.symbol,
-        "side": side,
-        "role": "maker" if maker else "taker",
-        "price": _amount(row.price),
-        "quantity": _amount(row.quantity),
-        "quote_quantity": _amount(row.quote_quantity),
-        "fee": _amount(row.maker_fee if maker else row.taker_fee),
-        "fee_asset": row.maker_fee_asset if maker else row.taker_fee_asset,
-        "time": iso(time_ms),
-        "time_ms": time_ms,
-    }
+    return fill_body(
+        trade_id=row.id,
+        maker=maker,
+        order_id=row.maker_order_id if maker else row.taker_order_id,
+        user_id=user_id,
+        symbol=row.symbol,
+        side=("sell" if taker_side == "buy" else "buy") if maker else taker_side,
+        price=plain(row.price),
+        quantity=plain(row.quantity),
+        quote_quantity=plain(row.quote_quantity),
+        fee=plain(row.maker_fee if maker else row.taker_fee),
+        fee_asset=row.maker_fee_asset if maker else row.taker_fee_asset,
+        time_ms=epoch_ms(row.time),
+    )
 
 
 def _merged_page(
@@ -192,10 +188,24 @@ def _db_sequences(model: type[Model], ids: list[int], field: str = "sequence") -
     return dict(model.objects.filter(pk__in=ids).values_list("pk", field))  # type: ignore[attr-defined]
 
 
+def _moment(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
 def order_history(
-    *, user_id: int, status: str, symbol: str | None = None, limit: int, offset: int
+    *,
+    user_id: int,
+    status: str,
+    symbol: str | None = None,
+    limit: int,
+    offset: int,
+    min_id: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The user's orders (``closed`` or ``all``), newest first: ``(count, page)``."""
+    """The user's orders (``closed`` or ``all``), newest first: ``(count, page)``.
+    ``min_id``: only orders from that id on; ``start_ms``, ``end_ms``: only orders
+    created in [start, end] (epoch ms)."""
     model = read_model()
     ids = [int(i) for i in model.zrange(keys.rm_open_orders(user_id), 0, -1)]
     ids += [int(i) for i in model.lrange(keys.rm_closed_orders(user_id), 0, MAX_RECENT - 1)]
@@ -210,16 +220,35 @@ def order_history(
     if symbol:
         rows = rows.filter(symbol=symbol)
         newer = [o for o in newer if o["symbol"] == symbol]
+    if min_id is not None:
+        rows = rows.filter(id__gte=min_id)
+        newer = [o for o in newer if o["id"] >= min_id]
+    if start_ms is not None:
+        rows = rows.filter(created_at__gte=_moment(start_ms))
+        newer = [o for o in newer if o["created_at_ms"] >= start_ms]
+    if end_ms is not None:
+        rows = rows.filter(created_at__lte=_moment(end_ms))
+        newer = [o for o in newer if o["created_at_ms"] <= end_ms]
     return _merged_page(
         rows.order_by("-id"), [(o["id"], o) for o in newer], order_json, limit=limit, offset=offset
     )
 
 
 def fill_history(
-    *, user_id: int, symbol: str | None = None, limit: int, offset: int
+    *,
+    user_id: int,
+    symbol: str | None = None,
+    limit: int,
+    offset: int,
+    min_trade_id: int | None = None,
+    order_id: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """The user's fills, newest first: ``(count, page)``. A trade is immutable, so the
-    read model's recent fills join the page only while the database lacks their trade."""
+    read model's recent fills join the page only while the database lacks their trade.
+    ``min_trade_id``: only trades from that id on; ``order_id``: only the fills of that
+    order of the user; ``start_ms``, ``end_ms``: only trades in [start, end] (epoch ms)."""
     recent = [json.loads(f) for f in read_model().lrange(keys.rm_fills(user_id), 0, MAX_RECENT - 1)]
     stored = _db_sequences(Trade, [f["trade_id"] for f in recent])
     newer = [f for f in recent if f["trade_id"] not in stored]
@@ -227,6 +256,21 @@ def fill_history(
     if symbol:
         rows = rows.filter(symbol=symbol)
         newer = [f for f in newer if f["symbol"] == symbol]
+    if min_trade_id is not None:
+        rows = rows.filter(id__gte=min_trade_id)
+        newer = [f for f in newer if f["trade_id"] >= min_trade_id]
+    if order_id is not None:
+        rows = rows.filter(
+            Q(maker_user_id=user_id, maker_order_id=order_id)
+            | Q(taker_user_id=user_id, taker_order_id=order_id)
+        )
+        newer = [f for f in newer if f["order_id"] == order_id]
+    if start_ms is not None:
+        rows = rows.filter(time__gte=_moment(start_ms))
+        newer = [f for f in newer if f["time_ms"] >= start_ms]
+    if end_ms is not None:
+        rows = rows.filter(time__lte=_moment(end_ms))
+        newer = [f for f in newer if f["time_ms"] <= end_ms]
     return _merged_page(
         rows.order_by("-id"),
         [(f["trade_id"], f) for f in newer],

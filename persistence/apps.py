@@ -7,3 +7,4 @@ class PersistenceConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "persistence"
+    verbose_name = "Persistence"

@@ -17,7 +17,8 @@ The ledger (one row per balance movement) is derived from the records:
 - transfers: deposit ``+available``, withdrawal ``-available``;
 - trades: each side's gross receipt goes to available (``trade``) and its fee leaves
   available (``fee``: the buyer's in base, the seller's in quote); each side's payment
-  (``trade``) leaves locked, except a market-order taker's, which leaves available; the
+  (``trade``) leaves locked, except a market-order taker's, which leaves available (a
+  triggered stop-market buy pays from its lock: it stays "locked"); the
   fee account receives both fees (``fee``, available);
 - what remains, per (user, asset) and command, between the balance before (the
   processor's cache of the balances table) and the record's balance after, is a move
@@ -53,15 +54,18 @@ import redis
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Gauge
 
 from infra import keys
+from infra.metrics import MetricSet, ScrapeGauges
 from infra.service import Service
 from marketdata.timeseries import ticks_write
 from marketdata.units import CONTEXT, EPOCH
 from persistence.models import DeadLetter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +99,8 @@ TEMP_TABLES = {
         "id bigint, user_id integer, client_order_id text, symbol text, side text, "
         "type text, time_in_force text, post_only boolean, price numeric, quantity numeric, "
         "filled_quantity numeric, filled_quote_quantity numeric, average_price numeric, "
-        "status text, created_ms bigint, updated_ms bigint, sequence bigint"
+        "status text, created_ms bigint, updated_ms bigint, stop_price numeric, "
+        "order_list_id bigint, priority bigint, sequence bigint"
     ),
     "pg_temp.dbprocessor_trade": (
         "id bigint, symbol text, price numeric, quantity numeric, quote_quantity numeric, "
@@ -128,16 +133,22 @@ COPY_TYPES = {name: _types(columns) for name, columns in TEMP_TABLES.items()}
 
 # Times travel as epoch milliseconds; "epoch + ms * 1 ms" converts them exactly (to_timestamp
 # takes a float).
+# An amend changes price and quantity. priority is an open order's queue place (the record's
+# "priorities"), null once it closed.
 ORDER_UPSERT = """
 INSERT INTO orders_order (id, user_id, client_order_id, symbol, side, type, time_in_force,
     post_only, price, quantity, filled_quantity, filled_quote_quantity, average_price,
-    status, created_at, updated_at, sequence)
+    status, created_at, updated_at, sequence, stop_price, order_list_id, priority)
 SELECT id, user_id, client_order_id, symbol, side, type, time_in_force, post_only, price,
     quantity, filled_quantity, filled_quote_quantity, average_price, status,
     timestamptz 'epoch' + created_ms * interval '1 millisecond',
-    timestamptz 'epoch' + updated_ms * interval '1 millisecond', sequence
+    timestamptz 'epoch' + updated_ms * interval '1 millisecond', sequence, stop_price,
+    order_list_id, priority
 FROM pg_temp.dbprocessor_order
 ON CONFLICT (id) DO UPDATE SET
+    price = EXCLUDED.price,
+    quantity = EXCLUDED.quantity,
+    priority = EXCLUDED.priority,
     filled_quantity = EXCLUDED.filled_quantity,
     filled_quote_quantity = EXCLUDED.filled_quote_quantity,
     average_price = EXCLUDED.average_price,
@@ -185,17 +196,20 @@ LEDGER_TYPES = [
     "timestamptz",
 ]  # fmt: skip
 
-# Each entry's `state` holds the engine's counters, the depth sequence of the books its
-# batch changed, and the markets and assets only when they changed: merged in, key by key
-# and depth_seq by symbol.
+# Each entry's `state` holds the engine's counters, the depth sequence and last trade
+# price of the books its batch changed, and the markets and assets only when they changed:
+# merged in, key by key, and the per-book ones (BY_SYMBOL) by symbol.
+BY_SYMBOL = ("depth_seq", "last_price")
 STATE_UPDATE = """
-UPDATE engine_worker_processorstate SET last_seq = %s, last_entry_id = %s,
-    engine_state = (engine_state || (%s::jsonb - 'depth_seq')) || jsonb_build_object(
-        'depth_seq',
-        COALESCE(engine_state -> 'depth_seq', '{}'::jsonb)
-            || COALESCE(%s::jsonb -> 'depth_seq', '{}'::jsonb)),
+UPDATE engine_worker_processorstate SET last_seq = %(last_seq)s, last_entry_id = %(entry)s,
+    engine_state = (engine_state || (%(state)s::jsonb - 'depth_seq' - 'last_price'))
+        || jsonb_build_object(
+            'depth_seq', COALESCE(engine_state -> 'depth_seq', '{}'::jsonb)
+                || COALESCE(%(state)s::jsonb -> 'depth_seq', '{}'::jsonb),
+            'last_price', COALESCE(engine_state -> 'last_price', '{}'::jsonb)
+                || COALESCE(%(state)s::jsonb -> 'last_price', '{}'::jsonb)),
     updated_at = now()
-WHERE shard = %s
+WHERE shard = %(shard)s
 """
 
 BALANCE_SELECT = """
@@ -228,13 +242,14 @@ STATE_MOVE = (
 def merged_state(todo: Sequence[tuple[str, int, Any, str | None]]) -> str:
     """The entries' states folded in order into one (JSON)."""
     merged: dict[str, Any] = {}
-    depth_seq: dict[str, int] = {}
+    per_book: dict[str, dict[str, int]] = {key: {} for key in BY_SYMBOL}
     for _, _, _, text in todo:
         if text:
             state = json.loads(text)
-            depth_seq.update(state.pop("depth_seq", {}))
+            for key, values in per_book.items():
+                values.update(state.pop(key, {}))
             merged.update(state)
-    merged["depth_seq"] = depth_seq
+    merged.update(per_book)
     return json.dumps(merged)
 
 
@@ -349,6 +364,91 @@ class _Rows:
         self.ledger: list[tuple[Any, ...]] = []
 
 
+class DbProcessorMetrics(MetricSet):
+    """The DB processor's own metrics (docs/operations.md, "Metrics"), beside the loop's
+    (exchange_service_*{service="dbprocessor"}: batch latency and size, failures). The
+    lag is read from the stream when Prometheus scrapes, so it grows while the processor
+    is stuck (the database away, a batch retried)."""
+
+    def __init__(self, processor: DbProcessor) -> None:
+        super().__init__()
+        self.processor = processor
+        shard = str(processor.shard)
+        self.shard = shard
+
+        def counter(name: str, documentation: str) -> Any:
+            return self.add(MetricCounter(name, documentation, ["shard"], registry=None)).labels(
+                shard
+            )
+
+        self.entries = counter(
+            "exchange_dbprocessor_entries", "Event-stream entries handled (skipped ones too)."
+        )
+        self.skipped = counter(
+            "exchange_dbprocessor_skipped_entries",
+            "Entries skipped because the database had them already (a replay).",
+        )
+        self.commands = counter(
+            "exchange_dbprocessor_commands", "Engine commands (records) persisted."
+        )
+        self.rows = counter(
+            "exchange_dbprocessor_rows",
+            "Rows written: orders, trades, balances, transfers and ledger entries.",
+        )
+        self.trades = counter("exchange_dbprocessor_trades", "Trades persisted.")
+        self.dead_letters = counter(
+            "exchange_dbprocessor_dead_letters",
+            "Entries this processor moved to the dead-letter store (exchange_dead_letters "
+            "on the web's /metrics counts those still waiting).",
+        )
+        self.last_seq = self.add(
+            Gauge(
+                "exchange_dbprocessor_last_seq",
+                "The last engine sequence number committed to the database.",
+                ["shard"],
+                registry=None,
+            )
+        ).labels(shard)
+        self.add(
+            ScrapeGauges(
+                {
+                    "exchange_dbprocessor_lag_entries": (
+                        "Event-stream entries not yet committed (not read, or read and not "
+                        "acknowledged).",
+                        ("shard",),
+                    ),
+                    "exchange_dbprocessor_lag_seconds": (
+                        "Age of the oldest event-stream entry not yet committed (0 when "
+                        "caught up).",
+                        ("shard",),
+                    ),
+                },
+                self._read,
+                registry=None,
+            )
+        )
+
+    def _read(self) -> Iterator[tuple[str, tuple[str, ...], float]]:
+        entries, oldest_ms = self.processor.backlog()
+        labels = (self.shard,)
+        if entries is not None:
+            yield "exchange_dbprocessor_lag_entries", labels, float(entries)
+        age = 0.0 if oldest_ms is None else max(0.0, time.time() - oldest_ms / 1000)
+        yield "exchange_dbprocessor_lag_seconds", labels, age
+
+    def batch(self, result: BatchResult) -> None:
+        self.entries.inc(result.entries)
+        if result.skipped:
+            self.skipped.inc(result.skipped)
+        self.commands.inc(result.commands)
+        self.rows.inc(result.rows)
+        if result.trades:
+            self.trades.inc(result.trades)
+        if result.dead:
+            self.dead_letters.inc(result.dead)
+        self.last_seq.set(result.last_seq)
+
+
 class DbProcessor(Service):
     name = "dbprocessor"
     point_in_time = ("lag_entries", "lag_ms", "last_seq")
@@ -381,6 +481,7 @@ class DbProcessor(Service):
         self._pending = True  # re-read this consumer's pending entries first
         self._last_entry_id = "0-0"
         self._last_seq = 0
+        self.processor_metrics = DbProcessorMetrics(self)
 
     # -- the Service hooks ----------------------------------------------------------------
 
@@ -404,6 +505,7 @@ class DbProcessor(Service):
     def handle(self, batch: list[Entry]) -> dict[str, Any]:
         result = self.persist(batch)
         self.ack(batch)
+        self.processor_metrics.batch(result)
         if self.trim_every and self.batches % self.trim_every == self.trim_every - 1:
             self.trim()
         counters: dict[str, Any] = {
@@ -481,6 +583,28 @@ class DbProcessor(Service):
             return None
         return None
 
+    def backlog(self) -> tuple[int | None, int | None]:
+        """Entries of the stream not yet committed (the group's lag, entries not read,
+        plus its pending ones, read and not acknowledged; None if Redis cannot tell) and
+        the time (epoch ms, from its id) of the oldest of them (None: caught up)."""
+        group = next(
+            (g for g in self.redis.xinfo_groups(self.stream) if _text(g.get("name")) == GROUP),
+            None,
+        )
+        if group is None:  # no group yet: everything in the stream is behind
+            first = self.redis.xrange(self.stream, count=1)
+            return int(self.redis.xlen(self.stream)), _entry_ms(first[0][0]) if first else None
+        pending, lag = int(group.get("pending") or 0), group.get("lag")
+        entries = None if lag is None else int(lag) + pending
+        if pending:
+            summary = self.redis.xpending(self.stream, GROUP)
+            return entries, _entry_ms(summary["min"])
+        if lag is None or int(lag):
+            after = _text(group.get("last-delivered-id") or "0-0")
+            nxt = self.redis.xrange(self.stream, min=f"({after}", count=1)
+            return entries, _entry_ms(nxt[0][0]) if nxt else None
+        return entries, None
+
     def trim(self) -> int:
         """Drop entries well below what is committed, in both of the shard's streams:
         keep the ``trim_keep`` entries up to the committed one (the engine reloads the
@@ -554,7 +678,10 @@ class DbProcessor(Service):
             self._persist_records(cursor, records, work, result)
             entry_id, last_seq, _, _ = todo[-1]
             state = merged_state(todo)
-            cursor.execute(STATE_UPDATE, [last_seq, entry_id, state, state, self.shard])
+            cursor.execute(
+                STATE_UPDATE,
+                {"last_seq": last_seq, "entry": entry_id, "state": state, "shard": self.shard},
+            )
             result.last_seq = last_seq
         # committed: the cache may learn the batch's balances now
         self.balances.update(work)
@@ -627,7 +754,11 @@ class DbProcessor(Service):
             try:
                 with transaction.atomic():
                     state = merged_state([(entry_id, moved_to, [], _field(fields, "state"))])
-                    cursor.execute(STATE_UPDATE, [moved_to, entry_id, state, state, self.shard])
+                    cursor.execute(
+                        STATE_UPDATE,
+                        {"last_seq": moved_to, "entry": entry_id, "state": state,
+                         "shard": self.shard},
+                    )  # fmt: skip
             except DATA_ERRORS as state_exc:
                 logger.error(  # noqa: TRY400 - the cause is in the message, not a traceback
                     "%s: seq %d-%d: the entry's state cannot be stored either (%s); "
@@ -639,6 +770,7 @@ class DbProcessor(Service):
             "%s: seq %d-%d (entry %s) cannot be persisted: %s; moved to the dead-letter "
             "store as %d (manage.py dead_letters show %d), the processor goes on",
             self.name, first_seq, last_seq, entry_id, error, dead.pk, dead.pk,
+            extra={"seq": last_seq},
         )  # fmt: skip
         # committed: what follows builds on the entry's balances (the engine applied it)
         if after is None:
@@ -759,6 +891,7 @@ class DbProcessor(Service):
                 last_ts = ts
             market_orders: set[int] = set()
             user_orders: dict[int, list[int]] = {}
+            priorities = record.get("priorities") or {}
             for o in record.get("orders", ()):
                 order_id = int(o["id"])
                 user = int(o["user_id"])
@@ -775,6 +908,9 @@ class DbProcessor(Service):
                 if known is None or known[-1] <= sequence:
                     price = o.get("price")
                     average_price = o.get("average_price")
+                    stop_price = o.get("stop_price")
+                    list_id = o.get("order_list_id")
+                    priority = priorities.get(str(order_id))
                     orders[order_id] = (
                         order_id,
                         user,
@@ -792,7 +928,10 @@ class DbProcessor(Service):
                         o["status"],
                         int(o["created_at_ms"]),
                         int(o["updated_at_ms"]),
-                        sequence,
+                        None if stop_price is None else Decimal(stop_price),
+                        None if list_id is None else int(list_id),
+                        None if priority is None else int(priority),
+                        sequence,  # last: the newest state of an order wins
                     )
             # explicit movements of this command, per (user, asset): [available, locked]
             moved: dict[tuple[int, str], list[Decimal]] = {}
@@ -946,6 +1085,11 @@ class DbProcessor(Service):
         result.balances = len(rows.balances)
         result.transfers = len(rows.transfers)
         result.ledger = len(rows.ledger)
+
+
+def _entry_ms(entry_id: Any) -> int:
+    """The time part of a stream entry id (``<ms>-<n>``: the engine's XADD uses ``*``)."""
+    return int(_text(entry_id).split("-", 1)[0])
 
 
 def _dead_range(dead_letter_id: int) -> str:

@@ -124,7 +124,9 @@ def recovery_overlay(
                 for b in record.get("balances", ()):
                     key = (int(b["user_id"]), str(b["asset"]))
                     new_balances[key] = (Decimal(b["available"]), Decimal(b["locked"]), seq)
+                priorities = record.get("priorities") or {}
                 for o in record.get("orders", ()):
+                    o = {**o, "priority": priorities.get(str(o["id"]))}
                     new_orders[int(o["id"])] = (o, int(o.get("sequence", seq)))
         except (ValueError, KeyError, TypeError, ArithmeticError):
             logger.error(  # noqa: TRY400 - the cause is in the message
@@ -150,12 +152,16 @@ def recovery_overlay(
         by_id.pop(order_id, None)
         if o["status"] in OPEN_STATUSES and o["symbol"] in symbols:
             price, quote = o.get("price"), o.get("filled_quote_quantity")
+            stop, list_id, priority = o.get("stop_price"), o.get("order_list_id"), o.get("priority")
             by_id[order_id] = OrderRow(
                 order_id, int(o["user_id"]), o["symbol"], o["side"], o["type"],
                 o["time_in_force"], bool(o.get("post_only", False)),
                 None if price is None else Decimal(price), Decimal(o["quantity"]),
                 Decimal(o["filled_quantity"]), Decimal(quote or 0), o["status"],
                 o.get("client_order_id"), int(o["created_at_ms"]), int(o["updated_at_ms"]),
+                None if stop is None else Decimal(stop),
+                None if list_id is None else int(list_id),
+                None if priority is None else int(priority),
             )  # fmt: skip
     logger.warning(
         "recovery: shard %d has %d dead letters; their %d balances and %d orders are laid "
@@ -164,5 +170,5 @@ def recovery_overlay(
     )  # fmt: skip
     return (
         [(u, a, available, locked) for (u, a), (available, locked) in by_key.items()],
-        [by_id[i] for i in sorted(by_id)],
+        sorted(by_id.values(), key=lambda row: (row.priority or row.id, row.id)),
     )

@@ -39,7 +39,7 @@ from accounts.models import Balance, Transfer
 from apikit.errors import ExchangeError
 from engine_worker.core.types import OPEN_STATUSES
 from infra import keys
-from marketdata.units import CONTEXT, DEFAULT_DECIMALS, plain
+from marketdata.units import CONTEXT, DEFAULT_DECIMALS, plain, units_to_decimal
 from orders.models import Order
 from persistence.deadletters import RETRY_HINT, dead_letters, sequence_range
 from persistence.models import ProcessorState
@@ -47,7 +47,13 @@ from persistence.models import ProcessorState
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-ORDER_FIELDS = ("user_id", "symbol", "side", "price", "quantity", "filled_quantity", "status")
+# an open order's fields the engine's dump and the database must agree on: priority is its
+# queue place (a row from before priorities has none: its id), order_list_id its OCO list
+ORDER_FIELDS = (
+    "user_id", "symbol", "side", "type", "price", "stop_price", "quantity", "filled_quantity",
+    "status", "order_list_id", "priority",
+)  # fmt: skip
+DECIMAL_FIELDS = ("price", "stop_price", "quantity", "filled_quantity")
 
 
 class EngineNotAnswering(Exception):
@@ -96,8 +102,8 @@ def _dump_balances(dump: dict[str, Any]) -> dict[tuple[int, str], tuple[Decimal,
     out = {}
     for user_id, asset, available, locked, decimals in dump["balances"]:
         out[(int(user_id), asset)] = (
-            Decimal(available).scaleb(-decimals, CONTEXT),
-            Decimal(locked).scaleb(-decimals, CONTEXT),
+            units_to_decimal(int(available), decimals),
+            units_to_decimal(int(locked), decimals),
         )
     return out
 
@@ -147,11 +153,14 @@ class Reconciler:
     # -- the engine -------------------------------------------------------------------
 
     def engine_dump(self) -> dict[str, Any]:
+        from engine_client import commands
         from engine_client.gateway import get_gateway, now_ms
 
         try:
             gateway = get_gateway()
-            command = {"kind": "Dump", "request_id": gateway.new_request_id(), "ts": now_ms()}
+            command = commands.stamped(
+                commands.dump(), request_id=gateway.new_request_id(), ts=now_ms()
+            )
             reply = gateway.call(self.shard, command, timeout=self.engine_timeout)
         except ExchangeError as exc:
             raise EngineNotAnswering(f"engine shard {self.shard}: {exc.message}") from exc
@@ -336,7 +345,7 @@ class Reconciler:
                     report.skipped += 1
                     continue
                 report.orders_compared += 1
-                database = "missing" if row is None else row[len(ORDER_FIELDS)]  # status
+                database = "missing" if row is None else row[1 + ORDER_FIELDS.index("status")]
                 diffs.append(
                     Difference(
                         "order", str(engine["user_id"]), f"order {order_id}", "open", database
@@ -349,7 +358,9 @@ class Reconciler:
     ) -> None:
         for name in ORDER_FIELDS:
             mine, theirs = engine[name], row[name]
-            if isinstance(theirs, Decimal) or name in ("price", "quantity", "filled_quantity"):
+            if name == "priority" and theirs is None:
+                theirs = order_id
+            if isinstance(theirs, Decimal) or name in DECIMAL_FIELDS:
                 equal = (mine is None and theirs is None) or (
                     mine is not None and theirs is not None and Decimal(mine) == theirs
                 )
@@ -408,7 +419,7 @@ class Reconciler:
             engine_held[asset] = engine_held.get(asset, ZERO) + available + locked
         decimals = {asset: d for _, asset, _, _, d in dump["balances"]}
         for asset, units in sorted(dump.get("net_deposits", {}).items()):
-            net = Decimal(units).scaleb(-decimals.get(asset, DEFAULT_DECIMALS), CONTEXT)
+            net = units_to_decimal(int(units), decimals.get(asset, DEFAULT_DECIMALS))
             if engine_held.get(asset, ZERO) != net:
                 diffs.append(
                     Difference(
@@ -441,3 +452,25 @@ def format_table(differences: list[Difference]) -> str:
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def record_outcome(
+    shard: int, *, differences: int | None, connection_: redis.Redis | None = None
+) -> None:
+    """Keep the outcome of a reconcile run of ``shard`` in Redis for /metrics
+    (exchange_reconcile_*): when it ran, how many differences it found (None: it could
+    not finish, the engine did not answer or the database did not catch up) and, when it
+    found none, that time as the last success."""
+    client = connection_ or redis.Redis.from_url(settings.REDIS_URL)
+    now = f"{time.time():.3f}"
+    fields = {
+        "last_run": now,
+        "finished": "1" if differences is not None else "0",
+        "differences": str(differences or 0),
+    }
+    if differences == 0:
+        fields["last_success"] = now
+    try:
+        client.hset(keys.reconcile_result(shard), mapping=fields)
+    except redis.RedisError as exc:
+        logger.warning("reconcile: could not record the outcome for /metrics (%s)", exc)

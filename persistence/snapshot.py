@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 from accounts.models import Balance
 from engine_worker.core.engine import CLIENT_ORDER_ID_RETENTION_DEFAULT, COID_HORIZON_NONE
+from engine_worker.core.types import OPEN_STATUSES
 from persistence.deadletters import recovery_overlay
 from persistence.models import ProcessorState
 
@@ -38,16 +39,22 @@ class OrderRow(NamedTuple):
     client_order_id: str | None
     created_ms: int
     updated_ms: int
+    stop_price: Decimal | None = None
+    order_list_id: int | None = None
+    priority: int | None = None  # None: the order's id (rows from before priorities)
 
 
+# Open orders (pending stops included) in queue order: the engine puts each resting one at
+# the back of its level, so a level's orders come back in the order they were queued.
 OPEN_ORDERS = """
 SELECT id, user_id, symbol, side, type, time_in_force, post_only, price, quantity,
     filled_quantity, filled_quote_quantity, status, client_order_id,
     (extract(epoch FROM created_at) * 1000)::bigint,
-    (extract(epoch FROM updated_at) * 1000)::bigint
+    (extract(epoch FROM updated_at) * 1000)::bigint,
+    stop_price, order_list_id, priority
 FROM orders_order
-WHERE status IN ('new', 'partially_filled') AND symbol = ANY(%s)
-ORDER BY id
+WHERE status = ANY(%s) AND symbol = ANY(%s)
+ORDER BY COALESCE(priority, id), id
 """
 
 
@@ -120,7 +127,7 @@ def snapshot_load(*, shard: int) -> Snapshot:
             return Snapshot()
         markets = list(state.engine_state.get("markets", {}))
         balances = list(Balance.objects.values_list("user_id", "asset", "available", "locked"))
-        cursor.execute(OPEN_ORDERS, [markets])
+        cursor.execute(OPEN_ORDERS, [[str(s) for s in OPEN_STATUSES], markets])
         orders = [OrderRow(*row) for row in cursor.fetchall()]
         # entries the DB processor set aside: applied by the engine, not in the tables
         balances, orders = recovery_overlay(shard, balances, orders, markets)

@@ -29,17 +29,19 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
+from prometheus_client import Counter
 
 from infra import keys
+from infra.metrics import MetricSet
 from infra.service import Service
+from marketdata.shapes import depth_sides, kline_body
 from marketdata.tickers import TickerWindow, ticker_body
-from marketdata.units import CONTEXT
+from marketdata.units import CONTEXT, plain
 from realtime.protocol import INTERVAL_MS, INTERVALS, data_frame, md_group, user_group
 from realtime.signals import REVOKED_PATTERN
 
@@ -50,23 +52,11 @@ MAX_DRAIN = 2000  # Pub/Sub messages taken per fetch
 DAY_MS = 86_400_000
 
 
-def decimal_text(value: Decimal) -> str:
-    return format(value, "f")
-
-
 def sum_exact(values: Iterable[Decimal]) -> Decimal:
     total = Decimal(0)
     for value in values:
         total = CONTEXT.add(total, value)
     return total
-
-
-def iso(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 # -- candles and the 24 h ticker ---------------------------------------------------------
@@ -102,17 +92,16 @@ class Candle:
         self.trades += 1
 
     def json(self) -> dict[str, Any]:
-        return {
-            "open_time": iso(self.open_ms),
-            "open_time_ms": self.open_ms,
-            "open": self.open,
-            "high": self.high,
-            "low": self.low,
-            "close": self.close,
-            "volume": decimal_text(self.volume),
-            "quote_volume": decimal_text(self.quote_volume),
-            "trades": self.trades,
-        }
+        return kline_body(
+            open_time_ms=self.open_ms,
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=plain(self.volume),
+            quote_volume=plain(self.quote_volume),
+            trades=self.trades,
+        )
 
 
 @dataclass(slots=True)
@@ -246,6 +235,49 @@ class Fetched:
         return len(self.messages)
 
 
+class BridgeMetrics(MetricSet):
+    """The bridge's own, beside the loop's (exchange_service_*{service="wsbridge"})."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received = self.add(
+            Counter(
+                "exchange_wsbridge_messages_received",
+                "Engine Pub/Sub messages the bridge received (md.*, user.*, ws.revoked.*).",
+                registry=None,
+            )
+        )
+        self.malformed = self.add(
+            Counter(
+                "exchange_wsbridge_messages_malformed",
+                "Pub/Sub messages the bridge could not read and dropped.",
+                registry=None,
+            )
+        )
+        group_sends = self.add(
+            Counter(
+                "exchange_wsbridge_group_sends",
+                "Messages the bridge sent to the web processes' Channels groups, by type.",
+                ["type"],
+                registry=None,
+            )
+        )
+        self._group_sends = group_sends
+        self._by_type: dict[str, Any] = {}
+
+    def sent(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+        """A batch's group sends, counted per type once per batch."""
+        counts: dict[str, int] = {}
+        for _, event in sends:
+            kind = event["type"]
+            counts[kind] = counts.get(kind, 0) + 1
+        for kind, n in counts.items():
+            child = self._by_type.get(kind)
+            if child is None:
+                child = self._by_type[kind] = self._group_sends.labels(kind)
+            child.inc(n)
+
+
 class WsBridge(Service):
     name = "wsbridge"
     point_in_time = ("markets",)
@@ -261,6 +293,7 @@ class WsBridge(Service):
         self.pubsub: Any = None
         self.layer: Any = None
         self.sent = 0
+        self.bridge_metrics = BridgeMetrics()
 
     # -- the loop base's hooks -----------------------------------------------------------
 
@@ -348,12 +381,16 @@ class WsBridge(Service):
                     )
             except (ValueError, KeyError, TypeError):
                 logger.warning("wsbridge: malformed message on %s dropped", channel)
+                self.bridge_metrics.malformed.inc()
             if self.coalescer.window_s <= 0:  # no coalescing: each engine batch on its own
                 for symbol, window in self.coalescer.due(float("inf")):
                     await self._emit(symbol, window, sends)
         for symbol, window in self.coalescer.due(time.monotonic()):
             await self._emit(symbol, window, sends)
         await self._send(sends)
+        if batch.messages:
+            self.bridge_metrics.received.inc(len(batch.messages))
+        self.bridge_metrics.sent(sends)
         return {"size": len(batch.messages), "sent": len(sends), "markets": len(self.stats)}
 
     def _user(self, user_id: int, events: list[dict[str, Any]], sends: list) -> None:
@@ -366,10 +403,10 @@ class WsBridge(Service):
                 f"depth.{symbol}",
                 "update",
                 window.sequence,
-                {
-                    "bids": depth_levels(window.bids, descending=True),
-                    "asks": depth_levels(window.asks, descending=False),
-                },
+                depth_sides(
+                    bids=depth_levels(window.bids, descending=True),
+                    asks=depth_levels(window.asks, descending=False),
+                ),
                 first_sequence=window.first_sequence,
             )
             sends.append(

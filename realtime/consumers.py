@@ -30,7 +30,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from infra import keys
+from marketdata.shapes import depth_sides
 from realtime import conf
+from realtime import metrics as m
 from realtime.hub import get_hub
 from realtime.protocol import (
     Channel,
@@ -52,6 +54,14 @@ MAX_PENDING_DEPTH = 1000  # updates held per market while its snapshot is being 
 
 _known_symbols: set[str] = set()
 _redis: dict[int, aioredis.Redis] = {}
+_SENT = m.SENT.counts  # frames by channel kind: one dict update per frame
+_DROPPED = m.DROPPED.counts
+_SENT_DEPTH, _SENT_USER, _SENT_CONTROL = (m.SENT_KEYS[k] for k in ("depth", "user", m.CONTROL))
+_DROP_SLOW, _DROP_CLOSED, _DROP_BACKLOG = (
+    m.DROP_KEYS[k] for k in ("slow_consumer", "closed", "depth_backlog")
+)
+# a bridge event's type -> the channel kind its frames count under
+_EVENT_KINDS = {"md.trades": ("trades",), "md.ticker": ("ticker",), "md.klines": ("klines",)}
 
 
 def read_model() -> aioredis.Redis:
@@ -147,6 +157,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         self.tasks: set[asyncio.Task[Any]] = set()
         self.hub = get_hub()
         await self.accept()
+        self.counted = True  # in m.SOCKETS.open until disconnect
+        m.SOCKETS.open += 1
+        m.OPENED.add(())
         user = self.scope.get("user")
         if user is not None and getattr(user, "is_authenticated", False):
             session = self.scope.get("session")
@@ -156,12 +169,17 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if getattr(self, "counted", False):
+            self.counted = False
+            m.SOCKETS.open -= 1
         for task in self.tasks:
             task.cancel()
         await self._leave_all()
 
     async def _leave_all(self) -> None:
+        subscribed = m.SOCKETS.subscriptions
         for channel in list(self.subscriptions.values()):
+            subscribed[channel.kind] -= 1
             if not channel.private:
                 await self.hub.discard(channel.group(), self)
         self.subscriptions.clear()
@@ -179,22 +197,31 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     async def send_text(self, text: str) -> None:
         if not self.closing:
             await self.send(text_data=text)
+            _SENT[_SENT_CONTROL] += 1
 
-    async def send_market(self, text: str, event: dict[str, Any] | None = None) -> None:
-        """A market or user frame: first the slow-client check. Under daphne, a frame
+    async def send_market(
+        self, text: str, kind: tuple[str], event: dict[str, Any] | None = None
+    ) -> None:
+        """A market or user frame (counted under the channel ``kind``, one of
+        realtime.metrics.SENT_KEYS): first the slow-client check. Under daphne, a frame
         that goes to many sockets (``event`` given) is framed once, by autobahn's
         prepareMessage, and the same bytes are written to each socket."""
         if self.closing:
+            _DROPPED[_DROP_CLOSED] += 1
             return
         protocol = self.protocol
         if protocol is None:
             await self.send(text_data=text)
+            _SENT[kind] += 1
             return
         if buffered_bytes(self.transport) > self.max_buffer:
+            _DROPPED[_DROP_SLOW] += 1
             await self._drop_slow()
             return
         if protocol.state != protocol.STATE_OPEN:
+            _DROPPED[_DROP_CLOSED] += 1
             return
+        _SENT[kind] += 1
         if event is None:
             protocol.sendMessage(text.encode(), False)
             return
@@ -204,6 +231,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         protocol.sendPreparedMessage(prepared)
 
     async def _drop_slow(self) -> None:
+        m.SLOW_DISCONNECTS.add(())
         logger.info(
             "socket of user %s: %d bytes behind, disconnected",
             self.user_id,
@@ -293,7 +321,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if self.user_id is not None:
             await self.hub.discard(user_group(self.user_id), self)
         self.user_id = self.credential = self.token = self.session_key = None
-        self.subscriptions.pop("user", None)
+        if self.subscriptions.pop("user", None) is not None:
+            m.SOCKETS.subscriptions["user"] -= 1
 
     async def op_subscribe(self, message: dict[str, Any]) -> None:
         request_id = message.get("id")
@@ -331,6 +360,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             )
         for channel in new:
             self.subscriptions[channel.name] = channel
+            m.SOCKETS.subscriptions[channel.kind] += 1
             if channel.kind == "depth":
                 self.depth[channel.symbol] = DepthState()
             if not channel.private:
@@ -349,6 +379,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             if channel is None:
                 continue
             names.append(name)
+            m.SOCKETS.subscriptions[channel.kind] -= 1
             if channel.kind == "depth":
                 self.depth.pop(channel.symbol, None)
             if not channel.private:
@@ -369,6 +400,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if state.syncing:
             if len(state.pending) < MAX_PENDING_DEPTH:
                 state.pending.append(event)
+            else:
+                _DROPPED[_DROP_BACKLOG] += 1
             return
         if not await self._depth_send(state, event):
             state.syncing = True
@@ -389,7 +422,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             frame["first_sequence"] = expected
             text = dumps(frame)
         state.last = sequence
-        await self.send_market(text, event if text is event["text"] else None)
+        await self.send_market(text, _SENT_DEPTH, event if text is event["text"] else None)
         return True
 
     async def _depth_sync(self, symbol: str) -> None:
@@ -408,8 +441,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                     f"depth.{symbol}",
                     "snapshot",
                     state.last,
-                    {"bids": book["bids"][:limit], "asks": book["asks"][:limit]},
-                )
+                    depth_sides(bids=book["bids"][:limit], asks=book["asks"][:limit]),
+                ),
+                _SENT_DEPTH,
             )
             gap = False
             while state.pending:
@@ -422,7 +456,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             logger.info("depth %s: gap after sequence %d, new snapshot", symbol, state.last)
 
     async def md_trades(self, event: dict[str, Any]) -> None:
-        await self.send_market(event["text"], event)
+        await self.send_market(event["text"], _EVENT_KINDS[event["type"]], event)
 
     md_ticker = md_trades
     md_klines = md_trades
@@ -430,7 +464,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     async def user_events(self, event: dict[str, Any]) -> None:
         if "user" in self.subscriptions:
             for text in event["texts"]:
-                await self.send_market(text)
+                await self.send_market(text, _SENT_USER)
 
     async def user_revoked(self, event: dict[str, Any]) -> None:
         if event.get("credential") in (None, self.credential):

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
+from realtime import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -87,6 +89,7 @@ class Hub:
                 await asyncio.sleep(0.5)
                 continue
             self.received += 1
+            metrics.HUB_EVENTS.counts[()] += 1
             members = self.members.get(event.get("group", ""))
             if not members:
                 continue

@@ -18,19 +18,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from apikit.parsers import UNSTORABLE_MESSAGE, unstorable, unstorable_path
+from marketdata import timeseries
 
 OPS = frozenset({"subscribe", "unsubscribe", "auth", "ping", "pong"})
-INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
+INTERVALS = tuple(timeseries.INTERVALS)  # the kline intervals, as REST has them
 INTERVAL_MS = {
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
+    name: width // timedelta(milliseconds=1) for name, width in timeseries.INTERVALS.items()
 }
 PUBLIC_KINDS = frozenset({"depth", "trades", "ticker", "klines"})
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,24}_[A-Z0-9]{1,24}$")

@@ -22,7 +22,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 from apikit.throttling import scope_client_address
-from realtime import conf
+from realtime import conf, metrics
 from realtime.protocol import error_frame
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class ConnectionCap:
 
     async def _refuse(self, address: str, cap: int, receive: Any, send: Any) -> None:
         logger.warning("websocket from %s refused: %d sockets open already", address, cap)
+        metrics.REFUSED.add(("too_many_connections",))
         message = await receive()
         if message["type"] != "websocket.connect":
             return

@@ -15,12 +15,17 @@ with close code 1009 before its payload is read into the message.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from django.conf import settings
 
 from realtime import conf
+
+access_logger = logging.getLogger("daphne.access")
 
 
 def protocol_options() -> dict[str, Any]:
@@ -32,9 +37,33 @@ def protocol_options() -> dict[str, Any]:
     return {"maxFramePayloadSize": limit, "maxMessagePayloadSize": limit, "failByDrop": False}
 
 
+class LoggedAccessLog(AccessLogGenerator):
+    """daphne's access log as log records (logger ``daphne.access``) instead of raw lines
+    on stdout: with LOG_FORMAT=json each is a JSON object like every other line, with the
+    client, request line, status and bytes as fields."""
+
+    def __init__(self) -> None:
+        super().__init__(stream=None)
+
+    def write_entry(
+        self, host: str, date: Any, request: str, status: int | None = None,
+        length: int | None = None, ident: str | None = None, user: str | None = None,
+    ) -> None:  # fmt: skip
+        access_logger.info(
+            '%s "%s" %s %s', host, request, status or "-", length or "-",
+            extra={"client": host, "request_line": request, "status": status, "bytes": length},
+        )  # fmt: skip
+
+
 class ExchangeServer(Server):
     """daphne's Server whose WebSocket factory carries :func:`protocol_options`. daphne's own
-    ``setProtocolOptions`` call after the assignment sets other options only."""
+    ``setProtocolOptions`` call after the assignment sets other options only. With
+    LOG_FORMAT=json the access log goes through logging (:class:`LoggedAccessLog`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("action_logger") is not None and settings.LOG_FORMAT == "json":
+            kwargs["action_logger"] = LoggedAccessLog()
+        super().__init__(*args, **kwargs)
 
     @property
     def ws_factory(self) -> Any:

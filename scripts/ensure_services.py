@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Make sure PostgreSQL and Redis answer, starting or installing them locally if needed.
+"""Make sure PostgreSQL and Redis answer, starting or installing them locally if needed,
+and that haproxy (`make run`'s front proxy, deploy/haproxy.cfg) is installed.
 
 Run with the project's venv (it uses psycopg and redis from requirements.txt):
 
@@ -515,6 +516,8 @@ def install_missing(pg_targets: list[PgTarget], redis_target: RedisTarget, allow
         and redis_server_path() is None
     ):
         packages.append("redis-server")
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        packages.append("haproxy")  # `make run`'s front proxy (deploy/haproxy.cfg)
     if not packages:
         return
     cmd = f"apt-get update && apt-get install -y {' '.join(packages)}"
@@ -558,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     except subprocess.CalledProcessError as exc:
         print(f"error: command failed ({exc.returncode}): {shlex.join(exc.cmd)}", file=sys.stderr)
         return 1
-    say("services: PostgreSQL and Redis are ready")
+    say("services: PostgreSQL and Redis are ready (and haproxy installed)")
     return 0
 
 

@@ -9,7 +9,8 @@ and still be told apart. The wrapper
 * starts CMD in its own process group, stdout and stderr merged into one pipe,
   with PYTHONUNBUFFERED=1 so Python children do not hold lines back;
 * writes each line to its own stdout as ``[NAME] line`` (a line that already starts
-  with ``[NAME]`` is left alone);
+  with ``[NAME]`` is left alone, and so is a JSON object when ``LOG_FORMAT=json``: the
+  services' JSON log lines carry their service as a field and stay one object per line);
 * forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the child's
   process group exactly once (the child is in its own group, so a signal sent to
   our group by supervisord's stopasgroup does not reach it twice);
@@ -73,6 +74,7 @@ def main(argv: list[str]) -> int:
     name, cmd = argv[1], argv[2:]
     prefix = f"[{name}] ".encode()
     marker = f"[{name}]".encode()
+    json_lines = os.environ.get("LOG_FORMAT", "").strip().lower() == "json"
 
     parent = os.getppid()
     _set_parent_death_signal(signal.SIGTERM)
@@ -114,7 +116,8 @@ def main(argv: list[str]) -> int:
         if not line.endswith(b"\n"):
             line += b"\n"
         try:
-            out.write(line if line.startswith(marker) else prefix + line)
+            keep = line.startswith(marker) or (json_lines and line.startswith(b"{"))
+            out.write(line if keep else prefix + line)
             out.flush()
         except (BrokenPipeError, OSError):
             stdout_ok = False

@@ -250,6 +250,16 @@ class Engine:
         book = self._books.get(symbol)
         return 0 if book is None else book.last_price
 
+    def resting_orders(self) -> dict[str, int]:
+        """How many orders rest in each market's book (pending stops, off the book, not
+        counted). Safe to call from another thread while the engine runs (metrics): it
+        reads a copy of the books' index, and each count is one C-level sum, so nothing
+        changes size under it."""
+        return {
+            symbol: sum(book.open_by_user.values()) - book.stops.count
+            for symbol, book in list(self._books.items())
+        }
+
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for acct in self._accounts.values():
@@ -385,6 +395,8 @@ class Engine:
             for o in (*book.iter_orders(), *book.stops):
                 want_counts[o.user_id] = want_counts.get(o.user_id, 0) + 1
             assert counted == want_counts, f"{sym}: open counts {counted} != {want_counts}"
+        resting = {sym: sum(1 for _ in book.iter_orders()) for sym, book in self._books.items()}
+        assert self.resting_orders() == resting, f"resting {self.resting_orders()} != {resting}"
         assert all(n >= 1 for n in self.order_limits.values()), self.order_limits
         coids = {
             (o.user_id, o.client_order_id): o.order_id

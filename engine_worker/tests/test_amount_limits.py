@@ -9,6 +9,7 @@ above the engine subprocess's, as in test_dbprocessor."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -34,8 +35,14 @@ SELLER, BUYER = 7_000_001, 7_000_002
 
 
 @pytest.fixture
-def conn() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+def conn() -> Iterator[redis.Redis]:
+    """The session's Redis. These tests run engines of their own on it, whose fees credit
+    the real fee account in the read model: those balances go again afterwards, or a
+    later reconcile against the session's engine would see them (user 1's BIGB, BIGQ)."""
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    yield connection
+    for user in (fee_account_id(), SELLER, BUYER):
+        connection.hdel(keys.rm_balances(user), "BIGB", "BIGQ")
 
 
 def big_market(symbol: str) -> MarketUnits:

@@ -1,4 +1,5 @@
-"""Crashes lose nothing acknowledged: the engine killed under load, Redis restarted."""
+"""Crashes lose nothing acknowledged: the engine killed under load (stops and OCO lists in
+the flow) or with pending stops, Redis restarted."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ def place_command(user_id: int, symbol: str, side: str, price: int, quantity: in
     }
 
 
+def stop_command(user_id: int, symbol: str, side: str, stop: int, price: int, quantity: int):
+    """A stop-limit order: at ``price`` once the last trade reaches ``stop``."""
+    return {**place_command(user_id, symbol, side, price, quantity), "type": "stop_limit",
+            "stop_price": stop}  # fmt: skip
+
+
 def call(gateway: OrderGateway, command: dict) -> dict:
     command = {**command, "request_id": gateway.new_request_id(), "ts": now_ms()}
     return gateway.call(0, command)
@@ -99,15 +106,24 @@ def test_engine_killed_under_load_loses_nothing_acknowledged(engine, market, emp
         while not stop.is_set():
             side = rng.choice(("buy", "sell"))
             price = 100_00 + rng.randint(-20, 20)
+            quantity = rng.randint(1000, 9000)
+            roll = rng.random()
+            if roll < 0.15:  # a stop near the price: many trigger, some wait (or are refused)
+                command = stop_command(user, market, side, price, price, quantity)
+            elif roll < 0.2:
+                away = rng.randint(5, 30) * (1 if side == "buy" else -1)
+                command = {"kind": "PlaceOrderList", "user_id": user, "symbol": market,
+                           "side": side, "quantity": quantity, "price": price - away,
+                           "stop_price": price + away, "stop_limit_price": None}  # fmt: skip
+            else:
+                command = place_command(user, market, side, price, quantity)
             try:
-                reply = call(
-                    gateway, place_command(user, market, side, price, rng.randint(1000, 9000))
-                )
+                reply = call(gateway, command)
             except ExchangeError as exc:  # 503/504 while the engine is down
                 failures.append(exc.code)
                 time.sleep(0.05)
                 continue
-            if reply["ok"]:
+            if reply["ok"] and "order" in reply:
                 acknowledged.append(reply)
 
     threads = [threading.Thread(target=client, args=(u,)) for u in users]
@@ -215,3 +231,61 @@ def test_redis_restart_with_aof_loses_nothing_acknowledged(engine, scratch_redis
     finally:
         gateway.close()
         own_engine.stop()
+
+
+def test_engine_killed_with_pending_stops_keeps_them_and_they_trigger(
+    engine,
+    market,
+    empty_history,  # noqa: F811
+):
+    """kill -9 with a stop-loss, a stop-market buy and an OCO list pending: the restarted
+    engine has them as they were (the read model and a replay agree), and a trade at the
+    stop price triggers the stop-loss, which fills; the database then agrees with the
+    engine. (The engine subprocess cannot see this test's uncommitted database, so it
+    recovers from the command log here; test_recovery.py restores stops, lists, queue
+    places and the last price from the database.)"""
+    from django.conf import settings
+
+    gateway = get_gateway()
+    seller, buyer, stopper, lister = (410_001 + i for i in range(4))
+    for user in (seller, buyer, stopper, lister):
+        for asset in ("USDT", "BTC"):
+            call(gateway, {"kind": "Deposit", "user_id": user, "asset": asset,
+                           "amount": 10**13, "decimals": 8})  # fmt: skip
+    assert call(gateway, place_command(seller, market, "sell", 100_00, 1000))["ok"]
+    assert call(gateway, place_command(buyer, market, "buy", 100_00, 1000))["fills"]  # last 100
+    stop_loss = call(gateway, stop_command(stopper, market, "sell", 96_00, 95_00, 2000))
+    assert stop_loss["order"]["status"] == "pending"
+    stop_buy = call(gateway, {**place_command(stopper, market, "buy", 0, 1000),
+                              "type": "stop_market", "stop_price": 105_00})  # fmt: skip
+    listed = call(gateway, {"kind": "PlaceOrderList", "user_id": lister, "symbol": market,
+                            "side": "sell", "quantity": 3000, "price": 110_00,
+                            "stop_price": 94_00, "stop_limit_price": None})  # fmt: skip
+    assert stop_buy["order"]["status"] == "pending" and listed["ok"]
+    assert call(gateway, place_command(buyer, market, "buy", 95_00, 2000))["ok"]  # takes the stop
+    ids = [stop_loss["order"]["id"], stop_buy["order"]["id"]] + [
+        o["id"] for o in listed["order_list"]["orders"]
+    ]
+    before = {i: order_get(user_id=u, order_id=i) for i, u in
+              zip(ids, (stopper, stopper, lister, lister), strict=True)}  # fmt: skip
+
+    engine.kill()
+    engine.start()
+
+    units = market_units_get(market)
+    replayed = replay(settings.REDIS_URL)
+    assert_engine_equals_replay(settings.REDIS_URL, replayed, [seller, buyer, stopper, lister],
+                                units)  # fmt: skip
+    after = {i: order_get(user_id=o["user_id"], order_id=i) for i, o in before.items()}
+    assert after == before
+    assert [after[i]["status"] for i in ids] == ["pending", "pending", "new", "pending"]
+    # the restarted engine triggers the stop-loss at 96 (it knows the last price was 100)
+    assert call(gateway, place_command(buyer, market, "buy", 96_00, 2000))["ok"]
+    assert call(gateway, place_command(seller, market, "sell", 96_00, 2000))["fills"]
+    filled = order_get(user_id=stopper, order_id=ids[0])
+    assert (filled["status"], filled["filled_quantity"]) == ("filled", "0.02")
+    assert order_get(user_id=lister, order_id=ids[3])["status"] == "pending"  # 94: not yet
+    persist()
+    code, out, err = reconcile()
+    assert code == 0, out + err
+    assert "no differences" in out

@@ -89,7 +89,7 @@ def api_routes() -> list[str]:
 
 def test_every_api_route_is_documented_in_docs_api_md():
     routes = api_routes()
-    assert len(routes) >= 17  # the walk found the API
+    assert len(routes) >= 20  # the walk found the API
     text = API_DOC.read_text()
     missing = [route for route in routes if f"`{route}`" not in text]
     assert not missing, f"not in docs/api.md: {missing}"
@@ -241,6 +241,23 @@ def test_real_responses_match_the_documented_response_schemas(document, make_tra
     call(anonymous, "get", "/api/v1/auth/me", 401)
     call(buyer, "get", "/api/v1/balances", 200)
 
+    # API keys (a signed request's refusal in the contract's shape too)
+    from apikeys.tests.helpers import signed
+
+    new_key = {"label": "schema", "scopes": ["read"], "allowed_ips": ["127.0.0.1"]}
+    key = call(buyer, "post", "/api/v1/api-keys", 201, data=new_key)
+    call(buyer, "post", "/api/v1/api-keys", 400, data={"label": "schema", "scopes": []})
+    assert call(buyer, "get", "/api/v1/api-keys", 200)[0]["id"] == key["id"]
+    call(anonymous, "get", "/api/v1/api-keys", 401)
+    call(seller, "delete", "/api/v1/api-keys/{key_id}", 404, f"/api/v1/api-keys/{key['id']}")
+    assert signed(key, "GET", "/api/v1/balances").status_code == 200
+    refused = signed(key, "GET", "/api/v1/balances", secret="0" * 64)
+    assert refused.status_code == 400
+    assert not mismatches(
+        contract.document, {"$ref": "#/components/schemas/Error"}, refused.json(), "signed"
+    )
+    call(buyer, "delete", "/api/v1/api-keys/{key_id}", 204, f"/api/v1/api-keys/{key['id']}")
+
     # catalogue and depth, with a resting order on each side
     call(anonymous, "get", "/api/v1/markets", 200)
     unknown = APIClient()
@@ -291,6 +308,31 @@ def test_real_responses_match_the_documented_response_schemas(document, make_tra
     call(buyer, "get", "/api/v1/orders/{order_id}", 404, detail)
     assert call(seller, "get", "/api/v1/trades", 200)["results"]
     assert call(buyer, "get", "/api/v1/trades", 200, f"/api/v1/trades?symbol={market}")["results"]
+    # a stop order (pending), amended; an OCO list
+    stop = call(seller, "post", "/api/v1/orders", 201,
+                data={"symbol": market, "side": "sell", "type": "stop_limit", "price": "900",
+                      "stop_price": "950", "quantity": "0.01"})["order"]  # fmt: skip
+    assert stop["status"] == "pending" and stop["stop_price"] == "950"
+    stop_detail = f"/api/v1/orders/{stop['id']}"
+    amended = call(seller, "patch", "/api/v1/orders/{order_id}", 200, stop_detail,
+                   data={"quantity": "0.02"})  # fmt: skip
+    assert amended["quantity"] == "0.02"
+    call(seller, "patch", "/api/v1/orders/{order_id}", 400, stop_detail, data={})
+    call(seller, "patch", "/api/v1/orders/{order_id}", 422, stop_detail,
+         data={"quantity": "1000"})  # fmt: skip
+    call(buyer, "patch", "/api/v1/orders/{order_id}", 404, stop_detail, data={"quantity": "1"})
+    listed = call(seller, "post", "/api/v1/order-lists", 201,
+                  data={"symbol": market, "side": "sell", "quantity": "0.01", "price": "2000",
+                        "stop_price": "940"})  # fmt: skip
+    call(seller, "post", "/api/v1/order-lists", 400, data={"symbol": market, "side": "sell"})
+    call(seller, "post", "/api/v1/order-lists", 422,
+         data={"symbol": market, "side": "sell", "quantity": "0.01", "price": "2000",
+               "stop_price": "1100"})  # fmt: skip
+    list_detail = f"/api/v1/order-lists/{listed['id']}"
+    assert call(seller, "get", "/api/v1/order-lists/{list_id}", 200, list_detail) == listed
+    call(buyer, "get", "/api/v1/order-lists/{list_id}", 404, list_detail)
+    call(seller, "delete", "/api/v1/order-lists/{list_id}", 200, list_detail)
+    call(seller, "delete", "/api/v1/order-lists/{list_id}", 400, list_detail)
     cancelled = call(seller, "delete", "/api/v1/orders/{order_id}", 200, detail)
     assert cancelled["status"] == "cancelled"
     call(seller, "delete", "/api/v1/orders/{order_id}", 400, detail)

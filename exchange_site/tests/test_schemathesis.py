@@ -19,7 +19,7 @@ from schemathesis.checks import not_a_server_error
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES_PER_OPERATION = 15  # 16 operations: about 600 requests, unsupported methods included
+EXAMPLES_PER_OPERATION = 15  # per operation of /api/v1 and /api/v3, unsupported methods included
 STATUS_LOG = os.environ.get("SCHEMATHESIS_STATUS_LOG")  # a file: one line per request
 
 

@@ -4,6 +4,7 @@ directory) on a database, a Redis and a port of the test's own."""
 
 from __future__ import annotations
 
+import http.client as http_client
 import json
 import os
 import signal
@@ -161,3 +162,37 @@ def test_a_killed_service_is_restarted_and_the_stack_is_healthy_within_10_second
         status, balances = http("GET", stack.base + "/api/v1/balances", token=body["token"])
         assert {"asset": "USDT", "available": "10000", "locked": "0"} in balances
         assert time.monotonic() - started < 10, f"{name} took too long to come back"
+
+
+def failed_login(base: str, source: str, username: str) -> tuple[int, str]:
+    """A wrong password from the local address ``source`` (127.0.0.x), with a forged
+    X-Forwarded-For that must not be believed."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = http_client.HTTPConnection(host, int(port), timeout=5, source_address=(source, 0))
+    body = json.dumps({"username": username, "password": "wrong-password"})
+    headers = {"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.9"}
+    conn.request("POST", "/api/v1/auth/token", body, headers)
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())["error"]["code"]
+
+
+def test_the_front_proxy_serves_api_and_websocket_on_one_port_keeping_the_clients_address(
+    stack,
+):
+    from websockets.sync.client import connect
+
+    stack.wait(stack.healthy, timeout=90)
+    status, body = http(
+        "POST",
+        stack.base + "/api/v1/auth/register",
+        {"username": "one-origin", "password": "a-long-password-1"},
+    )
+    assert status == 201, body
+    with connect(stack.base.replace("http://", "ws://") + "/ws/v1", open_timeout=5) as ws:
+        ws.send(json.dumps({"op": "auth", "token": body["token"]}))
+        assert json.loads(ws.recv(timeout=5))["type"] == "authenticated"
+    # log-in failures count per client address: the peer's, not the proxy's, whatever
+    # X-Forwarded-For the client sends (settings.LOGIN_FAILURE_LIMIT, 5, locks it out)
+    codes = [failed_login(stack.base, "127.0.0.3", f"guess{i}")[1] for i in range(7)]
+    assert codes[0] == "invalid_credentials" and codes[-1] == "locked_out", codes
+    assert failed_login(stack.base, "127.0.0.1", "someone") == (401, "invalid_credentials")

@@ -88,6 +88,7 @@ def web_stack(tmp_path, django_db_blocker):
     manage = [str(VENV_BIN / "python"), "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    subprocess.run([*manage, "build_static"], cwd=ROOT, env=env, check=True)  # noqa: S603 - as make run
     running = Stack(tmp_path, env)
     _with_wsbridge(running.conf)
     running.start()
@@ -109,7 +110,7 @@ def web_stack(tmp_path, django_db_blocker):
 def test_a_trader_signs_up_trades_and_sees_it_live_in_the_web_app(web_stack):
     shutil.rmtree(FRONTEND / "test-results" / "screenshots", ignore_errors=True)
     result = subprocess.run(  # noqa: S603
-        [shutil.which("npx") or "npx", "--no-install", "playwright", "test"],
+        [shutil.which("npx") or "npx", "--no-install", "playwright", "test", "e2e/web-app.spec.ts"],
         cwd=FRONTEND,
         env={
             **os.environ,
@@ -124,4 +125,4 @@ def test_a_trader_signs_up_trades_and_sees_it_live_in_the_web_app(web_stack):
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     shots = sorted((FRONTEND / "test-results" / "screenshots").glob("*.png"))
-    assert len(shots) >= 7, shots
+    assert len(shots) >= 9, shots

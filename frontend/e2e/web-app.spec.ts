@@ -1,6 +1,7 @@
 // The trader's journey through the web app, against a running stack: two traders in two
 // browser contexts. E2E_MARKET is a market the market maker leaves alone (the wrapper
 // creates it), so the book holds only these traders' orders; BTC_USDT has the bot.
+import { createHmac } from 'node:crypto';
 import { expect, test, type Browser, type Page } from '@playwright/test';
 
 const MARKET = process.env.E2E_MARKET ?? 'BTC_USDT';
@@ -124,6 +125,49 @@ test('orders are cancelled one by one and all at once', async () => {
   await alice.screenshot({ path: `${SHOTS}/04-orders-cancelled.png`, fullPage: true });
 });
 
+test('a stop-limit order waits pending with its stop price, is amended, and an OCO list places two linked orders', async () => {
+  const form = alice.getByTestId('order-form');
+  const rows = alice.getByRole('table', { name: 'Open orders' }).getByTestId('order-row');
+  const stop = `${Number(LOW) + 5}`; // below the last trade (PRICE): a sell stop-loss
+  await form.getByRole('button', { name: 'Sell', exact: true }).click();
+  await form.getByRole('button', { name: 'Stop-limit', exact: true }).click();
+  await expect(form.getByTestId('order-kind-hint')).toContainText('falls to or below');
+  await form.getByLabel('Stop price', { exact: true }).fill(stop);
+  await form.getByLabel('Price', { exact: true }).fill(`${Number(LOW) + 4}`);
+  await form.getByLabel('Quantity', { exact: true }).fill('0.1');
+  await form.getByRole('button', { name: /^Sell / }).click();
+  await expect(alice.getByTestId('order-success')).toContainText(/Sell order #\d+ pending/);
+  await expect(rows).toHaveCount(1);
+  const row = rows.first();
+  await expect(row).toHaveAttribute('data-status', 'pending');
+  await expect(row.getByTestId('stop-price')).toHaveText(stop);
+  await expect(alice.locator(`[data-testid="book-ask"][data-price="${Number(LOW) + 4}"]`)).toHaveCount(0); // off the book
+  const orderId = await row.getAttribute('data-order-id');
+
+  // amend it: a smaller quantity
+  await row.getByRole('button', { name: `Amend order ${orderId}` }).click();
+  await row.getByLabel(`New quantity of order ${orderId}`).fill('0.05');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(row).toContainText('0 / 0.05');
+  await expect(row).toHaveAttribute('data-status', 'pending');
+  await alice.screenshot({ path: `${SHOTS}/05-stop-order-pending-amended.png`, fullPage: true });
+
+  // an OCO list: take profit above the market, stop-loss below, as a stop-market
+  await form.getByRole('button', { name: 'OCO', exact: true }).click();
+  await form.getByLabel('Price', { exact: true }).fill(`${Number(PRICE.split('.')[0]) + 50}`);
+  await form.getByLabel('Stop price', { exact: true }).fill(`${Number(LOW) + 3}`);
+  await form.getByLabel('Quantity', { exact: true }).fill('0.1');
+  await form.getByRole('button', { name: /^Sell / }).click();
+  await expect(alice.getByTestId('order-success')).toContainText(/OCO list #\d+ placed: limit order #\d+ new, stop order #\d+ pending/);
+  await expect(rows).toHaveCount(3);
+  await expect(alice.getByRole('table', { name: 'Open orders' }).getByTestId('order-list')).toHaveCount(2);
+  await expect(rows.filter({ hasText: 'stop-market' })).toHaveAttribute('data-status', 'pending');
+  await alice.screenshot({ path: `${SHOTS}/05-oco-list.png`, fullPage: true });
+
+  await alice.getByRole('button', { name: 'Cancel all' }).click();
+  await expect(alice.getByText(/No open orders in/)).toBeVisible();
+});
+
 test('an order above the balance gets a readable error', async () => {
   await placeLimit(alice, 'Buy', '100', '1000');
   await expect(alice.getByTestId('order-error')).toContainText('Insufficient balance');
@@ -155,4 +199,65 @@ test('the markets overview lists every market', async () => {
   await expect(alice.getByTestId(`market-${LIVE_MARKET}`)).toBeVisible();
   await expect(alice.getByTestId(`market-${MARKET}`)).toBeVisible();
   await alice.screenshot({ path: `${SHOTS}/07-markets.png`, fullPage: true });
+});
+
+/** A signed GET of our /api/v1 with an API key, as a Binance client signs it. */
+async function signedGet(page: Page, path: string, apiKey: string, secret: string) {
+  const query = `timestamp=${Date.now()}`;
+  const signature = createHmac('sha256', secret).update(query).digest('hex');
+  return page.request.get(`${path}?${query}&signature=${signature}`, { headers: { 'X-MBX-APIKEY': apiKey } });
+}
+
+test('an API key is created with its secret shown once, signs requests, and is revoked', async ({ browser }) => {
+  const carol = await newTrader(browser); // a trader of this test's own
+  await carol.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await signUp(carol, `carol${run}`);
+  await carol.goto('/balances');
+  await carol.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys' }).click();
+  await carol.waitForURL(/\/api-keys$/);
+  await expect(carol.getByText('No API keys yet.')).toBeVisible();
+
+  const form = carol.getByTestId('create-api-key');
+  await form.getByLabel('Label').fill(`bot ${run}`);
+  await form.getByRole('checkbox', { name: /^Trade/ }).check();
+  await form.getByLabel(/Allowed IP addresses/).fill('127.0.0.1, ::1');
+  await form.getByRole('button', { name: 'Create key' }).click();
+
+  const created = carol.getByTestId('new-api-key');
+  await expect(created).toBeVisible();
+  const apiKey = (await created.getByTestId('new-api-key-key').textContent()) ?? '';
+  const secret = (await created.getByTestId('new-api-key-secret').textContent()) ?? '';
+  expect(apiKey).toMatch(/^[A-Za-z0-9]{64}$/);
+  expect(secret).toMatch(/^[A-Za-z0-9]{64}$/);
+  await created.getByRole('button', { name: 'Copy secret' }).click();
+  await expect(created.getByRole('button', { name: 'Copy secret' })).toHaveText('Copied');
+  expect(await carol.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+  const row = carol.getByRole('table', { name: 'API keys' }).getByTestId('api-key-row');
+  await expect(row).toHaveCount(1);
+  await expect(row).toHaveAttribute('data-api-key', apiKey);
+  await expect(row).toContainText('read, trade');
+  await expect(row).toContainText('127.0.0.1/32, ::1/128');
+  await carol.screenshot({ path: `${SHOTS}/08-api-key-created.png`, fullPage: true });
+
+  // the key works for a bot: a signed request reads Alice's balances
+  const balances = await signedGet(carol, '/api/v1/balances', apiKey, secret);
+  expect(balances.status()).toBe(200);
+  expect((await balances.json()).map((b: { asset: string }) => b.asset)).toContain('USDT');
+
+  // once dismissed (or after a reload) the secret is gone from the page
+  await created.getByRole('button', { name: 'I have stored the secret' }).click();
+  await expect(created).toHaveCount(0);
+  await carol.reload();
+  await expect(row).toHaveCount(1);
+  await expect(row).not.toContainText('never'); // last used: the signed request above
+  expect(await carol.content()).not.toContain(secret);
+
+  await row.getByRole('button', { name: `Revoke bot ${run}` }).click();
+  await row.getByRole('button', { name: `Confirm revoking bot ${run}` }).click();
+  await expect(carol.getByText('No API keys yet.')).toBeVisible();
+  const refused = await signedGet(carol, '/api/v1/balances', apiKey, secret);
+  expect(refused.status()).toBe(401);
+  expect((await refused.json()).error.details.binance_code).toBe(-2015);
+  await carol.screenshot({ path: `${SHOTS}/09-api-key-revoked.png`, fullPage: true });
+  await carol.context().close();
 });

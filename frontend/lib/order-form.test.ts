@@ -90,3 +90,39 @@ describe('order form arithmetic', () => {
     expect(quantityForPercent('buy', 25, available, null, '0.00001')).toBe('');
   });
 });
+
+describe('stop orders and OCO lists in the order form', () => {
+  it('builds a stop-limit and a stop-market order with their stop price', () => {
+    const stopLimit = validateOrder(market, limit({ side: 'sell', type: 'stop_limit', price: '29000', stopPrice: '29500' }));
+    expect(stopLimit.order).toEqual({
+      symbol: 'BTC_USDT', side: 'sell', type: 'stop_limit', quantity: '0.1', price: '29000',
+      stop_price: '29500', time_in_force: 'GTC',
+    });
+    const stopMarket = validateOrder(market, limit({ type: 'stop_market', price: '', stopPrice: '31000' }));
+    expect(stopMarket.order).toEqual({
+      symbol: 'BTC_USDT', side: 'buy', type: 'stop_market', quantity: '0.1', stop_price: '31000',
+      time_in_force: 'IOC',
+    });
+  });
+  it('needs a stop price on the tick, and a stop-market is not post-only', () => {
+    expect(validateOrder(market, limit({ type: 'stop_limit', stopPrice: '' })).errors.stopPrice).toMatch(/Enter a stop price/);
+    expect(validateOrder(market, limit({ type: 'stop_market', stopPrice: '1.001' })).errors.stopPrice).toMatch(/tick size/);
+    expect(validateOrder(market, limit({ type: 'stop_market', stopPrice: '31000', postOnly: true })).errors.form).toMatch(/post-only/);
+    // the stop price prices a stop-market's notional
+    expect(validateOrder(market, limit({ type: 'stop_market', stopPrice: '5', quantity: '0.1' })).errors.total).toMatch(/at least 1/);
+  });
+  it('builds an OCO list, with or without a stop-limit price', () => {
+    const sell = validateOrder(market, limit({ side: 'sell', type: 'oco', price: '31000', stopPrice: '29000', stopLimitPrice: '28900' }));
+    expect(sell.order).toBeUndefined();
+    expect(sell.list).toEqual({
+      symbol: 'BTC_USDT', side: 'sell', quantity: '0.1', price: '31000', stop_price: '29000', stop_limit_price: '28900',
+    });
+    const buy = validateOrder(market, limit({ type: 'oco', price: '29000', stopPrice: '31000', stopLimitPrice: '' }));
+    expect(buy.list).toEqual({ symbol: 'BTC_USDT', side: 'buy', quantity: '0.1', price: '29000', stop_price: '31000' });
+  });
+  it('puts an OCO stop price on the right side of its limit price', () => {
+    expect(validateOrder(market, limit({ side: 'sell', type: 'oco', price: '29000', stopPrice: '29000' })).errors.stopPrice).toMatch(/below the limit/);
+    expect(validateOrder(market, limit({ side: 'buy', type: 'oco', price: '29000', stopPrice: '28000' })).errors.stopPrice).toMatch(/above the limit/);
+    expect(validateOrder(market, limit({ type: 'oco', price: '29000', stopPrice: '31000', stopLimitPrice: 'x' })).errors.stopLimitPrice).toMatch(/number/);
+  });
+});

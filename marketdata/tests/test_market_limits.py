@@ -104,3 +104,19 @@ def test_a_candle_sums_volumes_past_one_amount_and_the_ticker_spans_any_prices(c
     response = client.get(f"/api/v1/markets/{wide}/ticker")
     assert response.status_code == 200  # the default context raised: a 500
     assert response.json()["change_percent"] == "999999999999999998999999999999999900.00"
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        (("--min-quantity", "0.000025"), "min_quantity"),  # 2.5 lots: the engine would take 2
+        (("--min-notional", "0.000000001"), "min_notional"),  # below USDT's 8 decimals
+    ],
+)
+def test_add_market_refuses_minimums_between_two_units(engine, options, field):
+    symbol = new_symbol()
+    with pytest.raises(CommandError, match=f"{field} must be a multiple of"):
+        add_market(symbol, *options)
+    assert not Market.objects.filter(symbol=symbol).exists()
+    add_market(symbol, "--min-quantity", "0.00003", "--min-notional", "5.5")  # whole units
+    assert Market.objects.get(symbol=symbol).min_quantity == Decimal("0.00003")

@@ -3,14 +3,17 @@ processor's batch handler run in this process over the engine's stream."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db.models import F
+from django.test import Client
 
 from accounts.models import Balance, Transfer
+from apikit.testing import Scrape
 from orders.models import Order
 from orders.tests.helpers import place
 from orders.tests.test_history import empty_history, persist  # noqa: F401 - a fixture
@@ -29,6 +32,18 @@ def reconcile(*args: str) -> tuple[int, str, str]:
     return 0, out.getvalue(), err.getvalue()
 
 
+def outcome(shard: int = 0) -> dict[str, list[float]]:
+    """The shard's last reconcile as the web's /metrics shows it."""
+    scrape = Scrape(Client().get("/metrics").content.decode())
+    names = (
+        "last_run_timestamp_seconds",
+        "finished",
+        "differences",
+        "last_success_timestamp_seconds",
+    )
+    return {n: scrape.matching(f"exchange_reconcile_{n}", shard=str(shard)) for n in names}
+
+
 @pytest.fixture
 def busy_market(make_trader, market, empty_history):  # noqa: F811
     """Fills, a cancel and resting orders on both sides, all persisted."""
@@ -43,11 +58,17 @@ def busy_market(make_trader, market, empty_history):  # noqa: F811
 
 
 def test_in_sync_exits_0_with_no_differences(busy_market):
+    started = time.time()
     code, out, err = reconcile()
     assert code == 0, out + err
     assert "no differences" in out
     assert "read model compared" in out
     assert "waiting" not in err
+    # its outcome, for the alerts (docs/operations.md)
+    seen = outcome()
+    assert seen["finished"] == [1] and seen["differences"] == [0]
+    assert started <= seen["last_run_timestamp_seconds"][0] <= time.time()
+    assert seen["last_success_timestamp_seconds"] == seen["last_run_timestamp_seconds"]
 
 
 def test_a_tampered_balance_is_named_and_exits_1(busy_market):
@@ -62,6 +83,12 @@ def test_a_tampered_balance_is_named_and_exits_1(busy_market):
     # the one balance and the asset's total; nothing else
     assert sum(1 for r in rows if r[:1] == ["balance"]) == 1
     assert any(line.startswith("total") and "USDT" in line for line in out.splitlines())
+    seen = outcome()
+    assert seen["finished"] == [1] and seen["differences"] == [2]
+    # not a success: the last one (if any) is older than this run
+    assert all(
+        t < seen["last_run_timestamp_seconds"][0] for t in seen["last_success_timestamp_seconds"]
+    )
 
 
 def test_a_missing_open_order_is_named_and_exits_1(busy_market):
@@ -130,9 +157,31 @@ def test_the_database_behind_exits_2(busy_market, make_trader):
     code, _, err = reconcile()
     assert code == 2
     assert "DB processor" in err
+    seen = outcome()
+    assert seen["finished"] == [0] and seen["differences"] == [0]
 
 
 def test_no_engine_exits_2_with_a_clear_error(engine):
     code, _, err = reconcile("--shard", "7", "--engine-timeout", "1")
     assert code == 2
     assert "shard 7" in err
+
+
+def test_stop_orders_lists_and_queue_places_are_compared(busy_market, market):
+    seller, buyer, resting = busy_market
+    stop = place(seller, symbol=market, side="sell", type="stop_limit", price="90",
+                 stop_price="95", quantity="0.1")["order"]  # fmt: skip
+    listed = seller.post("/api/v1/order-lists", {"symbol": market, "side": "sell",
+                         "quantity": "0.1", "price": "120", "stop_price": "96"},
+                         format="json").json()  # fmt: skip
+    persist()
+    code, out, err = reconcile()
+    assert code == 0, out + err  # pending stops and lists agree as they are
+    Order.objects.filter(id=stop["id"]).update(stop_price=Decimal(94))
+    Order.objects.filter(id=listed["id"]).update(order_list_id=None)
+    Order.objects.filter(id=resting["id"]).update(priority=F("priority") + 10**6)
+    code, out, _ = reconcile()
+    assert code == 1
+    assert f"order {stop['id']} stop_price" in out
+    assert f"order {listed['id']} order_list_id" in out
+    assert f"order {resting['id']} priority" in out

@@ -11,6 +11,7 @@ const NAV = [
   { href: '/', label: 'Markets' },
   { href: '/orders', label: 'Orders' },
   { href: '/balances', label: 'Balances' },
+  { href: '/api-keys', label: 'API keys' },
 ];
 
 export function SiteHeader() {

@@ -1,8 +1,10 @@
 'use client';
 import { useEffect, useId, useState } from 'react';
-import { api, describeError, type Balance, type Market, type OrderType, type Side, type TimeInForce } from '@/lib/api';
+import { api, describeError, type Balance, type Market, type Side, type TimeInForce } from '@/lib/api';
 import { formatDecimal, stepDecimals } from '@/lib/decimal';
 import {
+  hasLimitPrice,
+  hasStopPrice,
   quantityForPercent,
   quantityForTotal,
   snapPrice,
@@ -10,7 +12,16 @@ import {
   totalOf,
   validateOrder,
   type OrderFormErrors,
+  type OrderFormKind,
 } from '@/lib/order-form';
+
+const KINDS: [OrderFormKind, string][] = [
+  ['limit', 'Limit'],
+  ['market', 'Market'],
+  ['stop_limit', 'Stop-limit'],
+  ['stop_market', 'Stop-market'],
+  ['oco', 'OCO'],
+];
 
 export interface PickedPrice {
   price: string;
@@ -38,8 +49,10 @@ export function OrderForm({
 }) {
   const id = useId();
   const [side, setSide] = useState<Side>('buy');
-  const [type, setType] = useState<OrderType>('limit');
+  const [type, setType] = useState<OrderFormKind>('limit');
   const [price, setPrice] = useState('');
+  const [stopPrice, setStopPrice] = useState('');
+  const [stopLimitPrice, setStopLimitPrice] = useState('');
   const [quantity, setQuantity] = useState('');
   const [total, setTotal] = useState('');
   const [tif, setTif] = useState<TimeInForce>('GTC');
@@ -59,7 +72,10 @@ export function OrderForm({
   const available = (asset: string) => balances?.find((b) => b.asset === asset)?.available ?? null;
   const baseAvail = available(market.base);
   const quoteAvail = available(market.quote);
-  const reference = type === 'limit' ? price : side === 'buy' ? bestAsk : bestBid;
+  const limitPriced = hasLimitPrice(type);
+  const stopPriced = hasStopPrice(type);
+  // what a total is priced at: the limit price, a stop-market's stop price, else the book
+  const reference = limitPriced ? price : type === 'stop_market' ? stopPrice : side === 'buy' ? bestAsk : bestBid;
   const pdp = stepDecimals(market.tick_size);
   const qdp = stepDecimals(market.lot_size);
 
@@ -80,22 +96,51 @@ export function OrderForm({
     if (q) changeQuantity(q);
   }
 
+  function chooseType(kind: OrderFormKind) {
+    setType(kind);
+    if (kind !== 'limit' && kind !== 'stop_limit') setPostOnly(false);
+  }
+
   async function submit(event: React.FormEvent) {
     event.preventDefault();
     setResult(null);
-    const snappedPrice = type === 'limit' ? snapPrice(price, market.tick_size) : '';
+    const snappedPrice = limitPriced ? snapPrice(price, market.tick_size) : '';
+    const snappedStop = stopPriced ? snapPrice(stopPrice, market.tick_size) : '';
+    const snappedStopLimit = type === 'oco' && stopLimitPrice ? snapPrice(stopLimitPrice, market.tick_size) : '';
     const snappedQty = snapQuantity(quantity, market.lot_size);
     setPrice(snappedPrice);
+    setStopPrice(snappedStop);
+    setStopLimitPrice(snappedStopLimit);
     setQuantity(snappedQty);
     const check = validateOrder(
       market,
-      { side, type, price: snappedPrice, quantity: snappedQty, timeInForce: tif, postOnly: type === 'limit' && postOnly },
+      {
+        side,
+        type,
+        price: snappedPrice,
+        quantity: snappedQty,
+        timeInForce: tif,
+        postOnly: (type === 'limit' || type === 'stop_limit') && postOnly,
+        stopPrice: snappedStop,
+        stopLimitPrice: snappedStopLimit,
+      },
       type === 'market' ? reference : null,
     );
     setErrors(check.errors);
-    if (!check.ok || !check.order) return;
+    if (!check.ok || (!check.order && !check.list)) return;
     setBusy(true);
     try {
+      if (check.list) {
+        const list = await api.placeOrderList(check.list);
+        const [limitOrder, stopOrder] = list.orders;
+        setResult({
+          kind: 'success',
+          text: `OCO list #${list.id} placed: limit order #${limitOrder.id} ${limitOrder.status.replace('_', ' ')}, stop order #${stopOrder.id} ${stopOrder.status}.`,
+        });
+        onPlaced();
+        return;
+      }
+      if (!check.order) return;
       const placed = await api.placeOrder(check.order);
       const o = placed.order;
       const filled = placed.fills.length
@@ -129,14 +174,20 @@ export function OrderForm({
             Sell
           </button>
         </div>
-        <div className="segmented" role="group" aria-label="Order type">
-          <button type="button" aria-pressed={type === 'limit'} onClick={() => setType('limit')}>
-            Limit
-          </button>
-          <button type="button" aria-pressed={type === 'market'} onClick={() => { setType('market'); setPostOnly(false); }}>
-            Market
-          </button>
+        <div className="segmented kinds" role="group" aria-label="Order type">
+          {KINDS.map(([kind, label]) => (
+            <button key={kind} type="button" aria-pressed={type === kind} onClick={() => chooseType(kind)}>
+              {label}
+            </button>
+          ))}
         </div>
+        {type !== 'limit' && type !== 'market' && (
+          <p className="muted hint" data-testid="order-kind-hint">
+            {type === 'oco'
+              ? `A post-only limit order and a stop order, ${side === 'sell' ? 'the stop below' : 'the stop above'} it: when one fills or triggers, the other is cancelled. One lock covers both.`
+              : `Waits until the last trade price ${side === 'sell' ? 'falls to or below' : 'rises to or above'} the stop price, then ${type === 'stop_limit' ? 'places a limit order at the price' : 'buys or sells at the market'}.`}
+          </p>
+        )}
         <div className="form-summary">
           <span>Available</span>
           <span className="num" data-testid="available">
@@ -145,7 +196,51 @@ export function OrderForm({
               : `${baseAvail !== null ? formatDecimal(baseAvail, qdp) : '—'} ${market.base}`}
           </span>
         </div>
-        {type === 'limit' ? (
+        {stopPriced && (
+          <div className="field">
+            <label htmlFor={fid('stop-price')}>Stop price</label>
+            <div className="suffix-wrap">
+              <input
+                id={fid('stop-price')}
+                name="stop_price"
+                inputMode="decimal"
+                autoComplete="off"
+                value={stopPrice}
+                placeholder={`tick ${market.tick_size}`}
+                aria-invalid={errors.stopPrice ? true : undefined}
+                aria-describedby={errors.stopPrice ? fid('stop-price-error') : undefined}
+                onChange={(e) => setStopPrice(e.target.value)}
+                onBlur={() => stopPrice && setStopPrice(snapPrice(stopPrice, market.tick_size))}
+              />
+              <span className="suffix">{market.quote}</span>
+            </div>
+            {errors.stopPrice && <span id={fid('stop-price-error')} className="field-error">{errors.stopPrice}</span>}
+          </div>
+        )}
+        {type === 'oco' && (
+          <div className="field">
+            <label htmlFor={fid('stop-limit-price')}>Stop-limit price</label>
+            <div className="suffix-wrap">
+              <input
+                id={fid('stop-limit-price')}
+                name="stop_limit_price"
+                inputMode="decimal"
+                autoComplete="off"
+                value={stopLimitPrice}
+                placeholder="empty: a stop-market order"
+                aria-invalid={errors.stopLimitPrice ? true : undefined}
+                aria-describedby={errors.stopLimitPrice ? fid('stop-limit-price-error') : undefined}
+                onChange={(e) => setStopLimitPrice(e.target.value)}
+                onBlur={() => stopLimitPrice && setStopLimitPrice(snapPrice(stopLimitPrice, market.tick_size))}
+              />
+              <span className="suffix">{market.quote}</span>
+            </div>
+            {errors.stopLimitPrice && (
+              <span id={fid('stop-limit-price-error')} className="field-error">{errors.stopLimitPrice}</span>
+            )}
+          </div>
+        )}
+        {limitPriced ? (
           <div className="field">
             <label htmlFor={fid('price')}>Price</label>
             <div className="suffix-wrap">
@@ -198,7 +293,7 @@ export function OrderForm({
           ))}
         </div>
         <div className="field">
-          <label htmlFor={fid('total')}>{type === 'market' ? 'Estimated total' : 'Total'}</label>
+          <label htmlFor={fid('total')}>{limitPriced ? 'Total' : 'Estimated total'}</label>
           <div className="suffix-wrap">
             <input
               id={fid('total')}
@@ -214,7 +309,7 @@ export function OrderForm({
           </div>
           {errors.total && <span id={fid('total-error')} className="field-error">{errors.total}</span>}
         </div>
-        {type === 'limit' && (
+        {(type === 'limit' || type === 'stop_limit') && (
           <div className="two">
             <div className="field">
               <label htmlFor={fid('tif')}>Time in force</label>

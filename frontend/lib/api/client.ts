@@ -16,7 +16,7 @@ export function configureAuth(source: TokenSource, unauthorized: () => void): vo
 }
 
 export interface RequestOptions {
-  method?: 'GET' | 'POST' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   body?: unknown;
   query?: Record<string, string | number | undefined | null>;
   auth?: boolean;

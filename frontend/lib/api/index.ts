@@ -1,15 +1,21 @@
 // Typed access to the REST contract (docs/api.md). Components call these only.
 import { request } from './client';
 import type {
+  AmendOrderInput,
+  ApiKey,
   Balance,
+  CreateApiKeyInput,
+  CreatedApiKey,
   Depth,
   Fill,
   Kline,
   KlineInterval,
   Market,
   Order,
+  OrderList,
   Page,
   PlaceOrderInput,
+  PlaceOrderListInput,
   PlacedOrder,
   PublicTrade,
   Ticker,
@@ -66,8 +72,19 @@ export const api = {
   placeOrder: (input: PlaceOrderInput) =>
     request<PlacedOrder>('/orders', { method: 'POST', body: input }),
   cancelOrder: (id: number) => request<Order>(`/orders/${id}`, { method: 'DELETE' }),
+  amendOrder: (id: number, input: AmendOrderInput) =>
+    request<Order>(`/orders/${id}`, { method: 'PATCH', body: input }),
+  placeOrderList: (input: PlaceOrderListInput) =>
+    request<OrderList>('/order-lists', { method: 'POST', body: input }),
+  orderList: (id: number) => request<OrderList>(`/order-lists/${id}`),
+  cancelOrderList: (id: number) => request<OrderList>(`/order-lists/${id}`, { method: 'DELETE' }),
   cancelAll: async (symbol?: string) =>
     request<Order[] | Page<Order>>('/orders', { method: 'DELETE', query: { symbol } }),
   fills: async (symbol?: string, limit = 100) =>
     results(await request<Page<Fill> | Fill[]>('/trades', { query: { symbol, limit } })),
+
+  apiKeys: () => request<ApiKey[]>('/api-keys'),
+  createApiKey: (input: CreateApiKeyInput) =>
+    request<CreatedApiKey>('/api-keys', { method: 'POST', body: input }),
+  revokeApiKey: (id: number) => request<null>(`/api-keys/${id}`, { method: 'DELETE' }),
 };

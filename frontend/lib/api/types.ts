@@ -1,9 +1,10 @@
 // Wire shapes of the REST contract (docs/api.md). Decimals are strings.
 
 export type Side = 'buy' | 'sell';
-export type OrderType = 'limit' | 'market';
+export type OrderType = 'limit' | 'market' | 'stop_limit' | 'stop_market';
 export type TimeInForce = 'GTC' | 'IOC' | 'FOK';
 export type OrderStatus =
+  | 'pending'
   | 'new'
   | 'partially_filled'
   | 'filled'
@@ -85,10 +86,14 @@ export interface Order {
   time_in_force: TimeInForce;
   post_only: boolean;
   price: string | null;
+  /** a stop order's trigger (docs/api.md, "Stop orders") */
+  stop_price: string | null;
   quantity: string;
   filled_quantity: string;
   average_price: string | null;
   status: OrderStatus;
+  /** the OCO list it belongs to */
+  order_list_id: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -120,6 +125,7 @@ export interface PlaceOrderInput {
   type: OrderType;
   quantity: string;
   price?: string | null;
+  stop_price?: string;
   time_in_force?: TimeInForce;
   post_only?: boolean;
   client_order_id?: string;
@@ -130,13 +136,60 @@ export interface PlacedOrder {
   fills: Fill[];
 }
 
+/** An OCO list: a post-only limit order and a stop order (docs/api.md, "Order lists"). */
+export interface PlaceOrderListInput {
+  symbol: string;
+  side: Side;
+  quantity: string;
+  price: string;
+  stop_price: string;
+  stop_limit_price?: string;
+}
+
+export interface OrderList {
+  id: number;
+  /** the limit order, then the stop order */
+  orders: [Order, Order];
+}
+
+export interface AmendOrderInput {
+  quantity?: string;
+  price?: string;
+}
+
+/** An API key (docs/api.md, "API keys and signed requests"); never its secret. */
+export type ApiKeyScope = 'read' | 'trade';
+export const API_KEY_SCOPES: ApiKeyScope[] = ['read', 'trade'];
+
+export interface ApiKey {
+  id: number;
+  label: string;
+  scopes: ApiKeyScope[];
+  api_key: string;
+  allowed_ips: string[];
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** The reply to creating a key: the only time the secret is shown. */
+export interface CreatedApiKey extends ApiKey {
+  secret: string;
+}
+
+export interface CreateApiKeyInput {
+  label: string;
+  scopes: ApiKeyScope[];
+  allowed_ips?: string[];
+}
+
 export interface Session {
   token: string;
   username: string;
   user_id?: number;
 }
 
-export const OPEN_STATUSES: OrderStatus[] = ['new', 'partially_filled'];
+export const OPEN_STATUSES: OrderStatus[] = ['pending', 'new', 'partially_filled'];
+export const STOP_TYPES: OrderType[] = ['stop_limit', 'stop_market'];
 export function isOpen(order: Order): boolean {
   return OPEN_STATUSES.includes(order.status);
 }

@@ -9,7 +9,7 @@ const POLL_MS = 3000; // REST polling while the WebSocket is not live
 const SAFETY_POLL_MS = 15_000; // and a slow reconciliation while it is
 
 interface UserEvent {
-  event?: 'order' | 'fill' | 'balance';
+  event?: 'order' | 'triggered' | 'fill' | 'balance';
   order?: Order;
   fill?: Fill;
   balance?: Balance;
@@ -58,7 +58,7 @@ export function useUserData(symbol?: string) {
     (message) => {
       if (message.type === 'error') return;
       const data = (message.data ?? {}) as UserEvent;
-      if (data.event === 'order') {
+      if (data.event === 'order' || data.event === 'triggered') {
         const order = payload<Order>(data, 'order');
         openOrders.set((list) => upsertOrder(list, order, symbol));
       } else if (data.event === 'fill') {

@@ -6,6 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from infra import metrics
+from infra.metrics import MetricSet
 from market_maker.bot import (
     BotConfig,
     LoadGenerator,
@@ -122,4 +124,8 @@ class Command(BaseCommand):
         foreign = foreign_accounts(service.usernames())
         if foreign:  # never adopt an account someone else registered first
             raise CommandError(foreign_account_message(foreign))
+        collectors: list[MetricSet] = [service.metrics]
+        if isinstance(service, MarketMaker):
+            collectors.append(service.mm_metrics)
+        metrics.serve("marketmaker", collectors=collectors)
         service.run()

@@ -10,6 +10,7 @@ from persistence.reconcile import (
     EngineNotAnswering,
     Reconciler,
     format_table,
+    record_outcome,
 )
 
 
@@ -20,7 +21,8 @@ class Command(BaseCommand):
         "and per asset the sum of all balances with deposits minus withdrawals; and the "
         "shard's dead letters (entries the DB processor could not persist). Prints a "
         "table of differences. Exit 0: none; 1: differences; 2: the engine did not answer "
-        "or the database did not catch up."
+        "or the database did not catch up. The outcome is kept for /metrics "
+        "(exchange_reconcile_*; docs/operations.md): run it on a schedule."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -61,8 +63,10 @@ class Command(BaseCommand):
         try:
             report = reconciler.run()
         except (EngineNotAnswering, DatabaseBehind) as exc:
+            record_outcome(shard, differences=None)
             self.stderr.write(self.style.ERROR(f"reconcile: {exc}"))
             sys.exit(2)
+        record_outcome(shard, differences=len(report.differences))
         summary = (
             f"shard {shard} at sequence {report.sequence}: {report.balances_compared} balances "
             f"and {report.orders_compared} open orders compared, {report.skipped} rows skipped "

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from infra import metrics
 from persistence.dbprocessor import processor_for
 
 
@@ -36,4 +37,10 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         if block_ms < 1:
             raise CommandError("--block-ms must be at least 1")
-        processor_for(shard, batch_size=batch_size, block_ms=block_ms).run()
+        processor = processor_for(shard, batch_size=batch_size, block_ms=block_ms)
+        metrics.serve(
+            "dbprocessor",
+            offset=shard,
+            collectors=[processor.metrics, processor.processor_metrics],
+        )
+        processor.run()

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from infra import metrics
 from realtime import conf
 from realtime.bridge import WsBridge
 
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         if window < 0:
             raise CommandError("--coalesce-ms must be 0 or more.")
         bridge = WsBridge(redis_url=settings.REDIS_URL, window_ms=window)
+        metrics.serve("wsbridge", collectors=[bridge.metrics, bridge.bridge_metrics])
         try:
             bridge.run()
         finally:
