@@ -68,6 +68,14 @@ def test_an_unknown_api_path_is_the_contracts_404_in_debug_too(engine, settings,
     error_of(APIClient().get(path), 404, "not_found")
 
 
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_an_unknown_api_path_is_the_contracts_404_for_writes_too(engine, method):
+    """Not Django's HTML CSRF page (a client POSTing to a mistyped path, seen live)."""
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)("/api/v1/auth/signup", "{}", content_type="application/json")
+    error_of(response, 404, "not_found")
+
+
 LOOK_ALIKES = [  # fullwidth letters: NFKC makes them the ASCII names
     "ｍａｒｋｅｔｍａｋｅｒ-load-1",
     "ＭＡＲＫＥＴＭＡＫＥＲ",
