@@ -252,12 +252,15 @@ class OrderDetailApi(APIView):
 
     api_key_scopes = {"GET": Scope.READ, "PATCH": Scope.TRADE, "DELETE": Scope.TRADE}
 
-    class AmendSerializer(SharedFields):
+    class AmendSerializer(serializers.Serializer):
+        # not SharedFields: shared fields keep the root they were first bound to, and the
+        # schema generator binds a PATCH body's serializer as partial, where DRF applies no
+        # defaults: every later amend then missed its defaults (KeyError, a 500)
         quantity = DecimalString(required=False, allow_null=True, default=None)
         price = DecimalString(required=False, allow_null=True, default=None)
 
         def validate(self, attrs: dict) -> dict:
-            if attrs["quantity"] is None and attrs["price"] is None:
+            if attrs.get("quantity") is None and attrs.get("price") is None:
                 raise serializers.ValidationError(
                     {"quantity": ["Give a quantity, a price or both."]}
                 )

@@ -23,6 +23,10 @@ EXPECTED = {
     "DELETE /api/v1/orders": "trade",
     "GET /api/v1/orders/{order_id}": "read",
     "DELETE /api/v1/orders/{order_id}": "trade",
+    "PATCH /api/v1/orders/{order_id}": "trade",
+    "POST /api/v1/order-lists": "trade",
+    "GET /api/v1/order-lists/{list_id}": "read",
+    "DELETE /api/v1/order-lists/{list_id}": "trade",
     "GET /api/v1/trades": "read",
 }
 
