@@ -234,6 +234,7 @@ def test_it_keeps_quoting_and_trading_through_an_engine_restart(stack):
     connection for 3 s and queues on a listening socket)."""
     try:
         stack.wait(lambda: liquid(stack), timeout=LOADED)
+        maker = bot_token(stack, "marketmaker")
         taker = bot_token(stack, "marketmaker-taker")
         bot = stack.service_pid("marketmaker")
         assert bot is not None, stack.ctl("status")
@@ -244,8 +245,19 @@ def test_it_keeps_quoting_and_trading_through_an_engine_restart(stack):
                 any(t > mark for t in fills.get(s, [])) for s in SYMBOLS
             )
 
+        def quoting_since(mark: float) -> bool:
+            """The maker has a quote placed after ``mark`` resting in every market."""
+            status, page = http(
+                "GET", f"{stack.base}/api/v1/orders?status=open&limit=1000", token=maker
+            )
+            if status != 200:
+                return False
+            fresh = {o["symbol"] for o in page["results"] if o["created_at_ms"] > mark * 1000}
+            return fresh >= set(SYMBOLS)
+
         def still_quoting_and_trading(since: float, log_mark: int) -> None:
             stack.wait(stack.healthy, timeout=LOADED)
+            stack.wait(lambda: quoting_since(since), timeout=LOADED, interval=0.5)
             stack.wait(lambda: trading_since(since), timeout=LOADED, interval=0.5)
             stack.wait(lambda: liquid(stack), timeout=LOADED)
             # not backing off any more (the next outage's back-off is then a new line)
