@@ -40,6 +40,7 @@ from rq import Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from engine_worker import jobs
@@ -150,10 +151,11 @@ def decode_job(data: bytes, shard: int) -> tuple[list[Any], str | None]:
 def fail_jobs(
     queue: Queue, failures: Iterable[tuple[str, str]], *, shard: int, taken: str | None = None
 ) -> None:
-    """Move jobs (id, why) to RQ's FailedJobRegistry (status failed, the reason as its
-    exc_info, kept for the job's failure_ttl), tell each job's gateway that it is over
-    (an empty reply, so commands waiting behind it go now), and remove them from the
-    in-progress list ``taken``: one pipeline. A job whose hash is gone is only removed."""
+    """Move jobs (id, why) to RQ's FailedJobRegistry as RQ's worker does (status failed,
+    the reason as the job's failed Result, kept for its failure_ttl), tell each job's
+    gateway that it is over (an empty reply, so commands waiting behind it go now), and
+    remove them from the in-progress list ``taken``: one pipeline. A job whose hash is
+    gone is only removed."""
     connection = queue.connection
     registry = FailedJobRegistry(queue=queue)
     with connection.pipeline() as pipe:
@@ -166,6 +168,10 @@ def fail_jobs(
                 continue
             job.set_status(JobStatus.FAILED, pipeline=pipe)
             registry.add(job, ttl=job.failure_ttl, exc_string=why, pipeline=pipe)
+            # the reason where RQ keeps it (rq info, job.latest_result())
+            Result.create_failure(
+                job, job.failure_ttl, exc_string=why, worker_name=f"engine-{shard}", pipeline=pipe
+            )
             try:
                 reply_to = job.args[1] if len(job.args) > 1 else None
             except DeserializationError:  # nobody to tell
@@ -226,16 +232,19 @@ class JobLoop:
     until a stop signal (SIGTERM, SIGINT: after the batch it is applying) or, in burst
     mode, until the queue is empty."""
 
-    def __init__(self, runtime: EngineRuntime, queue: Queue, *, max_jobs: int = MAX_JOBS) -> None:
+    def __init__(
+        self, runtime: EngineRuntime, queue: Queue, *, max_jobs: int | None = None
+    ) -> None:
         self.runtime = runtime
         self.queue = queue
         self.connection: redis.Redis = queue.connection
         self.taken = in_progress_key(queue)
-        self.max_jobs = max_jobs
+        self.max_jobs = max_jobs or MAX_JOBS
         self._take = self.connection.register_script(TAKE_JOBS)
         self._job_prefix = Job.redis_job_namespace_prefix
         self._stopping = False
         self._waiting = False
+        self._full = True  # whether the last take took all it could: jobs may be waiting
 
     def stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self._stopping = True
@@ -249,6 +258,7 @@ class JobLoop:
                 taken = self._next(burst)
                 if taken is None:
                     break  # burst mode: nothing waits
+                self._full = len(taken) >= self.max_jobs  # more may wait: look first
                 if taken:
                     self.run(taken)
         except _StopNow:
@@ -256,12 +266,14 @@ class JobLoop:
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
-            self._give_back()
+        # not after an exception: a batch it interrupted stays in progress (abandoned)
+        self._give_back()
 
     def _next(self, burst: bool) -> list[tuple[str, bytes | None]] | None:
         """The next jobs: those waiting, or (none waiting) the next one to come. An empty
         list after a wait without a job or while Redis is unreachable; None in burst mode
-        with nothing waiting."""
+        with nothing waiting. Two round trips when the last take drained the queue (BLMOVE,
+        then the take with the others that came meanwhile), else one."""
         for attempt, pause in enumerate((0, *RECONNECT_SECONDS)):
             if attempt:
                 self._waiting = True
@@ -270,9 +282,10 @@ class JobLoop:
                 finally:
                     self._waiting = False
             try:
-                taken = self.take()
-                if taken or burst:
-                    return taken or None
+                if burst or self._full:  # else the queue was drained: wait for the next
+                    taken = self.take()
+                    if taken or burst:
+                        return taken or None
                 self._waiting = True
                 try:
                     job_id = self.connection.blmove(self.queue.key, self.taken, WAIT_SECONDS)
