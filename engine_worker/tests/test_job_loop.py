@@ -225,3 +225,5 @@ def test_jobs_taken_but_not_started_at_a_stop_go_back_to_the_front_of_the_queue(
         third.id,
     ]
     assert conn.llen(in_progress_key(shard.queue)) == 0
+    shard.work()  # they run in order after all
+    assert conn.llen(shard.queue.key) == 0
