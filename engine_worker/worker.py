@@ -54,7 +54,8 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL = 5
 JOB_FUNCTION = "engine_worker.jobs.apply_batch"  # what the gateway enqueues
-MAX_JOBS = 64  # jobs taken and applied as one batch at most
+MAX_JOBS = 64  # jobs taken at once at most
+MAX_BATCH_COMMANDS = 1000  # commands of the jobs applied as one batch (one job: any number)
 WAIT_SECONDS = 5  # one blocking wait for a job (a stop signal interrupts it)
 RECONNECT_SECONDS = (0.5, 1, 2, 4, 8)  # waits between tries while Redis is unreachable
 
@@ -173,9 +174,10 @@ def fail_jobs(
                 job, job.failure_ttl, exc_string=why, worker_name=f"engine-{shard}", pipeline=pipe
             )
             try:
-                reply_to = job.args[1] if len(job.args) > 1 else None
+                args = job.args
             except DeserializationError:  # nobody to tell
-                reply_to = None
+                args = ()
+            reply_to = args[1] if isinstance(args, list | tuple) and len(args) > 1 else None
             if isinstance(reply_to, str):
                 pipe.publish(reply_to, json.dumps({"shard": shard, "replies": []}))
         pipe.execute()
@@ -326,8 +328,14 @@ class JobLoop:
             ids.append(job_id)
         if failures:
             fail_jobs(self.queue, failures, shard=shard, taken=self.taken)
-        if batch:
-            self._apply(batch, ids)
+        start = size = 0  # one batch of jobs up to MAX_BATCH_COMMANDS commands, or one job
+        for end, (commands, _) in enumerate(batch):
+            if size and size + len(commands) > MAX_BATCH_COMMANDS:
+                self._apply(batch[start:end], ids[start:end])
+                start, size = end, 0
+            size += len(commands)
+        if batch[start:]:
+            self._apply(batch[start:], ids[start:])
 
     def _apply(self, batch: list[tuple[list[Any], str | None]], ids: list[str]) -> None:
         ops: list[tuple[str, ...]] = [("LREM", self.taken, "1", job_id) for job_id in ids]
@@ -335,6 +343,9 @@ class JobLoop:
         try:
             jobs.apply_jobs(self.runtime, batch, ops)  # a FailStop exits the process
         except Exception as exc:
+            if not self.connection.exists(self._job_prefix + ids[0]):  # done: the commit was
+                logger.exception("jobs %s: %s after their commit", ", ".join(ids), exc)
+                return
             # nothing was applied (else FailStop): the memory is what the log describes
             if len(batch) > 1:  # each job on its own, so that one bad job fails alone
                 for one, job_id in zip(batch, ids, strict=True):

@@ -227,3 +227,36 @@ def test_jobs_taken_but_not_started_at_a_stop_go_back_to_the_front_of_the_queue(
     assert conn.llen(in_progress_key(shard.queue)) == 0
     shard.work()  # they run in order after all
     assert conn.llen(shard.queue.key) == 0
+
+
+def test_waiting_jobs_past_the_batch_size_apply_in_several_batches(conn, monkeypatch):
+    from engine_worker import worker
+
+    monkeypatch.setattr(worker, "MAX_BATCH_COMMANDS", 2)
+    shard = Shard(conn, 47)
+    channel = shard.channel("a")
+    sizes = [1, 1, 1, 3, 1]
+    for size in sizes:
+        shard.enqueue([shard.deposit(USERS[0]) for _ in range(size)], channel, 47)
+    shard.work()
+    # [1, 1], [1], [3] (a job is never split), [1]
+    entries = conn.xrange(keys.commands_stream(47))
+    assert [len(json.loads(fields[b"commands"])) for _, fields in entries] == [2, 1, 3, 1]
+    assert len(shard.replies(5)[channel]) == 5
+
+
+def test_an_error_after_the_commit_neither_fails_nor_reruns_the_jobs(conn, monkeypatch):
+    shard = Shard(conn, 48)
+    channel = shard.channel("a")
+    shard.enqueue([shard.deposit(USERS[1])], channel, 48)
+    shard.enqueue([shard.deposit(USERS[2])], channel, 48)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("counting failed")
+
+    monkeypatch.setattr(shard.runtime.metrics, "count", broken)
+    shard.work()
+    assert conn.xlen(keys.commands_stream(48)) == 1
+    heard = shard.replies(3, wait=1)[channel]
+    assert [r["ok"] for message in heard for r in message["replies"]] == [True, True]
+    assert shard.failed() == []
