@@ -260,3 +260,10 @@ def test_an_error_after_the_commit_neither_fails_nor_reruns_the_jobs(conn, monke
     heard = shard.replies(3, wait=1)[channel]
     assert [r["ok"] for message in heard for r in message["replies"]] == [True, True]
     assert shard.failed() == []
+
+
+def test_the_loop_runs_the_job_function_the_gateway_enqueues():
+    from engine_client import gateway
+
+    named = f"{jobs.apply_batch.__module__}.{jobs.apply_batch.__qualname__}"
+    assert JOB_FUNCTION == gateway.JOB_FUNCTION == named
