@@ -59,12 +59,12 @@ MAX_BATCH_COMMANDS = 1000  # commands of the jobs applied as one batch (one job:
 WAIT_SECONDS = 5  # one blocking wait for a job (a stop signal interrupts it)
 RECONNECT_SECONDS = (0.5, 1, 2, 4, 8)  # waits between tries while Redis is unreachable
 
-# Move up to ARGV[1] job ids from the queue (KEYS[1]) to the in-progress list (KEYS[2]),
-# after ARGV[3..] (ids BLMOVE moved there already), and return each id with its job hash's
-# data field (ARGV[2] is RQ's job key prefix): one round trip for the whole batch.
+# Move job ids from the queue (KEYS[1]) to the in-progress list (KEYS[2]), up to ARGV[1]
+# there in all, and return each id there with its job hash's data field (ARGV[2] is RQ's
+# job key prefix): one round trip for the whole batch. Between batches the in-progress
+# list holds only jobs not yet run (the one BLMOVE moved; one a lost connection left).
 TAKE_JOBS = """
-local ids = {}
-for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+local ids = redis.call('LRANGE', KEYS[2], 0, -1)
 local room = tonumber(ARGV[1]) - #ids
 if room > 0 then
   local popped = redis.call('LPOP', KEYS[1], room)
@@ -293,19 +293,18 @@ class JobLoop:
                     job_id = self.connection.blmove(self.queue.key, self.taken, WAIT_SECONDS)
                 finally:
                     self._waiting = False
-                return [] if job_id is None else self.take(job_id.decode())
+                return [] if job_id is None else self.take()
             except redis.ConnectionError as exc:
                 logger.error(  # noqa: TRY400 - the cause is the message; no traceback needed
                     "engine shard %d: Redis unreachable (%s)", self.runtime.shard, exc
                 )
+                self._full = True  # a job BLMOVE moved may wait in progress: take first
         return []
 
-    def take(self, *already: str) -> list[tuple[str, bytes | None]]:
-        """Move the waiting jobs to the in-progress list (after ``already``, moved there by
-        BLMOVE) and return each with its data (None: its hash is gone)."""
-        out = self._take(
-            keys=[self.queue.key, self.taken], args=[self.max_jobs, self._job_prefix, *already]
-        )
+    def take(self) -> list[tuple[str, bytes | None]]:
+        """Move the waiting jobs to the in-progress list (after those there already: one
+        BLMOVE moved) and return each with its data (None: its hash is gone)."""
+        out = self._take(keys=[self.queue.key, self.taken], args=[self.max_jobs, self._job_prefix])
         return [(out[i].decode(), out[i + 1]) for i in range(0, len(out), 2)]
 
     def run(self, taken: list[tuple[str, bytes | None]]) -> None:

@@ -267,3 +267,17 @@ def test_the_loop_runs_the_job_function_the_gateway_enqueues():
 
     named = f"{jobs.apply_batch.__module__}.{jobs.apply_batch.__qualname__}"
     assert JOB_FUNCTION == gateway.JOB_FUNCTION == named
+
+
+def test_a_job_left_in_progress_by_a_lost_connection_runs_with_the_next_take(conn):
+    """BLMOVE moved the job, then the connection broke before the take fetched it."""
+    shard = Shard(conn, 49)
+    channel = shard.channel("a")
+    moved = shard.enqueue([shard.deposit(USERS[3])], channel, 49)
+    conn.lmove(shard.queue.key, in_progress_key(shard.queue), "LEFT", "RIGHT")
+    shard.enqueue([shard.deposit(USERS[4])], channel, 49)
+    shard.work()
+    assert conn.xlen(keys.commands_stream(49)) == 1
+    assert len(shard.replies(2)[channel]) == 2
+    assert not conn.exists(moved.key)
+    assert conn.llen(in_progress_key(shard.queue)) == 0
