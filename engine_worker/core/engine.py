@@ -40,13 +40,15 @@ paths, a limit order resting whole and a cancel, build theirs inline: a call the
 command rather than per fill where nothing reads them meanwhile. Both sides match
 through one loop, ``_match``, over the opposite side's signed keys. The rest favours plainness.
 
-Where the time goes (callgrind on bench/engine_core.py's stream, CPython 3.11): about 25,500
-machine instructions a command, 58% of them in the bytecode loop (about 700 bytecodes a
-command, no source line above 2% of them). Building the events the contract asks for (5.6
-a command on that stream, each an ``object.__new__`` of about 750 instructions plus about 30
-a field) is about 40% of it: the bench's events-only floor runs about 2.7 times as fast as
-the engine. The rest is the logic, spread flat over validation, matching, balances and the
-indexes; what is left to gain here is a few per cent, not a factor.
+Where the time goes (callgrind on bench/engine_core.py's stream, 30,000 commands, CPython
+3.11, counted over the bench's whole loop): interpreted, about 32,000 machine instructions a
+command, most of them in the bytecode loop, no source line above 2% of them, with building
+the events the contract asks for (5.6 a command on that stream) about 40% of it. Compiled by
+mypyc (scripts/build_core.py), about 16,900, 1.8 times fewer; ``apply`` itself is about
+11,500 of them, a third of that the events' ``Cls.__new__(Cls)`` (a generic call into the
+type's allocator, about 800 instructions each: a native ``__init__`` would save about 600
+of them, but the interpreted core would pay more for that call than it saves), then the
+indexes' dict operations and freeing what the previous command's events held.
 """
 
 from __future__ import annotations
