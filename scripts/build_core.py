@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -122,6 +123,20 @@ def check(target: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
+def missing_toolchain() -> str | None:
+    """What the C build needs and this machine lacks (None: nothing)."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        return f"no C compiler ({cc})"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        return f"no Python headers (Python.h in {sysconfig.get_paths()['include']})"
+    try:
+        import setuptools  # noqa: F401
+    except ImportError:
+        return "no setuptools in the venv"
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
@@ -136,6 +151,14 @@ def main() -> None:
         if info.get("mypy") == mypy_version():
             say(f"compiled build {digest} up to date (sources unchanged), skipping mypyc")
             return
+    lack = missing_toolchain()
+    if lack:
+        say(
+            f"NOT compiled: {lack}; the engine core runs as pure Python (slower). Install gcc "
+            "and the Python headers (Debian: apt-get install -y gcc python3-dev) and rerun "
+            "`make venv`; `make test` asks for the compiled core unless ENGINE_CORE=pure"
+        )
+        return
     root.mkdir(parents=True, exist_ok=True)
     if target.exists():
         shutil.rmtree(target)
