@@ -125,6 +125,14 @@ _TRADING = MarketStatus.TRADING
 _HALTED = MarketStatus.HALTED
 _R = RejectReason
 _UNKNOWN_ORDER = RejectReason.UNKNOWN_ORDER
+# each event class's allocator, looked up once: object.__new__ in pure Python; compiled, the
+# native class's own (object.__new__ refuses those)
+_new_balance_changed = BalanceChanged.__new__
+_new_command_rejected = CommandRejected.__new__
+_new_depth_changed = DepthChanged.__new__
+_new_order_accepted = OrderAccepted.__new__
+_new_order_updated = OrderUpdated.__new__
+_new_trade = Trade.__new__
 
 
 class Engine:
@@ -573,7 +581,7 @@ class Engine:
             heappush(self._coid_heap, (ts, oid, uid, coid))
         # events are built with Cls.__new__(Cls) and one store per field, not the
         # dataclass __init__ (see events.py: that stays interpreted even when compiled)
-        acc = OrderAccepted.__new__(OrderAccepted)
+        acc = _new_order_accepted(OrderAccepted)
         acc.seq = seq
         acc.order_id = oid
         acc.user_id = uid
@@ -629,13 +637,13 @@ class Engine:
                     self._coids[(uid, coid)] = oid
                 # built inline, not by _balance_changed / _depth_changed: this is the
                 # commonest command of all, and the two calls cost ~1.5% of the benchmark
-                bc = BalanceChanged.__new__(BalanceChanged)
+                bc = _new_balance_changed(BalanceChanged)
                 bc.seq = seq
                 bc.user_id = uid
                 bc.asset = lb.asset
                 bc.available = lb.available
                 bc.locked = lb.locked
-                dc = DepthChanged.__new__(DepthChanged)
+                dc = _new_depth_changed(DepthChanged)
                 dc.seq = seq
                 dc.symbol = sym
                 dc.side = _BUY if is_buy else _SELL
@@ -921,7 +929,7 @@ class Engine:
                 m.filled_quote = mfquote
                 m.updated_ts = ts
                 moid = m.order_id
-                t = Trade.__new__(Trade)
+                t = _new_trade(Trade)
                 t.seq = seq
                 t.trade_id = tid
                 t.symbol = sym
@@ -960,7 +968,7 @@ class Engine:
                     m.remaining = mrem - f
                     m.status = mstatus = _PARTIAL
                     nxt = m
-                u = OrderUpdated.__new__(OrderUpdated)
+                u = _new_order_updated(OrderUpdated)
                 u.seq = seq
                 u.order_id = moid
                 u.user_id = muid
@@ -1498,7 +1506,7 @@ class Engine:
         uid = c.user_id
         o = self._orders.get(c.order_id)
         if o is None or o.user_id != uid:
-            rej = CommandRejected.__new__(CommandRejected)
+            rej = _new_command_rejected(CommandRejected)
             rej.seq = seq
             rej.user_id = uid
             rej.reason = _UNKNOWN_ORDER
@@ -1529,13 +1537,13 @@ class Engine:
         o.status = _CANCELLED
         o.updated_ts = c.ts
         # built inline like the resting path's two: a cancel is the next commonest command
-        bc = BalanceChanged.__new__(BalanceChanged)
+        bc = _new_balance_changed(BalanceChanged)
         bc.seq = seq
         bc.user_id = uid
         bc.asset = b.asset
         bc.available = b.available
         bc.locked = b.locked
-        dc = DepthChanged.__new__(DepthChanged)
+        dc = _new_depth_changed(DepthChanged)
         dc.seq = seq
         dc.symbol = book.symbol
         dc.side = _BUY if o.is_buy else _SELL
@@ -1634,7 +1642,7 @@ def _updated(o: Order, seq: int) -> OrderUpdated:
     """The ``OrderUpdated`` of ordinary order ``o``'s current state (the cancel path
     builds one per cancel): :func:`_order_state` written out, with the fields an
     ordinary order has as constants."""
-    e = OrderUpdated.__new__(OrderUpdated)
+    e = _new_order_updated(OrderUpdated)
     e.seq = seq
     e.order_id = o.order_id
     e.user_id = o.user_id
@@ -1684,7 +1692,7 @@ def _order_state(o: Order, seq: int) -> OrderUpdated:
 
 def _balance_changed(seq: int, b: Balance) -> BalanceChanged:
     """The ``BalanceChanged`` of ``b``'s current values (built like :func:`_order_event`)."""
-    e = BalanceChanged.__new__(BalanceChanged)
+    e = _new_balance_changed(BalanceChanged)
     e.seq = seq
     e.user_id = b.user_id
     e.asset = b.asset
@@ -1697,7 +1705,7 @@ def _depth_changed(
     seq: int, symbol: str, side: Side, price: int, quantity: int, depth_seq: int
 ) -> DepthChanged:
     """``DepthChanged(...)``, built like :func:`_order_event`."""
-    e = DepthChanged.__new__(DepthChanged)
+    e = _new_depth_changed(DepthChanged)
     e.seq = seq
     e.symbol = symbol
     e.side = side
@@ -1713,7 +1721,7 @@ def _balances_changed(
     """:func:`_balance_changed` for each of ``balances``, appended: one call per command
     rather than per balance (the matching path touches several)."""
     for b in balances:
-        e = BalanceChanged.__new__(BalanceChanged)
+        e = _new_balance_changed(BalanceChanged)
         e.seq = seq
         e.user_id = b.user_id
         e.asset = b.asset
@@ -1733,7 +1741,7 @@ def _levels_changed(
     """:func:`_depth_changed` for each of ``levels`` (their price and current total),
     appended: one call per command rather than per level."""
     for lvl in levels:
-        e = DepthChanged.__new__(DepthChanged)
+        e = _new_depth_changed(DepthChanged)
         e.seq = seq
         e.symbol = symbol
         e.side = side
@@ -1763,7 +1771,7 @@ def _order_event(
 ) -> OrderUpdated:
     """``OrderUpdated(...)`` without the dataclass ``__init__`` call: a plain function call
     plus slot stores costs about half as much (the hot path builds many)."""
-    e = OrderUpdated.__new__(OrderUpdated)
+    e = _new_order_updated(OrderUpdated)
     e.seq = seq
     e.order_id = order_id
     e.user_id = user_id
