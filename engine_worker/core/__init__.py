@@ -3,7 +3,7 @@
 Imports only the standard library (a test enforces it). Everything inside is an
 integer: prices in ticks, quantities in lots, balances in each asset's smallest unit.
 
-The same source runs two ways (docs/architecture.md, "A pure core"):
+The same source runs two ways (docs/architecture.md, "The same core, compiled"):
 
 * compiled with mypyc by ``make venv`` (scripts/build_core.py) into
   ``var/build/core/<digest>/engine_worker/core/``, where ``<digest>`` is
@@ -15,9 +15,10 @@ The same source runs two ways (docs/architecture.md, "A pure core"):
   ``ENGINE_CORE=pure`` asks for it.
 
 ``ENGINE_CORE``: ``auto`` (the default: compiled if built for these sources), ``pure``,
-or ``compiled`` (an ImportError if the build is missing: what ``make test`` and the
-engine worker's CI run ask for, so a missing build cannot pass silently).
-``IMPLEMENTATION`` says which one this process runs. This file itself is never compiled.
+or ``compiled`` (an ImportError if the build is missing: ``make test`` sets it, so a
+missing build cannot pass silently). ``ENGINE_CORE_BUILD_ROOT`` moves ``var/build/core``
+(the tests point it at an empty directory). ``IMPLEMENTATION`` says which one this process
+runs. This file itself is never compiled (and is not part of the digest).
 """
 
 from __future__ import annotations
