@@ -41,14 +41,14 @@ command rather than per fill where nothing reads them meanwhile. Both sides matc
 through one loop, ``_match``, over the opposite side's signed keys. The rest favours plainness.
 
 Where the time goes (callgrind on bench/engine_core.py's stream, 30,000 commands, CPython
-3.11, counted over the bench's whole loop): interpreted, about 32,000 machine instructions a
+3.11, counted over the bench's whole loop): interpreted, about 31,200 machine instructions a
 command, most of them in the bytecode loop, no source line above 2% of them, with building
 the events the contract asks for (5.6 a command on that stream) about 40% of it. Compiled by
-mypyc (scripts/build_core.py), about 16,900, 1.8 times fewer; ``apply`` itself is about
-11,500 of them, a third of that the events' ``Cls.__new__(Cls)`` (a generic call into the
-type's allocator, about 800 instructions each: a native ``__init__`` would save about 600
-of them, but the interpreted core would pay more for that call than it saves), then the
-indexes' dict operations and freeing what the previous command's events held.
+mypyc (scripts/build_core.py), about 16,500, 1.9 times fewer; ``apply`` itself is about
+11,200 of them, a fifth of that the events' allocation (``_new_trade(Trade)`` and the like:
+a generic call into the type's allocator, about 400 instructions each; a native ``__init__``
+would save most of them, but the interpreted core would pay more for that call than it
+saves), then the indexes' dict operations and freeing what earlier events held.
 """
 
 from __future__ import annotations
