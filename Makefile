@@ -22,8 +22,9 @@ help: ## List the targets
 	@echo "Usage: make <target>   (HOST=$(HOST) PORT=$(PORT))"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-venv: ## Create .venv if missing and pip install requirements.txt (skipped when unchanged)
+venv: ## Create .venv, pip install requirements.txt, compile the engine core (mypyc); each skipped when unchanged
 	@scripts/ensure_venv.sh
+	@$(PY) scripts/build_core.py
 
 services: venv ## Ensure PostgreSQL and Redis answer (start/install locally) and the database exists
 	@$(PY) scripts/ensure_services.py
@@ -60,8 +61,8 @@ lint: venv ## ruff check and format check, mypy --strict on the engine core, myp
 test: venv services static lint ## Lint, then the web app's unit tests and the whole pytest suite
 	@echo "==> frontend: install, build (when changed) and vitest"
 	@scripts/frontend_build.sh && cd frontend && npx --no-install vitest run
-	@echo "==> pytest"
-	$(VENV)/bin/pytest
+	@echo "==> pytest (ENGINE_CORE=$${ENGINE_CORE:-compiled}: the compiled core, or an error if it is not built)"
+	ENGINE_CORE=$${ENGINE_CORE:-compiled} $(VENV)/bin/pytest
 
 bench: venv services ## Run every benchmark in bench/ (each prints its figures; several minutes)
 	@command -v wrk >/dev/null || { echo "==> installing wrk (apt-get; e2e_orders.py drives HTTP with it)"; \
@@ -72,5 +73,5 @@ bench: venv services ## Run every benchmark in bench/ (each prints its figures; 
 status: ## Show the state of the services of a running `make run`
 	@$(VENV)/bin/supervisorctl -c deploy/supervisord.conf status
 
-clean: ## Remove var/ (supervisord socket, pid and logs, local redis files, static files)
+clean: ## Remove var/ (supervisord socket, pid and logs, local redis files, static files, compiled core)
 	rm -rf var

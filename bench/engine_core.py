@@ -15,19 +15,27 @@ Stream (generated before timing, deterministic for a given --seed):
 * maker fee 10 bps, taker fee 20 bps, one lot = 10**6 base units, one tick*lot =
   10**4 quote units.
 
-Printed: commands per second of ``Engine.apply`` alone, events per second, trades,
-rejections, resting orders at the end and peak memory (ru_maxrss of the process, and
-tracemalloc's peak on a separate pass of --mem-commands commands).
+Printed: which core ran (``compiled``: the mypyc build of engine_worker/core that `make
+venv` makes; ``pure``: the Python source; ENGINE_CORE=pure|compiled chooses, see
+engine_worker/core/__init__.py), commands per second of ``Engine.apply`` alone, events per
+second, trades, rejections, resting orders at the end and peak memory (ru_maxrss of the
+process, and tracemalloc's peak on a separate pass of --mem-commands commands). When the
+compiled core is built, the same stream then runs again in fresh interpreters, pure and
+compiled alternately (--rounds pairs; --no-compare skips it), and the ratio of their best
+rates is printed: both figures from the same run of the same machine.
 
-    .venv/bin/python bench/engine_core.py [--commands 1000000] [--seed 1]
+    .venv/bin/python bench/engine_core.py [--commands 1000000] [--seed 1] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import os
 import random
 import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -35,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import engine_worker.core as core
 from engine_worker.core.commands import (
     AddMarket,
     CancelOrder,
@@ -155,12 +164,14 @@ def run(
 
 def event_floor(cmds: list[Command], n: int) -> float:
     """Commands/s of a loop that does nothing but build the events the engine emitted for
-    the first ``n`` commands, the way the engine builds them (``object.__new__`` and one
-    slot store per field from a local, one list per command; no matching, no balances, no
-    book): what the events alone cost on this stream and Python, so the engine's time
-    beyond it is its logic. One generated function, a branch per event class (commonest
-    first), each event's values unpacked into locals: a little slower than straight-line
-    code (the unpacking and the branch), so the real floor is a little higher still."""
+    the first ``n`` commands, the way the engine builds them (``Cls.__new__(Cls)`` and one
+    store per field from a local, one list per command; no matching, no balances, no
+    book), in interpreted Python: what the events alone cost on this stream in pure Python,
+    so the pure engine's time beyond it is its logic (the compiled engine, whose stores are
+    C struct stores, can run above it). One generated function, a branch per event class
+    (commonest first), each event's values unpacked into locals: a little slower than
+    straight-line code (the unpacking and the branch), so the real floor is a little higher
+    still."""
     eng = Engine(fee_account=0)
     for c in setup_commands():
         eng.apply(c)
@@ -172,20 +183,20 @@ def event_floor(cmds: list[Command], n: int) -> float:
     kinds = sorted(counts, key=counts.__getitem__, reverse=True)
     index = {k: i for i, k in enumerate(kinds)}
     params = ", ".join(f"K{i}=K{i}" for i in range(len(kinds)))
-    src = [f"def replay(plan, new=object.__new__, {params}):", "    out = []",
+    src = [f"def replay(plan, {params}):", "    out = []",
            "    push = out.append", "    for evs in plan:", "        events = []",
            "        append = events.append", "        for k, v in evs:"]  # fmt: skip
     for i, k in enumerate(kinds):
-        names = k.__slots__
+        names = [f.name for f in dataclasses.fields(k)]
         src.append(f"            {'if' if i == 0 else 'elif'} k == {i}:")
         src.append(f"                {', '.join(f'v{j}' for j in range(len(names)))}, = v")
-        src.append(f"                e = new(K{i})")
+        src.append(f"                e = K{i}.__new__(K{i})")
         src += [f"                e.{f} = v{j}" for j, f in enumerate(names)]
     src += ["            append(e)", "        push(events)", "    return out"]
     ns: dict = {f"K{i}": k for i, k in enumerate(kinds)}
-    exec("\n".join(src), ns)  # noqa: S102 - generated from the event classes' own slots
+    exec("\n".join(src), ns)  # noqa: S102 - generated from the event classes' own fields
     plan = [
-        [(index[type(e)], tuple(getattr(e, f) for f in type(e).__slots__)) for e in evs]
+        [(index[type(e)], tuple(getattr(e, f.name) for f in dataclasses.fields(e))) for e in evs]
         for evs in recorded
     ]
     del recorded, eng
@@ -198,6 +209,30 @@ def event_floor(cmds: list[Command], n: int) -> float:
     return len(plan) / elapsed
 
 
+def rate_in_subprocess(impl: str, args: argparse.Namespace) -> float:
+    """Commands/s of the same stream in a fresh interpreter running the ``impl`` core."""
+    cmd = [sys.executable, __file__, "--commands", str(args.commands), "--seed", str(args.seed),
+           "--rate-only"] + (["--keep-gc"] if args.keep_gc else [])  # fmt: skip
+    out = subprocess.run(
+        cmd, env={**os.environ, "ENGINE_CORE": impl}, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == impl, f"asked for the {impl} core, ran {out[0]}"
+    return float(out[1])
+
+
+def compare(args: argparse.Namespace) -> None:
+    rates: dict[str, list[float]] = {"pure": [], "compiled": []}
+    print(f"\npure beside compiled, same stream, fresh interpreters ({args.rounds} rounds):")
+    for r in range(args.rounds):
+        for impl in ("pure", "compiled") if r % 2 == 0 else ("compiled", "pure"):
+            rates[impl].append(rate_in_subprocess(impl, args))
+        print(f"  round {r + 1}: pure {rates['pure'][-1]:>10,.0f}/s  "
+              f"compiled {rates['compiled'][-1]:>10,.0f}/s  "
+              f"ratio {rates['compiled'][-1] / rates['pure'][-1]:.2f}")  # fmt: skip
+    bp, bc = max(rates["pure"]), max(rates["compiled"])
+    print(f"best              pure {bp:,.0f}/s, compiled {bc:,.0f}/s: compiled {bc / bp:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commands", type=int, default=1_000_000)
@@ -207,9 +242,21 @@ def main() -> None:
     ap.add_argument("--keep-gc", action="store_true", help="leave the cyclic GC on while timing")
     ap.add_argument("--floor-commands", type=int, default=100_000,
                     help="commands for the event-building floor (0: skip)")  # fmt: skip
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="pure/compiled pairs after the main run (if built)")  # fmt: skip
+    ap.add_argument("--no-compare", action="store_true", help="skip the pure/compiled pairs")
+    ap.add_argument("--rate-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
+    if args.rate_only:  # one line for compare(): the core that ran, commands/s
+        cmds = generate(args.commands, args.seed)
+        _, elapsed, _ = run(cmds, progress=False, keep_gc=args.keep_gc)
+        print(core.IMPLEMENTATION, len(cmds) / elapsed)
+        return
+
     print(__doc__.split("\n\nPrinted:")[0].strip())
+    engine_file = Path(sys.modules[Engine.__module__].__file__ or "?").name
+    print(f"\ncore              {core.IMPLEMENTATION} ({engine_file})")
     print(f"\ngenerating {args.commands:,} commands (seed {args.seed}) ...", file=sys.stderr)
     cmds = generate(args.commands, args.seed)
     eng, elapsed, counts = run(cmds, progress=True, keep_gc=args.keep_gc)
@@ -229,11 +276,12 @@ def main() -> None:
         m = min(args.floor_commands, n)
         floor = event_floor(cmds, m)
         print(
-            f"events-only floor {floor:,.0f} commands/s (only building the same events, first "
-            f"{m:,} commands); engine at {n / elapsed / floor:.0%} of it"
+            f"events-only floor {floor:,.0f} commands/s (interpreted code only building the same "
+            f"events, first {m:,} commands); engine at {n / elapsed / floor:.0%} of it"
         )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS          {rss / 1024:,.0f} MiB (whole process, command list included)")
+    built = (core.build_dir() / "COMPLETE").is_file()
 
     del cmds, eng
     gc.collect()
@@ -253,6 +301,12 @@ def main() -> None:
         f"engine memory     {(cur - base) / 2**20:,.1f} MiB now, {(peak - base) / 2**20:,.1f} MiB "
         f"peak (tracemalloc, {m:,} commands, {resting2:,} resting)"
     )
+    if args.no_compare or args.rounds <= 0:
+        return
+    if not built:
+        print("\n(no compiled core built for these sources: `make venv` builds it; pure only)")
+        return
+    compare(args)
 
 
 if __name__ == "__main__":

@@ -32,21 +32,23 @@ The place/match/cancel paths are written for speed (see bench/engine_core.py): l
 instead of attribute lookups, no helper calls per fill, balances reached through
 references kept on each order and, per market, on the book (user -> (base, quote)),
 rules copied onto the book as plain ints, enum members compared by identity (``==``
-only as a fallback for plain strings), events built with ``object.__new__`` plus slot
-stores instead of the dataclass ``__init__`` (in the helpers at the end of this module:
+only as a fallback for plain strings), events built with ``Cls.__new__(Cls)`` plus one
+store per field instead of the dataclass ``__init__`` (in the helpers at the end of this module:
 one call per command for a batch, e.g. ``_balances_changed``; only the two commonest
 paths, a limit order resting whole and a cancel, build theirs inline: a call there costs
 1-2% of the benchmark), the taker's and fee account's balance deltas applied once per
 command rather than per fill where nothing reads them meanwhile. Both sides match
 through one loop, ``_match``, over the opposite side's signed keys. The rest favours plainness.
 
-Where the time goes (callgrind on bench/engine_core.py's stream, CPython 3.11): about 25,500
-machine instructions a command, 58% of them in the bytecode loop (about 700 bytecodes a
-command, no source line above 2% of them). Building the events the contract asks for (5.6
-a command on that stream, each an ``object.__new__`` of about 750 instructions plus about 30
-a field) is about 40% of it: the bench's events-only floor runs about 2.7 times as fast as
-the engine. The rest is the logic, spread flat over validation, matching, balances and the
-indexes; what is left to gain here is a few per cent, not a factor.
+Where the time goes (callgrind on bench/engine_core.py's stream, 30,000 commands, CPython
+3.11, counted over the bench's whole loop): interpreted, about 31,200 machine instructions a
+command, most of them in the bytecode loop, no source line above 2% of them, with building
+the events the contract asks for (5.6 a command on that stream) about 40% of it. Compiled by
+mypyc (scripts/build_core.py), about 16,500, 1.9 times fewer; ``apply`` itself is about
+11,200 of them, a fifth of that the events' allocation (``_new_trade(Trade)`` and the like:
+a generic call into the type's allocator, about 400 instructions each; a native ``__init__``
+would save most of them, but the interpreted core would pay more for that call than it
+saves), then the indexes' dict operations and freeing what earlier events held.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from .balances import Balance
 from .book import Book, ConditionalOrder, Level, Order
@@ -123,8 +125,14 @@ _TRADING = MarketStatus.TRADING
 _HALTED = MarketStatus.HALTED
 _R = RejectReason
 _UNKNOWN_ORDER = RejectReason.UNKNOWN_ORDER
-_new = object.__new__
-_OrderEvent = TypeVar("_OrderEvent", OrderAccepted, OrderUpdated, OrderTriggered)
+# each event class's allocator, looked up once: object.__new__ in pure Python; compiled, the
+# native class's own (object.__new__ refuses those)
+_new_balance_changed = BalanceChanged.__new__
+_new_command_rejected = CommandRejected.__new__
+_new_depth_changed = DepthChanged.__new__
+_new_order_accepted = OrderAccepted.__new__
+_new_order_updated = OrderUpdated.__new__
+_new_trade = Trade.__new__
 
 
 class Engine:
@@ -571,9 +579,9 @@ class Engine:
         if coid is not None and ts > self.coid_horizon:
             self._recent_coids[(uid, coid)] = (oid, ts)
             heappush(self._coid_heap, (ts, oid, uid, coid))
-        # events are built with object.__new__ and slot stores: about twice as fast as
-        # calling the dataclass __init__ (see events.py)
-        acc = _new(OrderAccepted)
+        # events are built with Cls.__new__(Cls) and one store per field, not the
+        # dataclass __init__ (see events.py: that stays interpreted even when compiled)
+        acc = _new_order_accepted(OrderAccepted)
         acc.seq = seq
         acc.order_id = oid
         acc.user_id = uid
@@ -600,25 +608,8 @@ class Engine:
         if not crosses:
             if rests:
                 # the hot path: a limit order that rests whole
-                o = _new(Order)
-                o.order_id = oid
-                o.user_id = uid
-                o.symbol = sym
-                o.side = side
-                o.type = otype
-                o.time_in_force = tif
-                o.post_only = post_only
-                o.price = price
-                o.quantity = q
-                o.filled_quantity = 0
-                o.filled_quote = 0
-                o.status = _NEW
-                o.client_order_id = coid
-                o.created_ts = ts
-                o.updated_ts = ts
-                o.priority = oid
-                o.remaining = q
-                o.is_buy = is_buy
+                o = Order(oid, uid, sym, side, otype, tif, post_only, price, q, 0, 0, _NEW, coid,
+                          ts, ts)  # fmt: skip
                 o.base_bal = bb
                 o.quote_bal = qb
                 lvl = (book.bids if is_buy else book.asks).get(price)
@@ -646,13 +637,13 @@ class Engine:
                     self._coids[(uid, coid)] = oid
                 # built inline, not by _balance_changed / _depth_changed: this is the
                 # commonest command of all, and the two calls cost ~1.5% of the benchmark
-                bc = _new(BalanceChanged)
+                bc = _new_balance_changed(BalanceChanged)
                 bc.seq = seq
                 bc.user_id = uid
                 bc.asset = lb.asset
                 bc.available = lb.available
                 bc.locked = lb.locked
-                dc = _new(DepthChanged)
+                dc = _new_depth_changed(DepthChanged)
                 dc.seq = seq
                 dc.symbol = sym
                 dc.side = _BUY if is_buy else _SELL
@@ -863,7 +854,6 @@ class Engine:
         coids = self._coids
         open_by_user = book.open_by_user
         append = events.append
-        new = _new
         fq = 0
         fquote = 0
         tfees = 0
@@ -939,7 +929,7 @@ class Engine:
                 m.filled_quote = mfquote
                 m.updated_ts = ts
                 moid = m.order_id
-                t = new(Trade)
+                t = _new_trade(Trade)
                 t.seq = seq
                 t.trade_id = tid
                 t.symbol = sym
@@ -978,7 +968,7 @@ class Engine:
                     m.remaining = mrem - f
                     m.status = mstatus = _PARTIAL
                     nxt = m
-                u = new(OrderUpdated)
+                u = _new_order_updated(OrderUpdated)
                 u.seq = seq
                 u.order_id = moid
                 u.user_id = muid
@@ -1295,7 +1285,7 @@ class Engine:
             o.quantity = q
             o.remaining = rem
             o.price = price
-            events.append(_order_state(OrderUpdated, o, seq))
+            events.append(_order_state(o, seq))
         _balances_changed(seq, tb, events.append)
         if td:
             self._emit_depth(book, td, events, seq)
@@ -1366,7 +1356,7 @@ class Engine:
             o.status = _EXPIRED
             tb[self._release(o, book)] = None
             self._unindex(o, book)
-        events.append(_order_state(OrderUpdated, o, seq))
+        events.append(_order_state(o, seq))
         if self._hits:
             self._dissolve_hits(book, tb, events, seq, ts)
 
@@ -1425,7 +1415,7 @@ class Engine:
             self._unindex(other, book)
             other.status = _CANCELLED
             other.updated_ts = ts
-            events.append(_order_state(OrderUpdated, other, seq))
+            events.append(_order_state(other, seq))
 
     def _dissolve_hits(
         self, book: Book, tb: dict[Balance, None], events: list[Event], seq: int, ts: int
@@ -1449,7 +1439,7 @@ class Engine:
             self._unindex(s, book)
             s.status = _CANCELLED
             s.updated_ts = ts
-            events.append(_order_state(OrderUpdated, s, seq))
+            events.append(_order_state(s, seq))
         self._hits.clear()
 
     # ---------------------------------------------------------------- cancel
@@ -1510,13 +1500,13 @@ class Engine:
             self._unindex(x, book)
             x.status = _CANCELLED
             x.updated_ts = ts
-            append(_order_state(OrderUpdated, x, seq))
+            append(_order_state(x, seq))
 
     def _cancel(self, c: CancelOrder, seq: int) -> list[Event]:
         uid = c.user_id
         o = self._orders.get(c.order_id)
         if o is None or o.user_id != uid:
-            rej = _new(CommandRejected)
+            rej = _new_command_rejected(CommandRejected)
             rej.seq = seq
             rej.user_id = uid
             rej.reason = _UNKNOWN_ORDER
@@ -1547,13 +1537,13 @@ class Engine:
         o.status = _CANCELLED
         o.updated_ts = c.ts
         # built inline like the resting path's two: a cancel is the next commonest command
-        bc = _new(BalanceChanged)
+        bc = _new_balance_changed(BalanceChanged)
         bc.seq = seq
         bc.user_id = uid
         bc.asset = b.asset
         bc.available = b.available
         bc.locked = b.locked
-        dc = _new(DepthChanged)
+        dc = _new_depth_changed(DepthChanged)
         dc.seq = seq
         dc.symbol = book.symbol
         dc.side = _BUY if o.is_buy else _SELL
@@ -1652,7 +1642,7 @@ def _updated(o: Order, seq: int) -> OrderUpdated:
     """The ``OrderUpdated`` of ordinary order ``o``'s current state (the cancel path
     builds one per cancel): :func:`_order_state` written out, with the fields an
     ordinary order has as constants."""
-    e = _new(OrderUpdated)
+    e = _new_order_updated(OrderUpdated)
     e.seq = seq
     e.order_id = o.order_id
     e.user_id = o.user_id
@@ -1676,43 +1666,33 @@ def _updated(o: Order, seq: int) -> OrderUpdated:
 
 def _accepted(o: Order, seq: int) -> OrderAccepted:
     """The ``OrderAccepted`` of a new order ``o`` (the slow paths: stops and lists)."""
-    return _order_state(OrderAccepted, o, seq)
+    return OrderAccepted(
+        seq, o.order_id, o.user_id, o.symbol, o.side, o.type, o.time_in_force, o.post_only,
+        o.price, o.quantity, o.filled_quantity, o.filled_quote, o.status, o.client_order_id,
+        o.created_ts, o.updated_ts, o.stop_price, o.order_list_id,
+    )  # fmt: skip
 
 
 def _triggered(o: Order, seq: int, trigger_price: int) -> OrderTriggered:
-    e = _order_state(OrderTriggered, o, seq)
-    e.trigger_price = trigger_price
-    return e
+    return OrderTriggered(
+        seq, o.order_id, o.user_id, o.symbol, o.side, o.type, o.time_in_force, o.post_only,
+        o.price, o.quantity, o.filled_quantity, o.filled_quote, o.status, o.client_order_id,
+        o.created_ts, o.updated_ts, o.stop_price, o.order_list_id, trigger_price,
+    )  # fmt: skip
 
 
-def _order_state(cls: type[_OrderEvent], o: Order, seq: int) -> _OrderEvent:
-    """An order event of class ``cls`` with ``o``'s current state (built like
-    :func:`_order_event`)."""
-    e: _OrderEvent = _new(cls)
-    e.seq = seq
-    e.order_id = o.order_id
-    e.user_id = o.user_id
-    e.symbol = o.symbol
-    e.side = o.side
-    e.type = o.type
-    e.time_in_force = o.time_in_force
-    e.post_only = o.post_only
-    e.price = o.price
-    e.quantity = o.quantity
-    e.filled_quantity = o.filled_quantity
-    e.filled_quote = o.filled_quote
-    e.status = o.status
-    e.client_order_id = o.client_order_id
-    e.created_ts = o.created_ts
-    e.updated_ts = o.updated_ts
-    e.stop_price = o.stop_price
-    e.order_list_id = o.order_list_id
-    return e
+def _order_state(o: Order, seq: int) -> OrderUpdated:
+    """The ``OrderUpdated`` of ``o``'s current state (the slow paths)."""
+    return OrderUpdated(
+        seq, o.order_id, o.user_id, o.symbol, o.side, o.type, o.time_in_force, o.post_only,
+        o.price, o.quantity, o.filled_quantity, o.filled_quote, o.status, o.client_order_id,
+        o.created_ts, o.updated_ts, o.stop_price, o.order_list_id,
+    )  # fmt: skip
 
 
 def _balance_changed(seq: int, b: Balance) -> BalanceChanged:
     """The ``BalanceChanged`` of ``b``'s current values (built like :func:`_order_event`)."""
-    e = _new(BalanceChanged)
+    e = _new_balance_changed(BalanceChanged)
     e.seq = seq
     e.user_id = b.user_id
     e.asset = b.asset
@@ -1725,7 +1705,7 @@ def _depth_changed(
     seq: int, symbol: str, side: Side, price: int, quantity: int, depth_seq: int
 ) -> DepthChanged:
     """``DepthChanged(...)``, built like :func:`_order_event`."""
-    e = _new(DepthChanged)
+    e = _new_depth_changed(DepthChanged)
     e.seq = seq
     e.symbol = symbol
     e.side = side
@@ -1740,9 +1720,8 @@ def _balances_changed(
 ) -> None:
     """:func:`_balance_changed` for each of ``balances``, appended: one call per command
     rather than per balance (the matching path touches several)."""
-    new = _new
     for b in balances:
-        e = new(BalanceChanged)
+        e = _new_balance_changed(BalanceChanged)
         e.seq = seq
         e.user_id = b.user_id
         e.asset = b.asset
@@ -1761,9 +1740,8 @@ def _levels_changed(
 ) -> None:
     """:func:`_depth_changed` for each of ``levels`` (their price and current total),
     appended: one call per command rather than per level."""
-    new = _new
     for lvl in levels:
-        e = new(DepthChanged)
+        e = _new_depth_changed(DepthChanged)
         e.seq = seq
         e.symbol = symbol
         e.side = side
@@ -1793,7 +1771,7 @@ def _order_event(
 ) -> OrderUpdated:
     """``OrderUpdated(...)`` without the dataclass ``__init__`` call: a plain function call
     plus slot stores costs about half as much (the hot path builds many)."""
-    e = _new(OrderUpdated)
+    e = _new_order_updated(OrderUpdated)
     e.seq = seq
     e.order_id = order_id
     e.user_id = user_id

@@ -6,9 +6,12 @@ five times as much to build (object.__setattr__ per field), and the hot path bui
 several events per command. Treat them as immutable all the same.
 
 On its hot paths the engine does not call these ``__init__`` methods: it builds events
-with ``object.__new__(cls)`` and one slot store per field (about half the cost of the
-dataclass call). A field added here must be set there too (engine.py, ``_new(...)``);
-the property tests check that every emitted event has all its fields set. (A class with
+with ``Cls.__new__(Cls)`` and one store per field (engine.py). In pure Python that is
+``object.__new__`` plus slot stores, cheaper than the dataclass call; compiled by mypyc
+(scripts/build_core.py) these classes are native, ``__new__`` only allocates and each store
+is a C struct store, while the ``__init__`` that ``dataclass`` generates stays interpreted
+Python in the compiled build too. A field added here must be set there too; the property
+tests check that every emitted event has all its fields set. (A class with
 ``__getattr__`` would spare the hot paths some stores, but it slows every attribute read
 of its instances about threefold: the runtime reads each event's fields.)
 """

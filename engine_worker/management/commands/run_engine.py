@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+import engine_worker.core
 from accounts.selectors import fee_account_id
 from engine_worker.worker import check_market_shards, run_engine
 from marketdata.selectors import market_units_list
 from persistence.snapshot import limits_load, timed_snapshot_load
+
+logger = logging.getLogger("engine_worker.worker")
 
 
 class Command(BaseCommand):
@@ -23,6 +28,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, shard: int, burst: bool, **options: object) -> None:
+        # compiled: the mypyc build `make venv` makes; pure: the source (engine_worker/core)
+        logger.info("engine shard %d: %s engine core", shard, engine_worker.core.IMPLEMENTATION)
         check_market_shards(market_units_list())  # every shard's markets, not only this one's
         run_engine(
             shard=shard,
