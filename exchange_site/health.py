@@ -85,8 +85,25 @@ def web_registry() -> CollectorRegistry:
     if not path:
         return REGISTRY
     registry = CollectorRegistry(auto_describe=False)
-    MultiProcessCollector(registry, path=path)
+    registry.register(_Summed(path))
     return registry
+
+
+class _Summed(Collector):
+    """Every process's counts summed, and the families no process has counted yet (a
+    labelled counter with no child: the exceptions by view before any exception), empty,
+    as one process's own registry shows them (the files know only what was counted)."""
+
+    def __init__(self, path: str) -> None:
+        self.summed = MultiProcessCollector(None, path=path)
+
+    def collect(self) -> Iterator[Metric]:
+        summed = list(self.summed.collect())
+        yield from summed
+        names = {family.name for family in summed}
+        for family in REGISTRY.collect():
+            if not family.samples and family.name not in names:
+                yield family
 
 
 WEBSOCKET_PREFIX = "exchange_ws_"

@@ -49,6 +49,8 @@ def test_metrics_sums_the_counts_of_every_web_process(client, tmp_path, monkeypa
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     scrape = Scrape(client.get("/metrics").content.decode())
     assert scrape.matching("exchange_gateway_commands_total", shard="0") == [7]
+    # a family no process has counted yet is still described (as one process shows it)
+    assert scrape.families["django_http_exceptions_total_by_view"] == ("counter", set())
 
 
 def test_the_wsgi_process_has_only_metrics_the_multiprocess_mode_can_sum():
