@@ -115,7 +115,9 @@ class Gunicorn:
         return self.request("GET", path, token)
 
     def pids(self) -> set[str]:
-        return {p.stem.split("_")[-1] for p in self.metrics_dir.glob("counter_*.db")}
+        """The processes that made their metrics (each has a file once its app is loaded:
+        the latency histogram without labels)."""
+        return {p.stem.rsplit("_", 1)[-1] for p in self.metrics_dir.glob("*.db")}
 
     def own_counts(self, tmp: Path) -> dict[str, Scrape]:
         """Each process's counts alone: its files summed by themselves."""
