@@ -4,9 +4,12 @@ Starts its own stack on a database and a Redis database of its own (exchange_ben
 Redis db 14; BENCH_DATABASE and BENCH_REDIS_URL change them): an engine worker process
 and, for part (b), the web tier.
 
-(a) Engine throughput through RQ: batched jobs enqueued directly on the engine's queue,
-    commands per second until the last reply; next to the rate of no-op RQ jobs on a
-    SimpleWorker in this same run (the per-job cost batching amortises).
+(a) Engine throughput through RQ: jobs enqueued directly on the engine's queue, as the
+    gateway makes them: 100-command jobs all queued at once (commands per second until
+    the last reply), one-command jobs all queued at once (jobs per second) and one at a
+    time (the K=1 shape: jobs per second, p50 from enqueue to reply, engine CPU a job);
+    next to the rate of no-op RQ jobs on a plain RQ SimpleWorker in this same run (the
+    per-job cost of RQ's own worker, which the engine's job loop does without).
 (b) Through HTTP, driven by wrk (Debian's package: `apt-get install -y wrk`) with a Lua
     script that gives each keep-alive connection a trader's token and makes each order's
     body: a no-op Django view and the cheapest authenticated endpoint (GET
@@ -18,7 +21,7 @@ and, for part (b), the web tier.
     of the web processes, the engine and the load generator (from /proc/<pid>/stat).
 
 Usage: .venv/bin/python bench/e2e_orders.py [--seconds 5] [--jobs 200] [--batch 100]
-           [--open-rate 500] [--skip-rq] [--web LAYOUT] [--root CHECKOUT]
+           [--open-rate 500] [--skip-rq | --skip-http] [--web LAYOUT] [--root CHECKOUT]
 --web daphne runs one daphne for everything (the web tier before issue 12); --root runs
 the services from another checkout (another commit, to compare in the same run).
 """
@@ -80,50 +83,55 @@ def rq_noop_rate(jobs: int) -> float:
     return jobs / (time.perf_counter() - started)
 
 
-def engine_rq_rate(jobs: int, batch: int) -> tuple[float, int]:
-    import redis
-    from rq import Queue
-    from rq.serializers import JSONSerializer
+class EngineQueue:
+    """Jobs straight onto shard 0's queue, as the gateway makes them, with the replies
+    on a channel of the bench's own; its traders funded by a first job."""
 
-    from infra import keys
+    def __init__(self) -> None:
+        import redis
+        from rq import Queue
+        from rq.serializers import JSONSerializer
 
-    conn = redis.Redis.from_url(REDIS_URL)
-    queue = Queue(keys.queue(0), connection=conn, serializer=JSONSerializer)
-    reply_to = f"engine.reply.bench{os.getpid()}"
-    pubsub = conn.pubsub()
-    pubsub.subscribe(reply_to)
-    pubsub.get_message(timeout=1)
-    rng = random.Random(7)
-    users = list(range(1_000_000, 1_000_100))
-    ts = int(time.time() * 1000)
-    funding = [
-        {
-            "kind": "Deposit",
-            "request_id": f"f{u}{a}",
-            "ts": ts,
-            "user_id": u,
-            "asset": a,
-            "amount": 10**18,
-            "decimals": 8,
-        }
-        for u in users
-        for a in ("USDT", "BTC")
-    ]
-    queue.enqueue_call(
-        "engine_worker.jobs.apply_batch", args=(funding, reply_to, 0), timeout=-1, result_ttl=0
-    )
-    pubsub.get_message(timeout=10)
-    mid = 3_000_000  # ticks (30000.00)
-    all_jobs = []
-    n = 0
-    for _ in range(jobs):
+        from infra import keys
+
+        self.conn = redis.Redis.from_url(REDIS_URL)
+        self.queue = Queue(keys.queue(0), connection=self.conn, serializer=JSONSerializer)
+        self.reply_to = f"engine.reply.bench{os.getpid()}"
+        self.pubsub = self.conn.pubsub()
+        self.pubsub.subscribe(self.reply_to)
+        self.pubsub.get_message(timeout=1)
+        self.rng = random.Random(7)
+        self.users = list(range(1_000_000, 1_000_100))
+        self.ts = int(time.time() * 1000)
+        self.mid = 3_000_000  # ticks (30000.00)
+        self.n = 0
+        funding = [
+            {
+                "kind": "Deposit",
+                "request_id": f"f{u}{a}",
+                "ts": self.ts,
+                "user_id": u,
+                "asset": a,
+                "amount": 10**18,
+                "decimals": 8,
+            }
+            for u in self.users
+            for a in ("USDT", "BTC")
+        ]
+        self.enqueue([funding])
+        self.replies(1)
+
+    def orders(self, count: int) -> list[dict]:
+        """Limit orders around a drifting mid, 15% of them crossing (IOC)."""
+        rng = self.rng
         commands = []
-        for _ in range(batch):
-            n += 1
-            mid += rng.choice((-1, 1))
+        for _ in range(count):
+            self.n += 1
+            self.mid += rng.choice((-1, 1))
             side = rng.choice(("buy", "sell"))
             cross = rng.random() < 0.15
             offset = rng.randint(1, 50)
+            mid = self.mid
             price = (
                 (mid + offset if side == "buy" else mid - offset)
                 if cross
@@ -132,9 +140,9 @@ def engine_rq_rate(jobs: int, batch: int) -> tuple[float, int]:
             commands.append(
                 {
                     "kind": "PlaceOrder",
-                    "request_id": f"b{n}",
-                    "ts": ts,
-                    "user_id": rng.choice(users),
+                    "request_id": f"b{self.n}",
+                    "ts": self.ts,
+                    "user_id": rng.choice(self.users),
                     "symbol": "BTC_USDT",
                     "side": side,
                     "type": "limit",
@@ -145,39 +153,79 @@ def engine_rq_rate(jobs: int, batch: int) -> tuple[float, int]:
                     "client_order_id": None,
                 }
             )
-        all_jobs.append(commands)
-    started = time.perf_counter()
-    pipe = conn.pipeline(transaction=False)
-    for commands in all_jobs:
-        queue.enqueue_call(
-            "engine_worker.jobs.apply_batch",
-            args=(commands, reply_to, 0),
-            timeout=-1,
-            result_ttl=0,
-            pipeline=pipe,
-        )
-    pipe.execute()
-    got = 0
-    while got < jobs:
-        message = pubsub.get_message(timeout=30)
-        if message is None:
-            raise RuntimeError("engine stopped answering")
-        if message["type"] == "message":
-            got += 1
-    elapsed = time.perf_counter() - started
-    return jobs * batch / elapsed, jobs * batch
+        return commands
+
+    def enqueue(self, jobs: list[list[dict]]) -> None:
+        """The jobs in one round trip (the gateway's enqueue_call, each in its MULTI)."""
+        pipe = self.conn.pipeline(transaction=False)
+        for commands in jobs:
+            self.queue.enqueue_call(
+                "engine_worker.jobs.apply_batch",
+                args=(commands, self.reply_to, 0),
+                timeout=-1,
+                result_ttl=0,
+                failure_ttl=7 * 24 * 3600,
+                pipeline=pipe,
+            )
+        pipe.execute()
+
+    def replies(self, jobs: int) -> None:
+        got = 0
+        while got < jobs:
+            message = self.pubsub.get_message(timeout=30)
+            if message is None:
+                raise RuntimeError("engine stopped answering")
+            if message["type"] == "message":
+                got += 1
+
+    def queued_rate(self, jobs: int, batch: int) -> float:
+        """Commands a second: ``jobs`` jobs of ``batch`` orders all queued at once,
+        until the last reply."""
+        all_jobs = [self.orders(batch) for _ in range(jobs)]
+        started = time.perf_counter()
+        self.enqueue(all_jobs)
+        self.replies(jobs)
+        return jobs * batch / (time.perf_counter() - started)
+
+    def one_at_a_time(self, seconds: float, engine: list[int]) -> tuple[float, float, float]:
+        """One one-order job at a time (the K=1 shape): jobs a second, p50 ms from
+        enqueue to reply, and the engine's CPU ms a job."""
+        latencies = []
+        cpu = tree_cpu(engine)
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            job = [self.orders(1)]
+            sent = time.perf_counter()
+            self.enqueue(job)
+            self.replies(1)
+            latencies.append(time.perf_counter() - sent)
+        elapsed = time.perf_counter() - started
+        cpu = tree_cpu(engine) - cpu
+        return len(latencies) / elapsed, pct(latencies, 0.5), cpu * 1000 / len(latencies)
 
 
-def rq_part(args: argparse.Namespace) -> None:
+def rq_part(args: argparse.Namespace, engine: subprocess.Popen) -> None:
     log("(a) no-op RQ jobs ...")
     noop_rate = rq_noop_rate(2000)
     log("(a) engine through RQ ...")
-    engine_rate, commands = engine_rq_rate(args.jobs, args.batch)
-    print("(a) engine through RQ")
-    print(f"    no-op RQ jobs, SimpleWorker:           {noop_rate:10,.0f} jobs/s")
+    bench = EngineQueue()
+    engine_rate = bench.queued_rate(args.jobs, args.batch)
+    single_rate = bench.queued_rate(2000, 1)
+    one_rate, one_p50, one_cpu = bench.one_at_a_time(args.seconds, [engine.pid])
+    print(f"(a) engine through RQ ({args.root})")
+    print(f"    no-op RQ jobs, SimpleWorker:               {noop_rate:10,.0f} jobs/s")
     print(
-        f"    engine, {args.batch} commands per job:      {engine_rate:10,.0f} commands/s"
-        f"  ({commands:,} commands; {engine_rate / noop_rate:.0f}x the no-op job rate)"
+        f"    engine, {args.batch} commands per job:          {engine_rate:10,.0f} commands/s"
+        f"  ({args.jobs * args.batch:,} commands; {engine_rate / noop_rate:.0f}x the no-op"
+        " job rate)"
+    )
+    print(
+        f"    engine, 1 command per job, 2,000 queued:  {single_rate:10,.0f} jobs/s"
+        f"  ({single_rate / noop_rate:.1f}x the no-op job rate)"
+    )
+    print(
+        f"    engine, 1 command per job, one at a time: {one_rate:10,.0f} jobs/s"
+        f"  (p50 {one_p50:.2f} ms enqueue to reply; engine CPU {one_cpu:.2f} ms a job)"
     )
 
 
@@ -702,6 +750,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--open-rate", type=float, default=500)
     parser.add_argument("--skip-rq", action="store_true", help="part (b) only")
+    parser.add_argument("--skip-http", action="store_true", help="part (a) only")
     parser.add_argument(
         "--only",
         type=lambda text: set(text.split(",")),
@@ -734,9 +783,10 @@ def main() -> None:
     )
     try:
         if not args.skip_rq:
-            rq_part(args)
-        with tempfile.TemporaryDirectory() as tmp:
-            http_part(args, root, engine, Path(tmp))
+            rq_part(args, engine)
+        if not args.skip_http:
+            with tempfile.TemporaryDirectory() as tmp:
+                http_part(args, root, engine, Path(tmp))
     finally:
         stop(engine)
 

@@ -137,6 +137,7 @@ class _Batch:
         self.limits_changed = False  # Configure or SetOrderLimit applied
         self.texts: dict[int, str] = {}  # id(body) -> its JSON text, made with the body
         self.rendered: list[dict[str, Any]] = []  # those bodies, kept alive (ids stay theirs)
+        self.jobs: list[tuple[str | None, int, int]] = []  # reply_to, its replies' slice
 
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
@@ -311,18 +312,30 @@ class EngineRuntime:
     # -- the job -----------------------------------------------------------------------
 
     def apply_batch(self, commands: list[Any], reply_to: str | None) -> list[dict[str, Any]]:
+        """One job's commands, committed together; its replies go to ``reply_to``."""
+        return self.apply_jobs([(commands, reply_to)])
+
+    def apply_jobs(
+        self, jobs: list[tuple[list[Any], str | None]], *, ops: Iterable[tuple[str, ...]] = ()
+    ) -> list[dict[str, Any]]:
+        """Several jobs' commands, in order, as one batch: one atomic commit, and one reply
+        message per job to that job's ``reply_to``. ``ops`` are more Redis commands for the
+        same MULTI/EXEC (the worker's job bookkeeping, engine_worker/worker.py). Returns
+        all the replies, in order."""
         batch = _Batch()
-        if not isinstance(commands, list):
-            commands = []
         first_seq = self.engine.next_seq
         clock = time.perf_counter
         started = clock()
         try:
-            for command in commands:
-                batch.replies.append(self._apply_one(command, batch))
+            replies = batch.replies
+            for commands, reply_to in jobs:
+                start = len(replies)
+                for command in commands if isinstance(commands, list) else ():
+                    replies.append(self._apply_one(command, batch))
+                batch.jobs.append((reply_to, start, len(replies)))
             last_seq = self.engine.next_seq - 1
             applied = clock()
-            self._commit(batch, reply_to, first_seq, last_seq)
+            self._commit(batch, first_seq, last_seq, ops)
         except Exception as exc:
             if self.engine.next_seq == first_seq:
                 raise  # nothing applied: the memory is still what the log describes
@@ -341,17 +354,19 @@ class EngineRuntime:
         metrics = self.metrics
         metrics.commit_seconds.observe(clock() - applied)
         metrics.apply_seconds.observe(applied - started)
+        commands = [c for cs, _ in jobs if isinstance(cs, list) for c in cs]
         metrics.batch_commands.observe(len(commands))
         metrics.count(commands, batch.replies)
         trades = sum(len(t) for t in batch.trades.values())
         if trades:
             metrics.trades.inc(trades)
         logger.info(
-            "batch seq %d..%d: %d commands, %d trades",
+            "batch seq %d..%d: %d commands, %d trades%s",
             first_seq,
             last_seq,
             len(commands),
             trades,
+            f", {len(jobs)} jobs" if len(jobs) > 1 else "",
             extra={"seq": last_seq},
         )
         return batch.replies
@@ -624,9 +639,12 @@ class EngineRuntime:
 
     # -- one atomic write per batch ---------------------------------------------------
 
-    def _commit(self, batch: _Batch, reply_to: str | None, first: int, last: int) -> None:
-        """Everything the batch did, in one MULTI/EXEC around one script call. Each order,
-        fill and balance is encoded to JSON once; the user events reuse that text."""
+    def _commit(
+        self, batch: _Batch, first: int, last: int, ops: Iterable[tuple[str, ...]] = ()
+    ) -> None:
+        """Everything the batch did, and ``ops``, in one MULTI/EXEC around one script call.
+        Each order, fill and balance is encoded to JSON once; the user events reuse that
+        text."""
         words: list[str] = []
         dumps = json.dumps
         texts = batch.texts  # id(body) -> its JSON, made when the body was rendered
@@ -650,9 +668,10 @@ class EngineRuntime:
             op("XADD", self.stream, "*", "first_seq", str(first), "last_seq", str(last),
                "records", encode(batch.records, texts),
                "state", dumps(self._state(batch)))  # fmt: skip
-        if reply_to:
-            replies = encode(batch.replies, texts)
-            op("PUBLISH", reply_to, f'{{"shard": {self.shard}, "replies": {replies}}}')
+        for reply_to, start, end in batch.jobs:  # each job's replies to its own gateway
+            if reply_to:
+                replies = encode(batch.replies[start:end], texts)
+                op("PUBLISH", reply_to, f'{{"shard": {self.shard}, "replies": {replies}}}')
         opened: dict[int, list[str]] = {}
         closed: dict[int, list[str]] = {}
         for order_id, (user_id, is_open, body) in batch.orders.items():
@@ -695,6 +714,8 @@ class EngineRuntime:
             # {"event": kind, ...body}: spliced from the body's JSON, not encoded again
             parts = [f'{{"event":"{kind}",{text(body)[1:]}' for kind, body in events]
             op("PUBLISH", keys.user_channel(user_id), "[" + ",".join(parts) + "]")
+        for args in ops:
+            op(*args)
         pipe = self.redis.pipeline(transaction=True)
         self._apply_ops(args=words, client=pipe)
         pipe.execute()

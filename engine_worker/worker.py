@@ -1,18 +1,46 @@
-"""The engine worker process: a non-forking RQ worker that keeps the books in memory."""
+"""The engine worker process: it keeps the books in memory and runs the jobs of its
+shard's RQ queue itself, several at a time.
+
+The gateway enqueues ordinary RQ jobs (``Queue.enqueue_call``: the job hash, its id
+pushed on ``rq:queue:engine.<shard>``), so ``rq info``, the job hashes and the failed
+registry stay RQ's. Running them, the worker does far less than RQ's SimpleWorker, whose
+per-job bookkeeping (status, started registry, execution records, worker heartbeats,
+finished handling: about 28 Redis round trips) cost more than the engine's work on a
+one-command job. Here a job costs its share of two round trips (docs/architecture.md):
+
+1. take: one script moves the waiting job ids (at most MAX_JOBS) from the queue to the
+   in-progress list (RQ's intermediate queue of the same queue) and returns each job's
+   data; when nothing waits, BLMOVE blocks for the next id first;
+2. apply: the jobs' commands as one batch (EngineRuntime.apply_jobs), whose one atomic
+   commit also removes the jobs from the in-progress list and deletes their hashes (their
+   result_ttl is 0: what RQ does for a finished job). A crash before the commit leaves
+   them in progress, failed at the next start (fail_abandoned_jobs); after it, they are
+   done: there is no moment in between.
+
+A job that is not ``engine_worker.jobs.apply_batch`` for this shard, or whose arguments
+are not (commands, reply_to, shard), is failed into RQ's FailedJobRegistry with a log
+line, and the worker goes on.
+"""
 
 from __future__ import annotations
 
 import gc
 import json
 import logging
+import signal
 import threading
+import time
+import zlib
 from collections.abc import Iterable
+from types import FrameType
+from typing import Any
 
 import redis
-from rq import Queue, SimpleWorker
-from rq.exceptions import NoSuchJobError
+from rq import Queue
+from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from engine_worker import jobs
@@ -25,11 +53,33 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL = 5
+JOB_FUNCTION = "engine_worker.jobs.apply_batch"  # what the gateway enqueues
+MAX_JOBS = 64  # jobs taken at once at most
+MAX_BATCH_COMMANDS = 1000  # commands of the jobs applied as one batch (one job: any number)
+WAIT_SECONDS = 5  # one blocking wait for a job (a stop signal interrupts it)
+RECONNECT_SECONDS = (0.5, 1, 2, 4, 8)  # waits between tries while Redis is unreachable
 
-
-class EngineWorker(SimpleWorker):
-    """SimpleWorker runs every job in this process, so the engine survives between jobs.
-    Engine jobs are enqueued with no timeout and no retry (see the gateway)."""
+# Move job ids from the queue (KEYS[1]) to the in-progress list (KEYS[2]), up to ARGV[1]
+# there in all, and return each id there with its job hash's data field (ARGV[2] is RQ's
+# job key prefix): one round trip for the whole batch. Between batches the in-progress
+# list holds only jobs not yet run (the one BLMOVE moved; one a lost connection left).
+TAKE_JOBS = """
+local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+local room = tonumber(ARGV[1]) - #ids
+if room > 0 then
+  local popped = redis.call('LPOP', KEYS[1], room)
+  if popped then
+    redis.call('RPUSH', KEYS[2], unpack(popped))
+    for _, id in ipairs(popped) do ids[#ids + 1] = id end
+  end
+end
+local out = {}
+for i, id in ipairs(ids) do
+  out[2 * i - 1] = id
+  out[2 * i] = redis.call('HGET', ARGV[2] .. id, 'data')
+end
+return out
+"""
 
 
 def _heartbeat(
@@ -58,43 +108,264 @@ def _rebuild_between_jobs(runtime: EngineRuntime) -> None:
         logger.exception("engine shard %d: rebuilding the read model failed", runtime.shard)
 
 
-def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
-    """Jobs a dead worker of this shard had taken but not finished. A job's commands are
-    committed all together or not at all, and RQ must not run them again (engine jobs
-    never retry): log what became of each, then move them to the failed registry. Only
-    one worker serves a shard, so at start-up every started job is abandoned. Its
-    gateway is told the job is over (an empty reply), so commands waiting behind it go."""
-    started = StartedJobRegistry(queue=queue)
-    failed = FailedJobRegistry(queue=queue)
+def in_progress_key(queue: Queue) -> str:
+    """The list of the jobs the worker took and has not finished: RQ's own intermediate
+    queue of ``queue`` (where its workers keep a job between dequeue and start)."""
+    return queue.intermediate_queue_key
+
+
+class BadJob(Exception):
+    """A job on an engine queue that the engine cannot run."""
+
+
+def decode_job(data: bytes, shard: int) -> tuple[list[Any], str | None]:
+    """A job hash's ``data`` (RQ's format: zlib-compressed, JSONSerializer's
+    [function, instance, args, kwargs]) as the engine job's (commands, reply_to)."""
+    try:
+        raw = zlib.decompress(data)
+    except zlib.error:
+        raw = data  # RQ's fallback: stored uncompressed
+    try:
+        function, instance, args, kwargs = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise BadJob(f"undecodable job data ({exc})") from None
+    if function != JOB_FUNCTION or instance is not None:
+        raise BadJob(f"not an engine job: {function!r}")
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise BadJob("malformed job arguments")
+    named = ("commands", "reply_to", "shard")
+    if len(args) > len(named) or set(kwargs) - set(named[len(args) :]):
+        raise BadJob("malformed job arguments")
+    values = dict(zip(named, args, strict=False)) | kwargs
+    if set(values) != set(named):
+        raise BadJob("malformed job arguments")
+    commands, reply_to = values["commands"], values["reply_to"]
+    if values["shard"] != shard:
+        raise BadJob(f"a job for shard {values['shard']!r} on shard {shard}'s queue")
+    if not isinstance(reply_to, str | None):
+        raise BadJob("malformed job arguments: reply_to is not a channel")
+    if not isinstance(commands, list):
+        raise BadJob("malformed job arguments: commands is not a list")
+    return commands, reply_to
+
+
+def fail_jobs(
+    queue: Queue, failures: Iterable[tuple[str, str]], *, shard: int, taken: str | None = None
+) -> None:
+    """Move jobs (id, why) to RQ's FailedJobRegistry as RQ's worker does (status failed,
+    the reason as the job's failed Result, kept for its failure_ttl), tell each job's
+    gateway that it is over (an empty reply, so commands waiting behind it go now), and
+    remove them from the in-progress list ``taken``: one pipeline. A job whose hash is
+    gone is only removed."""
     connection = queue.connection
-    entries = connection.zrange(started.key, 0, -1)
+    registry = FailedJobRegistry(queue=queue)
     with connection.pipeline() as pipe:
-        for job_id in dict.fromkeys(started.parse_job_id(entry) for entry in entries):
+        for job_id, why in failures:
+            if taken:
+                pipe.lrem(taken, 1, job_id)
             try:
                 job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
             except NoSuchJobError:
                 continue
-            commands = job.args[0] if job.args and isinstance(job.args[0], list) else []
-            ids = [c.get("request_id") for c in commands if isinstance(c, dict)]
-            applied = sum(1 for i in ids if i in runtime.recent_requests)
-            logger.warning(
-                "abandoned job %s (its worker died mid-job): %d of %d commands had been "
-                "applied (request ids %s); none will run again",
-                job_id,
-                applied,
-                len(ids),
-                ", ".join(str(i) for i in ids[:20]) + (" ..." if len(ids) > 20 else ""),
-            )
             job.set_status(JobStatus.FAILED, pipeline=pipe)
-            failed.add(job, exc_string="abandoned: its engine worker died mid-job", pipeline=pipe)
-            reply_to = job.args[1] if len(job.args) > 1 else None
+            registry.add(job, ttl=job.failure_ttl, exc_string=why, pipeline=pipe)
+            # the reason where RQ keeps it (rq info, job.latest_result())
+            Result.create_failure(
+                job, job.failure_ttl, exc_string=why, worker_name=f"engine-{shard}", pipeline=pipe
+            )
+            try:
+                args = job.args
+            except DeserializationError:  # nobody to tell
+                args = ()
+            reply_to = args[1] if isinstance(args, list | tuple) and len(args) > 1 else None
             if isinstance(reply_to, str):
-                # no replies, but the gateway learns its job is over and sends what queued
-                # up behind it now, instead of when the job's reply deadline passes
-                pipe.publish(reply_to, json.dumps({"shard": runtime.shard, "replies": []}))
+                pipe.publish(reply_to, json.dumps({"shard": shard, "replies": []}))
+        pipe.execute()
+
+
+def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
+    """Jobs a dead worker of this shard had taken but not finished: in the in-progress
+    list (this worker's) or RQ's started registry (a SimpleWorker's, before this loop).
+    A batch's commands are committed all together, with its jobs' removal from the
+    in-progress list, or not at all, and RQ must not run them again (engine jobs never
+    retry): log what became of each, then move them to the failed registry. Only one
+    worker serves a shard, so at start-up every taken job is abandoned. Its gateway is
+    told the job is over (an empty reply), so commands waiting behind it go."""
+    started = StartedJobRegistry(queue=queue)
+    connection = queue.connection
+    taken = in_progress_key(queue)
+    entries = connection.zrange(started.key, 0, -1)
+    ids = [i.decode() for i in connection.lrange(taken, 0, -1)]
+    ids += [started.parse_job_id(entry) for entry in entries]
+    failures = []
+    for job_id in dict.fromkeys(ids):
+        try:
+            job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+            commands = job.args[0] if job.args and isinstance(job.args[0], list) else []
+        except NoSuchJobError:
+            continue
+        except DeserializationError:  # a bad job, failed all the same
+            commands = []
+        request_ids = [c.get("request_id") for c in commands if isinstance(c, dict)]
+        applied = sum(1 for i in request_ids if i in runtime.recent_requests)
+        logger.warning(
+            "abandoned job %s (its worker died mid-job): %d of %d commands had been "
+            "applied (request ids %s); none will run again",
+            job_id,
+            applied,
+            len(request_ids),
+            ", ".join(str(i) for i in request_ids[:20]) + (" ..." if len(request_ids) > 20 else ""),
+        )
+        failures.append((job_id, "abandoned: its engine worker died mid-job"))
+    fail_jobs(queue, failures, shard=runtime.shard)
+    with connection.pipeline() as pipe:
         if entries:
             pipe.zrem(started.key, *entries)
+        pipe.delete(taken)
         pipe.execute()
+
+
+class _StopNow(Exception):
+    """Raised by the stop signal's handler while the worker waits for a job."""
+
+
+class JobLoop:
+    """Takes the queue's jobs and applies them, as many as are waiting as one batch,
+    until a stop signal (SIGTERM, SIGINT: after the batch it is applying) or, in burst
+    mode, until the queue is empty."""
+
+    def __init__(
+        self, runtime: EngineRuntime, queue: Queue, *, max_jobs: int | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.queue = queue
+        self.connection: redis.Redis = queue.connection
+        self.taken = in_progress_key(queue)
+        self.max_jobs = max_jobs or MAX_JOBS
+        self._take = self.connection.register_script(TAKE_JOBS)
+        self._job_prefix = Job.redis_job_namespace_prefix
+        self._stopping = False
+        self._waiting = False
+        self._full = True  # whether the last take took all it could: jobs may be waiting
+
+    def stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        self._stopping = True
+        if self._waiting:
+            raise _StopNow
+
+    def work(self, *, burst: bool = False) -> None:
+        handlers = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not self._stopping:
+                taken = self._next(burst)
+                if taken is None:
+                    break  # burst mode: nothing waits
+                self._full = len(taken) >= self.max_jobs  # more may wait: look first
+                if taken:
+                    self.run(taken)
+        except _StopNow:
+            pass
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        # not after an exception: a batch it interrupted stays in progress (abandoned)
+        self._give_back()
+
+    def _next(self, burst: bool) -> list[tuple[str, bytes | None]] | None:
+        """The next jobs: those waiting, or (none waiting) the next one to come. An empty
+        list after a wait without a job or while Redis is unreachable; None in burst mode
+        with nothing waiting. Two round trips when the last take drained the queue (BLMOVE,
+        then the take with the others that came meanwhile), else one."""
+        for attempt, pause in enumerate((0, *RECONNECT_SECONDS)):
+            if attempt:
+                self._waiting = True
+                try:
+                    time.sleep(pause)
+                finally:
+                    self._waiting = False
+            try:
+                if burst or self._full:  # else the queue was drained: wait for the next
+                    taken = self.take()
+                    if taken or burst:
+                        return taken or None
+                self._waiting = True
+                try:
+                    job_id = self.connection.blmove(self.queue.key, self.taken, WAIT_SECONDS)
+                finally:
+                    self._waiting = False
+                return [] if job_id is None else self.take()
+            except redis.ConnectionError as exc:
+                logger.error(  # noqa: TRY400 - the cause is the message; no traceback needed
+                    "engine shard %d: Redis unreachable (%s)", self.runtime.shard, exc
+                )
+                self._full = True  # a job BLMOVE moved may wait in progress: take first
+        return []
+
+    def take(self) -> list[tuple[str, bytes | None]]:
+        """Move the waiting jobs to the in-progress list (after those there already: one
+        BLMOVE moved) and return each with its data (None: its hash is gone)."""
+        out = self._take(keys=[self.queue.key, self.taken], args=[self.max_jobs, self._job_prefix])
+        return [(out[i].decode(), out[i + 1]) for i in range(0, len(out), 2)]
+
+    def run(self, taken: list[tuple[str, bytes | None]]) -> None:
+        """Apply the jobs ``taken`` as one batch; fail those the engine cannot run."""
+        shard = self.runtime.shard
+        batch: list[tuple[list[Any], str | None]] = []
+        ids: list[str] = []
+        failures: list[tuple[str, str]] = []
+        for job_id, data in taken:
+            if data is None:  # deleted since it was queued: nothing to run or to fail
+                logger.warning("job %s is gone (its hash was deleted); skipped", job_id)
+                failures.append((job_id, "gone"))
+                continue
+            try:
+                batch.append(decode_job(data, shard))
+            except BadJob as exc:
+                logger.warning("job %s failed: %s", job_id, exc.args[0])
+                failures.append((job_id, f"BadJob: {exc.args[0]}"))
+                continue
+            ids.append(job_id)
+        if failures:
+            fail_jobs(self.queue, failures, shard=shard, taken=self.taken)
+        start = size = 0  # one batch of jobs up to MAX_BATCH_COMMANDS commands, or one job
+        for end, (commands, _) in enumerate(batch):
+            if size and size + len(commands) > MAX_BATCH_COMMANDS:
+                self._apply(batch[start:end], ids[start:end])
+                start, size = end, 0
+            size += len(commands)
+        if batch[start:]:
+            self._apply(batch[start:], ids[start:])
+
+    def _apply(self, batch: list[tuple[list[Any], str | None]], ids: list[str]) -> None:
+        ops: list[tuple[str, ...]] = [("LREM", self.taken, "1", job_id) for job_id in ids]
+        ops.append(("DEL", *(self._job_prefix + job_id for job_id in ids)))
+        try:
+            jobs.apply_jobs(self.runtime, batch, ops)  # a FailStop exits the process
+        except Exception as exc:
+            if not self.connection.exists(self._job_prefix + ids[0]):  # done: the commit was
+                logger.exception("jobs %s: %s after their commit", ", ".join(ids), exc)
+                return
+            # nothing was applied (else FailStop): the memory is what the log describes
+            if len(batch) > 1:  # each job on its own, so that one bad job fails alone
+                for one, job_id in zip(batch, ids, strict=True):
+                    self._apply([one], [job_id])
+                return
+            logger.exception("job %s failed: %s: %s", ids[0], type(exc).__name__, exc)
+            fail_jobs(
+                self.queue,
+                [(ids[0], f"{type(exc).__name__}: {exc}")],
+                shard=self.runtime.shard,
+                taken=self.taken,
+            )
+
+    def _give_back(self) -> None:
+        """Jobs taken but not started (a stop signal during the wait) go back to the front
+        of the queue, in order: they run after the next start, not failed as abandoned."""
+        try:
+            while self.connection.lmove(self.taken, self.queue.key, "RIGHT", "LEFT"):
+                pass
+        except redis.RedisError:
+            logger.warning("engine shard %d: could not give back taken jobs", self.runtime.shard)
 
 
 class ShardNotSupported(SystemExit):
@@ -176,9 +447,8 @@ def run_engine(
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop, runtime), daemon=True)
     beat.start()
-    worker = EngineWorker([queue], connection=connection, serializer=JSONSerializer)
     try:
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        JobLoop(runtime, queue).work(burst=burst)
     finally:
         stop.set()
         connection.delete(keys.alive(shard))

@@ -13,6 +13,8 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -145,6 +147,18 @@ class Unavailable(Exception):
     """Web, engine or rate limit said "later": the cycle stops and the bot backs off."""
 
 
+@contextmanager
+def unavailable_on_transient() -> Iterator[None]:
+    """A transient ApiError (429, 502-504 from the gateway or the front proxy, no answer
+    at all) raised inside becomes :class:`Unavailable`; any other error stays as is."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.transient:
+            raise Unavailable(str(exc)) from exc
+        raise
+
+
 class MarketMaker(Service):
     name = "marketmaker"
     slow_batch = 5.0
@@ -266,10 +280,12 @@ class MarketMaker(Service):
         counters: Counter[str] = Counter()
         counters["cycles"] = 1
         try:
-            if time.monotonic() - self._markets_loaded > self.config.markets_refresh:
-                self.load_markets()
-                batch = list(self.markets)
-            self.cycle(batch, counters)
+            with unavailable_on_transient():
+                # the market list's refresh meets an outage as often as a cycle does
+                if time.monotonic() - self._markets_loaded > self.config.markets_refresh:
+                    self.load_markets()
+                    batch = list(self.markets)
+                self.cycle(batch, counters)
         except Unavailable as exc:
             counters["unavailable"] += 1
             self.mm_metrics.unavailable.inc()
@@ -302,23 +318,20 @@ class MarketMaker(Service):
         self.taker.close()
 
     def cycle(self, symbols: list[str], counters: Counter[str]) -> None:
-        try:
-            balances = self.maker.balances()
-            wallet = Wallet.from_api(balances)
-            totals = {b["asset"]: Decimal(b["available"]) + Decimal(b["locked"]) for b in balances}
-            for symbol in symbols:
-                state = self.markets[symbol]
-                if state.rules.status != "trading":
-                    counters["skipped"] += 1
-                    continue
-                self.quote(state, wallet, totals, counters)
-                if time.monotonic() >= state.next_trade:
-                    self.cross(state, counters)
-            self.count_maker_fills()
-        except ApiError as exc:
-            if exc.transient:
-                raise Unavailable(str(exc)) from exc
-            raise
+        """One refresh of every market's quotes (and a crossing order where one is due);
+        a transient ApiError goes up as is (:meth:`handle` backs off)."""
+        balances = self.maker.balances()
+        wallet = Wallet.from_api(balances)
+        totals = {b["asset"]: Decimal(b["available"]) + Decimal(b["locked"]) for b in balances}
+        for symbol in symbols:
+            state = self.markets[symbol]
+            if state.rules.status != "trading":
+                counters["skipped"] += 1
+                continue
+            self.quote(state, wallet, totals, counters)
+            if time.monotonic() >= state.next_trade:
+                self.cross(state, counters)
+        self.count_maker_fills()
 
     # -- quoting ------------------------------------------------------------------------
 

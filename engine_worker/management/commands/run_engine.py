@@ -11,8 +11,9 @@ from persistence.snapshot import limits_load, timed_snapshot_load
 
 class Command(BaseCommand):
     help = (
-        "Run one engine shard: a non-forking RQ worker on queue engine.<shard> that keeps "
-        "the shard's order books and balances in memory (replayed from its command log)."
+        "Run one engine shard: the worker of RQ queue engine.<shard>, which keeps the "
+        "shard's order books and balances in memory (replayed from its command log) and "
+        "applies the waiting jobs as one batch."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,0 +1,283 @@
+"""The engine worker's own job loop on RQ's queue (engine_worker/worker.py): waiting jobs
+apply as one batch with one commit, each job's replies on its own channel; the jobs'
+bookkeeping is part of that commit; jobs the engine cannot run are failed into RQ's
+FailedJobRegistry and the next one applies; jobs left in progress are failed at start.
+
+Real EngineRuntimes in this process on shards of their own (46..49), with deposits of
+users of their own, on the session's Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
+from rq.serializers import JSONSerializer
+
+from engine_worker import jobs
+from engine_worker.runtime import EngineRuntime
+from engine_worker.worker import JOB_FUNCTION, JobLoop, fail_abandoned_jobs, in_progress_key
+from infra import keys
+
+USERS = range(7_100_001, 7_100_010)
+ASSET = "JLOOP"
+
+
+@pytest.fixture
+def conn() -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    yield connection
+    for user in USERS:
+        connection.delete(keys.rm_balances(user))
+
+
+class Shard:
+    """An engine runtime on a shard of its own, its RQ queue and reply channels."""
+
+    def __init__(self, conn: redis.Redis, shard: int) -> None:
+        self.conn, self.shard = conn, shard
+        queue_key = f"rq:queue:{keys.queue(shard)}"
+        conn.delete(
+            keys.events_stream(shard),
+            keys.commands_stream(shard),
+            queue_key,
+            f"{queue_key}:intermediate",
+            f"rq:failed:{keys.queue(shard)}",
+        )
+        self.runtime = EngineRuntime(shard, fee_account=1, connection=conn)
+        self.queue = Queue(keys.queue(shard), connection=conn, serializer=JSONSerializer)
+        self.pubsub = conn.pubsub(ignore_subscribe_messages=True)
+        self.requests = 0
+
+    def deposit(self, user: int, amount: int = 10**8) -> dict[str, Any]:
+        self.requests += 1
+        return {
+            "kind": "Deposit",
+            "request_id": f"loop-{self.shard}-{time.time_ns()}-{self.requests}",
+            "ts": time.time_ns() // 1_000_000,
+            "user_id": user,
+            "asset": ASSET,
+            "amount": amount,
+            "decimals": 8,
+        }
+
+    def channel(self, name: str) -> str:
+        channel = f"engine.reply.loop-{self.shard}-{name}-{time.time_ns()}"
+        self.pubsub.subscribe(channel)
+        return channel
+
+    def enqueue(self, *args: Any, function: str = JOB_FUNCTION) -> Job:
+        """As the gateway does (engine_client/gateway.py)."""
+        return self.queue.enqueue_call(
+            function, args=args, timeout=-1, result_ttl=0, failure_ttl=3600
+        )
+
+    def replies(self, wanted: int, wait: float = 5) -> dict[str, list[dict[str, Any]]]:
+        """The reply messages heard, by channel (each message's body)."""
+        heard: dict[str, list[dict[str, Any]]] = {}
+        deadline = time.monotonic() + wait
+        count = 0
+        while count < wanted and time.monotonic() < deadline:
+            message = self.pubsub.get_message(timeout=0.2)
+            if message and message["type"] == "message":
+                heard.setdefault(message["channel"].decode(), []).append(
+                    json.loads(message["data"])
+                )
+                count += 1
+        return heard
+
+    def work(self) -> None:
+        JobLoop(self.runtime, self.queue).work(burst=True)
+
+    def failed(self) -> list[str]:
+        return FailedJobRegistry(queue=self.queue).get_job_ids(cleanup=False)
+
+
+def test_waiting_jobs_apply_as_one_commit_with_each_reply_on_its_own_channel(conn):
+    shard = Shard(conn, 46)
+    channels = [shard.channel(name) for name in "abc"]
+    sent = [[shard.deposit(USERS[0])], [shard.deposit(USERS[1]), shard.deposit(USERS[2])], []]
+    queued = [
+        shard.enqueue(commands, channel, 46)
+        for commands, channel in zip(sent, channels, strict=True)
+    ]
+    shard.work()
+    assert conn.xlen(keys.commands_stream(46)) == 1  # one batch, one commit
+    heard = shard.replies(3)
+    for commands, channel in zip(sent, channels, strict=True):
+        (message,) = heard[channel]  # one reply message per job, on its own channel
+        assert message["shard"] == 46
+        assert [r["request_id"] for r in message["replies"]] == [c["request_id"] for c in commands]
+        assert all(r["ok"] for r in message["replies"])
+    # done as RQ leaves a finished job of result_ttl 0: its hash gone, nothing in progress
+    assert not any(conn.exists(job.key) for job in queued)
+    assert conn.llen(shard.queue.key) == conn.llen(in_progress_key(shard.queue)) == 0
+    assert shard.failed() == []
+
+
+def test_the_jobs_bookkeeping_is_in_the_batchs_one_commit(conn, monkeypatch):
+    """Removing the jobs from the in-progress list and deleting their hashes are words of
+    the commit's one script call, beside the command log's XADD and the replies: no crash
+    can fall between the commit and the bookkeeping."""
+    shard = Shard(conn, 47)
+    channel = shard.channel("a")
+    job = shard.enqueue([shard.deposit(USERS[3])], channel, 47)
+    calls: list[list[str]] = []
+    script = shard.runtime._apply_ops
+
+    def spy(*, args: list[str], client: Any) -> Any:
+        calls.append(list(args))
+        return script(args=args, client=client)
+
+    monkeypatch.setattr(shard.runtime, "_apply_ops", spy)
+    shard.work()
+    (words,) = calls  # one commit for the job
+    text = " ".join(words)
+    assert f"XADD {keys.commands_stream(47)}" in text
+    assert f"PUBLISH {channel}" in text
+    assert f"LREM {in_progress_key(shard.queue)} 1 {job.id}" in text
+    assert f"DEL {job.key}" in text
+    assert not conn.exists(job.key)
+
+
+def test_a_fail_stop_leaves_the_batch_in_progress_and_the_next_start_fails_it(conn, monkeypatch):
+    shard = Shard(conn, 48)
+    channel = shard.channel("a")
+    job = shard.enqueue([shard.deposit(USERS[4])], channel, 48)
+
+    class Exited(BaseException):
+        pass
+
+    def exit_(status: int) -> None:
+        raise Exited(status)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Redis went away during the commit")
+
+    monkeypatch.setattr(jobs.os, "_exit", exit_)
+    monkeypatch.setattr(shard.runtime, "_apply_ops", broken)
+    with pytest.raises(Exited) as exited:
+        shard.work()
+    assert exited.value.args == (jobs.FAIL_STOP_EXIT,)
+    taken = in_progress_key(shard.queue)
+    assert [i.decode() for i in conn.lrange(taken, 0, -1)] == [job.id]  # still in progress
+    assert conn.exists(job.key)
+    assert shard.replies(1, wait=0.3) == {}  # nobody was told anything
+
+    restarted = Shard.__new__(Shard)  # the next start, on the same keys
+    restarted.__dict__.update(shard.__dict__)
+    restarted.runtime = EngineRuntime(48, fee_account=1, connection=conn)
+    fail_abandoned_jobs(restarted.runtime, restarted.queue)
+    assert restarted.failed() == [job.id]
+    assert job.get_status(refresh=True) == JobStatus.FAILED
+    assert conn.llen(taken) == 0
+    assert shard.replies(1) == {channel: [{"shard": 48, "replies": []}]}
+    restarted.work()  # and it does not run again
+    assert conn.xlen(keys.commands_stream(48)) == 0
+
+
+def test_jobs_the_engine_cannot_run_are_failed_and_the_next_one_applies(conn, caplog):
+    shard = Shard(conn, 49)
+    told, good = shard.channel("told"), shard.channel("good")
+    bad = [
+        shard.enqueue("echo", function="os.system"),  # not an engine job
+        shard.enqueue("garbage", told, 49),  # commands not a list
+        shard.enqueue([shard.deposit(USERS[5])], told, 5),  # another shard's
+        shard.enqueue([shard.deposit(USERS[6])]),  # arguments missing
+    ]
+    deposit = shard.deposit(USERS[7])
+    shard.enqueue([deposit], good, 49)
+    shard.work()
+    assert sorted(shard.failed()) == sorted(job.id for job in bad)
+    for job in bad:
+        assert job.get_status(refresh=True) == JobStatus.FAILED
+        result = job.latest_result()
+        assert result is not None and "BadJob" in (result.exc_string or "")
+        assert any(job.id in r.getMessage() for r in caplog.records), job.id
+    heard = shard.replies(3)
+    (message,) = heard[good]
+    assert [(r["request_id"], r["ok"]) for r in message["replies"]] == [
+        (deposit["request_id"], True)
+    ]
+    # the gateway of a failed job hears that it is over (an empty reply)
+    assert heard[told] == [{"shard": 49, "replies": []}] * 2
+    assert conn.llen(in_progress_key(shard.queue)) == 0
+
+
+def test_jobs_taken_but_not_started_at_a_stop_go_back_to_the_front_of_the_queue(conn):
+    shard = Shard(conn, 46)
+    first = shard.enqueue([shard.deposit(USERS[8])], "nowhere", 46)
+    second = shard.enqueue([shard.deposit(USERS[8])], "nowhere", 46)
+    loop = JobLoop(shard.runtime, shard.queue)
+    assert [job_id for job_id, _ in loop.take()] == [first.id, second.id]
+    third = shard.enqueue([shard.deposit(USERS[8])], "nowhere", 46)
+    loop._give_back()
+    assert [i.decode() for i in conn.lrange(shard.queue.key, 0, -1)] == [
+        first.id,
+        second.id,
+        third.id,
+    ]
+    assert conn.llen(in_progress_key(shard.queue)) == 0
+    shard.work()  # they run in order after all
+    assert conn.llen(shard.queue.key) == 0
+
+
+def test_waiting_jobs_past_the_batch_size_apply_in_several_batches(conn, monkeypatch):
+    from engine_worker import worker
+
+    monkeypatch.setattr(worker, "MAX_BATCH_COMMANDS", 2)
+    shard = Shard(conn, 47)
+    channel = shard.channel("a")
+    sizes = [1, 1, 1, 3, 1]
+    for size in sizes:
+        shard.enqueue([shard.deposit(USERS[0]) for _ in range(size)], channel, 47)
+    shard.work()
+    # [1, 1], [1], [3] (a job is never split), [1]
+    entries = conn.xrange(keys.commands_stream(47))
+    assert [len(json.loads(fields[b"commands"])) for _, fields in entries] == [2, 1, 3, 1]
+    assert len(shard.replies(5)[channel]) == 5
+
+
+def test_an_error_after_the_commit_neither_fails_nor_reruns_the_jobs(conn, monkeypatch):
+    shard = Shard(conn, 48)
+    channel = shard.channel("a")
+    shard.enqueue([shard.deposit(USERS[1])], channel, 48)
+    shard.enqueue([shard.deposit(USERS[2])], channel, 48)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("counting failed")
+
+    monkeypatch.setattr(shard.runtime.metrics, "count", broken)
+    shard.work()
+    assert conn.xlen(keys.commands_stream(48)) == 1
+    heard = shard.replies(3, wait=1)[channel]
+    assert [r["ok"] for message in heard for r in message["replies"]] == [True, True]
+    assert shard.failed() == []
+
+
+def test_the_loop_runs_the_job_function_the_gateway_enqueues():
+    from engine_client import gateway
+
+    named = f"{jobs.apply_batch.__module__}.{jobs.apply_batch.__qualname__}"
+    assert JOB_FUNCTION == gateway.JOB_FUNCTION == named
+
+
+def test_a_job_left_in_progress_by_a_lost_connection_runs_with_the_next_take(conn):
+    """BLMOVE moved the job, then the connection broke before the take fetched it."""
+    shard = Shard(conn, 49)
+    channel = shard.channel("a")
+    moved = shard.enqueue([shard.deposit(USERS[3])], channel, 49)
+    conn.lmove(shard.queue.key, in_progress_key(shard.queue), "LEFT", "RIGHT")
+    shard.enqueue([shard.deposit(USERS[4])], channel, 49)
+    shard.work()
+    assert conn.xlen(keys.commands_stream(49)) == 1
+    assert len(shard.replies(2)[channel]) == 2
+    assert not conn.exists(moved.key)
+    assert conn.llen(in_progress_key(shard.queue)) == 0
