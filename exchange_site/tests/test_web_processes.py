@@ -100,11 +100,15 @@ class Gunicorn:
         }
         args = ["-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{self.port}"]
         self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env)  # noqa: S603
-        deadline = time.monotonic() + 60
-        while len(self.pids()) < processes or self.get("/api/v1/markets")[0] != 200:
-            assert self.proc.poll() is None, "gunicorn exited"
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
+        try:
+            deadline = time.monotonic() + 60
+            while len(self.pids()) < processes or self.get("/api/v1/markets")[0] != 200:
+                assert self.proc.poll() is None, "gunicorn exited"
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()  # no fixture teardown follows a failed set-up
+            raise
 
     def request(self, method: str, path: str, token: str | None = None) -> tuple[int, bytes]:
         """On a connection of its own, so that any of the processes may take it."""
