@@ -491,11 +491,13 @@ PROFILE_DIR: Path | None = None  # --profile: py-spy records each run of the web
 
 
 def profile_start(name: str, pids: list[int], seconds: int) -> list[subprocess.Popen]:
-    """py-spy (installed for profiling only: pip install py-spy) sampling the web
-    processes and their children for the run, as collapsed stacks."""
+    """py-spy (installed for profiling only: pip install py-spy, into the venv or anywhere
+    on PATH; PY_SPY names the binary) sampling the web processes and their children for
+    the run, as collapsed stacks."""
     if PROFILE_DIR is None:
         return []
-    spy = Path(sys.executable).parent / "py-spy"
+    beside = Path(sys.executable).parent / "py-spy"
+    spy = os.environ.get("PY_SPY") or shutil.which("py-spy") or str(beside)
     return [
         subprocess.Popen(
             [str(spy), "record", "-p", str(pid), "-s", "-g", "-r", "250", "-d", str(seconds)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
@@ -63,13 +65,45 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """This web process' metrics (HTTP, gateway: prometheus-client's default registry),
-    the WebSocket process's (:func:`websocket_metrics`), then the deployment's, read when
-    scraped (:data:`DEPLOYMENT`). ``?process=own``: this process's alone."""
+    """The web processes' metrics (HTTP, gateway), the WebSocket process's
+    (:func:`websocket_metrics`), then the deployment's, read when scraped
+    (:data:`DEPLOYMENT`). ``?process=own``: this process's alone (prometheus-client's
+    default registry, with its process_* and python_*)."""
     if request.GET.get("process") == "own":
         return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
-    body = generate_latest(REGISTRY) + websocket_metrics() + generate_latest(DEPLOYMENT)
+    body = generate_latest(web_registry()) + websocket_metrics() + generate_latest(DEPLOYMENT)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def web_registry() -> CollectorRegistry:
+    """The counts of every web process: under gunicorn (deploy/gunicorn.conf.py) each of
+    its processes writes them to files in PROMETHEUS_MULTIPROC_DIR, summed here by
+    prometheus-client's multiprocess collector (counters and histograms added up; it has
+    no process_* or python_*, which are one process's each); otherwise (one process, the
+    tests) this process's default registry."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return REGISTRY
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Summed(path))
+    return registry
+
+
+class _Summed(Collector):
+    """Every process's counts summed, and the families no process has counted yet (a
+    labelled counter with no child: the exceptions by view before any exception), empty,
+    as one process's own registry shows them (the files know only what was counted)."""
+
+    def __init__(self, path: str) -> None:
+        self.summed = MultiProcessCollector(None, path=path)
+
+    def collect(self) -> Iterator[Metric]:
+        summed = list(self.summed.collect())
+        yield from summed
+        names = {family.name for family in summed}
+        for family in REGISTRY.collect():
+            if not family.samples and family.name not in names:
+                yield family
 
 
 WEBSOCKET_PREFIX = "exchange_ws_"

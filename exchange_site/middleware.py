@@ -12,6 +12,7 @@ UnstorableTextMiddleware is the project's own: it refuses text the database cann
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from axes.middleware import AxesMiddleware as _Axes
 from django.conf import settings
@@ -23,8 +24,12 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware as _XFrame
 from django.middleware.common import CommonMiddleware as _Common
 from django.middleware.csrf import CsrfViewMiddleware as _Csrf
 from django.middleware.security import SecurityMiddleware as _Security
+from django_prometheus.conf import NAMESPACE, PROMETHEUS_LATENCY_BUCKETS
+from django_prometheus.middleware import Metrics as _PromMetrics
 from django_prometheus.middleware import PrometheusAfterMiddleware as _PromAfter
 from django_prometheus.middleware import PrometheusBeforeMiddleware as _PromBefore
+from django_prometheus.utils import Time, TimeSince
+from prometheus_client import Counter, Histogram
 
 from apikit.errors import error_body
 from apikit.parsers import UNSTORABLE_MESSAGE, unstorable
@@ -73,13 +78,119 @@ class AxesMiddleware(_SyncOnly, _Axes):
     pass
 
 
+class HttpMetrics(_PromMetrics):
+    """django-prometheus' HTTP metrics, only the families docs/operations.md lists (the
+    names, labels and buckets django-prometheus gives them). Its other twelve (requests by
+    method, by transport, AJAX, body sizes, charsets, templates, ...) cost more than the
+    five together: each count is a file write under the multiprocess mode of the web
+    processes (deploy/gunicorn.conf.py); measured, the stock pair of middlewares took 78 of
+    the 260 microseconds of a cached-token GET /api/v1/auth/me in-process."""
+
+    def register(self) -> None:
+        self.requests_latency_before = self.register_metric(
+            Histogram,
+            "django_http_requests_latency_including_middlewares_seconds",
+            "Histogram of requests processing time (including middleware processing time).",
+            buckets=PROMETHEUS_LATENCY_BUCKETS,
+            namespace=NAMESPACE,
+        )
+        self.requests_latency_by_view_method = self.register_metric(
+            Histogram,
+            "django_http_requests_latency_seconds_by_view_method",
+            "Histogram of request processing time labelled by view.",
+            ["view", "method"],
+            buckets=PROMETHEUS_LATENCY_BUCKETS,
+            namespace=NAMESPACE,
+        )
+        self.requests_by_view_transport_method = self.register_metric(
+            Counter,
+            "django_http_requests_total_by_view_transport_method",
+            "Count of requests by view, transport, method.",
+            ["view", "transport", "method"],
+            namespace=NAMESPACE,
+        )
+        self.responses_by_status_view_method = self.register_metric(
+            Counter,
+            "django_http_responses_total_by_status_view_method",
+            "Count of responses by status, view, method.",
+            ["status", "view", "method"],
+            namespace=NAMESPACE,
+        )
+        self.exceptions_by_view = self.register_metric(
+            Counter,
+            "django_http_exceptions_total_by_view",
+            "Count of exceptions by view.",
+            ["view"],
+            namespace=NAMESPACE,
+        )
+
+
+class _Children:
+    """A labelled metric's children, bound once per label values (prometheus-client's
+    labels() validates and locks on every call)."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.bound: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self.bound.get(values)
+        if child is None:
+            child = self.bound.setdefault(values, self.metric.labels(*values))
+        return child
+
+
 class PrometheusBeforeMiddleware(_SyncOnly, _PromBefore):
-    """django-prometheus: every request and its latency, middleware included."""
+    """django-prometheus: every request's latency, middleware included."""
+
+    metrics_cls = HttpMetrics
+
+    def process_request(self, request: HttpRequest) -> None:
+        request.prometheus_before_middleware_event = Time()  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        started = getattr(request, "prometheus_before_middleware_event", None)
+        if started is not None:
+            self.metrics.requests_latency_before.observe(TimeSince(started))
+        return response
 
 
 class PrometheusAfterMiddleware(_SyncOnly, _PromAfter):
-    """django-prometheus: requests by view and method, responses by status, view and
-    method, latency by view (docs/operations.md, "Metrics")."""
+    """django-prometheus: requests by view, transport and method, responses by status,
+    view and method, latency by view and method, exceptions by view (docs/operations.md,
+    "Metrics"); the view is the URL name, "<unnamed view>" for a path that matches none."""
+
+    metrics_cls = HttpMetrics
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        metrics = self.metrics
+        self.requests = _Children(metrics.requests_by_view_transport_method)
+        self.responses = _Children(metrics.responses_by_status_view_method)
+        self.latency = _Children(metrics.requests_latency_by_view_method)
+        self.exceptions = _Children(metrics.exceptions_by_view)
+
+    def process_request(self, request: HttpRequest) -> None:
+        request.prometheus_after_middleware_event = Time()  # type: ignore[attr-defined]
+
+    def process_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        name = self._get_view_name(request)
+        self.requests(name, self._transport(request), self._method(request)).inc()
+
+    def process_template_response(self, request: HttpRequest, response: Any) -> Any:
+        return response  # no count by template
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        name = self._get_view_name(request)
+        method = self._method(request)
+        self.responses(str(response.status_code), name, method).inc()
+        started = getattr(request, "prometheus_after_middleware_event", None)
+        if started is not None:
+            self.latency(name, method).observe(TimeSince(started))
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        self.exceptions(self._get_view_name(request)).inc()
 
 
 def unstorable_input(request: HttpRequest) -> str | None:

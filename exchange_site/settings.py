@@ -342,8 +342,9 @@ SPECTACULAR_SETTINGS = {
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
-    # Rate limits are counted per web process: no Redis round trip on every request.
-    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Rate limits are counted per web process: no Redis round trip on every request, and
+    # no copy of a client's window either (apikit/throttling.py).
+    "throttle": {"BACKEND": "apikit.throttling.WindowCache"},
 }
 # The WebSocket bridge's fan-out: one PUBLISH per group send, no per-channel buffer that
 # drops past 100 (docs/websocket.md has the measured choice). CHANNEL_LAYER_PREFIX keeps

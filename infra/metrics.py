@@ -6,11 +6,12 @@ of its process) on its own port, started by :func:`serve`: the engine worker
 shard), the WebSocket bridge (``WSBRIDGE_METRICS_PORT``) and the market maker
 (``MARKET_MAKER_METRICS_PORT``), all on ``METRICS_ADDR``; the web service answers
 ``/metrics`` on its own port (exchange_site/health.py). Not prometheus-client's
-multiprocess mode: the services are separate programs (separate containers under
+multiprocess mode across services: they are separate programs (separate containers under
 docker/), a shared directory would have to outlive and be wiped with each of them, and the
 scrape-time gauges (lag, resting orders) are custom collectors, which that mode cannot
-aggregate. One scrape target per process also gives Prometheus' own ``up`` per service,
-which is what the "engine down" alert needs.
+aggregate. Inside the web service it is used: its gunicorn processes' counters and
+histograms are summed (deploy/gunicorn.conf.py). One scrape target per service also gives
+Prometheus' own ``up`` per service, which is what the "engine down" alert needs.
 
 Cheap on the hot path: labelled children are bound once (per shard, per symbol), batches
 are counted once per batch, and counts that change per command or per socket frame are
