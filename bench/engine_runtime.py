@@ -150,7 +150,7 @@ def main() -> None:
         commit(*a)
         spent["commit"] += time.perf_counter() - started
 
-    runtime._commit = timed_commit  # type: ignore[method-assign]
+    runtime._commit = timed_commit  # type: ignore[method-assign,assignment]
     profiler = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
     if profiler:
