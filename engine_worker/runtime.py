@@ -700,9 +700,22 @@ class EngineRuntime:
             op("SET", keys.rm_depth(symbol), dumps(self._depth_body(symbol)))
         for user_id, events in batch.user_events.items():
             op("PUBLISH", keys.user_channel(user_id), b"[" + b",".join(events) + b"]")
-        pipe = self.redis.pipeline(transaction=True)
-        self._apply_ops(args=words, client=pipe)
-        pipe.execute()
+        self._run_ops(words)
+
+    def _run_ops(self, words: list[Word]) -> None:
+        """APPLY_OPS on ``words`` in one MULTI/EXEC, by its sha: redis-py's Script in a
+        pipeline would first ask SCRIPT EXISTS, a round trip per batch. A Redis that lost
+        its scripts (a restart) answers NOSCRIPT before running anything: load, run again."""
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.execute_command("EVALSHA", self._apply_ops.sha, 0, *words)
+            try:
+                pipe.execute()
+                return
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._apply_ops.sha = self.redis.script_load(APPLY_OPS)
 
     def _state(self, batch: _Batch) -> dict[str, Any]:
         """The engine's counters after this batch, the depth sequence of the books it
