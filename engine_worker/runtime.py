@@ -34,7 +34,7 @@ from engine_worker.core.types import OPEN_STATUSES, RejectReason
 from engine_worker.metrics import EngineMetrics
 from engine_worker.recovery import engine_restore, limits_to_state
 from infra import deepbook, keys
-from marketdata.shapes import depth_body
+from marketdata.shapes import balance_body, depth_body
 from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
@@ -119,25 +119,30 @@ class FailStop(BaseException):
 
 class _Batch:
     """What one batch changed, collected while its commands are applied. Every order,
-    fill and balance is rendered to its wire shape once, here, and reused for the reply,
-    the user's channel and the read model."""
+    fill and balance is rendered once, here: its body (for the replies and the records,
+    encoded with them at the commit) and, where it is stored or published alone, its
+    JSON text (for the read model and the user's channel)."""
 
     def __init__(self) -> None:
         self.logged: list[dict[str, Any]] = []  # wire commands the engine applied
         self.replies: list[dict[str, Any]] = []
-        self.orders: dict[int, tuple[int, bool, dict[str, Any]]] = {}  # id: user, open, body
+        self.orders: dict[int, tuple[int, bool, bytes]] = {}  # id: user, open, text
         self.new_client_ids: list[tuple[int, str, int]] = []
-        self.balances: dict[tuple[int, str], dict[str, str]] = {}
-        self.fills: dict[int, list[dict[str, Any]]] = {}  # user -> fills, oldest first
-        self.trades: dict[str, list[dict[str, Any]]] = {}
+        self.balances: dict[tuple[int, str], bytes] = {}  # (user, asset): text
+        self.fills: dict[int, list[bytes]] = {}  # user -> fills' texts, oldest first
+        self.trades: dict[str, list[bytes]] = {}  # symbol -> public trades' texts
         self.depth: dict[str, dict[str, Any]] = {}  # symbol -> coalesced update
-        self.user_events: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        # user -> that user's events, each {"event": kind, ...body} as JSON text
+        self.user_events: dict[int, list[bytes]] = {}
         self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
         self.catalogue_changed = False  # a market or an asset was added or changed
         self.limits_changed = False  # Configure or SetOrderLimit applied
-        self.texts: dict[int, str] = {}  # id(body) -> its JSON text, made with the body
-        self.rendered: list[dict[str, Any]] = []  # those bodies, kept alive (ids stay theirs)
         self.jobs: list[tuple[str | None, int, int]] = []  # reply_to, its replies' slice
+
+
+# {"event": kind, ...body}: a user event's text, spliced from the body's (a JSON object)
+EVENT_PREFIX = {kind: b'{"event":"' + kind.encode() + b'",' for kind in
+                ("order", "fill", "balance", "triggered")}  # fmt: skip
 
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
@@ -156,12 +161,15 @@ end
 return n
 """
 MAX_VALUES_PER_OP = 1000  # values (members, elements, field-value pairs) per command
-# command -> words per value: the commands a batch issues with any number of values
-MULTI_VALUE_OPS = {"ZADD": 2, "ZREM": 1, "LPUSH": 1, "HSET": 2}
+# command -> (words before the values: the command and its key if any, words per value):
+# the commands a batch issues with any number of values
+MULTI_VALUE_OPS = {"ZADD": (2, 2), "ZREM": (2, 1), "LPUSH": (2, 1), "HSET": (2, 2), "MSET": (1, 2)}
 MAX_OP_WORDS = 2 + 2 * MAX_VALUES_PER_OP  # command, key, values
 
+Word = str | bytes
 
-def op_words(args: tuple[str, ...] | list[str]) -> list[str]:
+
+def op_words(args: tuple[Word, ...] | list[Word]) -> list[Word]:
     """One command as APPLY_OPS' words (its length, then the command), split into several
     commands of at most MAX_VALUES_PER_OP values each if it is longer. Splitting keeps the
     effect: each of these commands adds or removes its values one by one, in order (LPUSH
@@ -169,15 +177,16 @@ def op_words(args: tuple[str, ...] | list[str]) -> list[str]:
     command of any other kind is a bug, refused before anything is applied."""
     if len(args) <= MAX_OP_WORDS:
         return [str(len(args)), *args]
-    step = MULTI_VALUE_OPS.get(args[0])
-    if step is None:
-        raise ValueError(f"{args[0]} with {len(args)} words cannot be split")
-    head, values = list(args[:2]), args[2:]
+    shape = MULTI_VALUE_OPS.get(str(args[0]))
+    if shape is None:
+        raise ValueError(f"{args[0]!r} with {len(args)} words cannot be split")
+    before, step = shape
+    head, values = list(args[:before]), args[before:]
     chunk = step * MAX_VALUES_PER_OP
-    words: list[str] = []
+    words: list[Word] = []
     for start in range(0, len(values), chunk):
         part = values[start : start + chunk]
-        words.append(str(len(part) + 2))
+        words.append(str(len(part) + before))
         words.extend(head)
         words.extend(part)
     return words
@@ -420,7 +429,10 @@ class EngineRuntime:
             batch.catalogue_changed = True  # a new asset: its decimals go to the snapshot
         events = self.engine.apply(command)
         batch.logged.append(command_wire)
-        self._remember((command.request_id,))
+        recent = self.recent_requests
+        recent[command.request_id] = None
+        if len(recent) > RECENT_REQUESTS:
+            recent.popitem(last=False)
         return self._collect(command, events, batch)
 
     def _storable_after(self, deposit: c.Deposit) -> bool:
@@ -439,13 +451,13 @@ class EngineRuntime:
             "sequence": self.engine.next_seq - 1,
         }
         fills: list[dict[str, Any]] = []
-        orders: dict[int, dict[str, Any]] = {}  # this command's orders, last state wins
+        # this command's orders, their last event (rendered once, after the loop)
+        order_events: dict[int, wire.OrderEvent] = {}
         # the command's own order, whose fills the reply carries (a placed or amended one;
         # the stops its trades trigger are others' orders)
         own = command.order_id if isinstance(command, c.AmendOrder) else None
         user_events = batch.user_events
-        texts = batch.texts
-        rendered = batch.rendered
+        units_of = self.units
         record: dict[str, Any] = {  # what the DB processor persists (docs/event-stream.md)
             "seq": reply["sequence"],
             "kind": type(command).__name__,
@@ -453,63 +465,56 @@ class EngineRuntime:
             "request_id": command.request_id,
         }
         batch.records.append(record)
+        prefix = EVENT_PREFIX
+        balance_prefix = prefix["balance"]
+        asset_decimals = self.asset_decimals
+        dumps = wire.dumps
         for event in events:
             kind = type(event)
-            if kind is e.OrderAccepted or kind is e.OrderUpdated or kind is e.OrderTriggered:
-                body, texts[id(body)] = wire.order_json_text(event, self.units[event.symbol])
-                rendered.append(body)
-                orders[event.order_id] = body
-                if own is None and kind is e.OrderAccepted:
-                    own = event.order_id
-                if kind is e.OrderTriggered:
-                    user_events.setdefault(event.user_id, []).append(("triggered", body))
-                is_open = event.status in OPEN_STATUSES
-                batch.orders[event.order_id] = (event.user_id, is_open, body)
-                if kind is e.OrderAccepted and event.client_order_id:
-                    batch.new_client_ids.append(
-                        (event.user_id, event.client_order_id, event.order_id)
-                    )
+            if kind is e.OrderAccepted or kind is e.OrderUpdated:
+                order_events[event.order_id] = event
+                if kind is e.OrderAccepted:
+                    if own is None:
+                        own = event.order_id
+                    if event.client_order_id:
+                        batch.new_client_ids.append(
+                            (event.user_id, event.client_order_id, event.order_id)
+                        )
+            elif kind is e.BalanceChanged:
+                user_id, asset = event.user_id, event.asset
+                decimals = asset_decimals.get(asset, DEFAULT_DECIMALS)
+                available = format_scaled(event.available, decimals)
+                locked = format_scaled(event.locked, decimals)
+                text = dumps(balance_body(asset, available, locked))
+                batch.balances[(user_id, asset)] = text
+                user_events.setdefault(user_id, []).append(balance_prefix + text[1:])
+                record_balances = record.get("balances")
+                if record_balances is None:
+                    record_balances = record["balances"] = []
+                record_balances.append(
+                    {"user_id": user_id, "asset": asset, "available": available, "locked": locked}
+                )
             elif kind is e.Trade:
-                (
-                    (maker, maker_text),
-                    (taker, taker_text),
-                    (public, public_text),
-                    (
-                        trade,
-                        trade_text,
-                    ),
-                ) = wire.trade_bodies(event, self.units[event.symbol])
-                texts[id(maker)] = maker_text
-                texts[id(taker)] = taker_text
-                texts[id(public)] = public_text
-                texts[id(trade)] = trade_text
-                rendered += (maker, taker, public, trade)
-                batch.fills.setdefault(event.maker_user_id, []).append(maker)
-                batch.fills.setdefault(event.taker_user_id, []).append(taker)
-                user_events.setdefault(event.maker_user_id, []).append(("fill", maker))
-                user_events.setdefault(event.taker_user_id, []).append(("fill", taker))
-                batch.trades.setdefault(event.symbol, []).append(public)
+                (maker, maker_text), (taker, taker_text), (_, public_text), trade = (
+                    wire.trade_bodies(event, units_of[event.symbol])
+                )
+                maker_user, taker_user = event.maker_user_id, event.taker_user_id
+                batch.fills.setdefault(maker_user, []).append(maker_text)
+                batch.fills.setdefault(taker_user, []).append(taker_text)
+                user_events.setdefault(maker_user, []).append(prefix["fill"] + maker_text[1:])
+                user_events.setdefault(taker_user, []).append(prefix["fill"] + taker_text[1:])
+                batch.trades.setdefault(event.symbol, []).append(public_text)
                 record.setdefault("trades", []).append(trade)
                 if event.taker_order_id == own:
                     fills.append(taker)
                 elif event.maker_order_id == own:
                     fills.append(maker)
-            elif kind is e.BalanceChanged:
-                body, body_text = wire.balance_json_text(
-                    event.asset,
-                    event.available,
-                    event.locked,
-                    self.asset_decimals.get(event.asset, DEFAULT_DECIMALS),
-                )
-                texts[id(body)] = body_text
-                batch.balances[(event.user_id, event.asset)] = body
-                user_events.setdefault(event.user_id, []).append(("balance", body))
-                owned = {"user_id": event.user_id, **body}
-                texts[id(owned)] = f'{{"user_id": {event.user_id}, {body_text[1:]}'
-                rendered += (body, owned)
-                record.setdefault("balances", []).append(owned)
             elif kind is e.DepthChanged:
                 self._fold_depth(batch, event)
+            elif kind is e.OrderTriggered:
+                order_events[event.order_id] = event
+                _, text = wire.order_json_text(event, units_of[event.symbol])
+                user_events.setdefault(event.user_id, []).append(prefix["triggered"] + text[1:])
             elif kind is e.Deposited or kind is e.Withdrawn:
                 decimals = self.asset_decimals.get(event.asset, DEFAULT_DECIMALS)
                 record.setdefault("transfers", []).append(
@@ -531,23 +536,27 @@ class EngineRuntime:
             elif kind is e.MarketChanged:
                 batch.catalogue_changed = True
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
-        for body in orders.values():
-            user_events.setdefault(body["user_id"], []).append(("order", body))
-        if orders:
-            record["orders"] = list(orders.values())
-            # the queue place of each order the command left open, for recovery (engine
-            # state, not part of an order's public shape)
+        orders: dict[int, dict[str, Any]] = {}
+        if order_events:
+            priorities: dict[str, int] = {}
             engine = self.engine
-            priorities = {
-                str(order_id): o.priority
-                for order_id, body in orders.items()
-                if body["status"] in OPEN_STATUSES and (o := engine.get_order(order_id)) is not None
-            }
+            order_prefix = prefix["order"]
+            for order_id, event in order_events.items():
+                body, text = wire.order_json_text(event, units_of[event.symbol])
+                orders[order_id] = body
+                user_id = event.user_id
+                user_events.setdefault(user_id, []).append(order_prefix + text[1:])
+                is_open = event.status in OPEN_STATUSES
+                batch.orders[order_id] = (user_id, is_open, text)
+                if is_open and (o := engine.get_order(order_id)) is not None:
+                    # the queue place of each order the command left open, for recovery
+                    # (engine state, not part of an order's public shape)
+                    priorities[str(order_id)] = o.priority
+            record["orders"] = list(orders.values())
             if priorities:
                 record["priorities"] = priorities
         if isinstance(command, c.PlaceOrder):
-            reply["order"] = next(iter(orders.values()))  # the new order's first event...
-            reply["order"] = orders[reply["order"]["id"]]  # ...in its final state
+            reply["order"] = next(iter(orders.values()))  # the new order's final state
             reply["fills"] = fills
         elif isinstance(command, c.CancelOrder):
             reply["order"] = orders[command.order_id]
@@ -560,11 +569,11 @@ class EngineRuntime:
         elif isinstance(command, c.CancelAll):
             reply["orders"] = list(orders.values())
         elif isinstance(command, c.Deposit | c.Withdraw):
-            available, locked = self.engine.balance(command.user_id, command.asset)
+            free, held = self.engine.balance(command.user_id, command.asset)
             reply["balance"] = wire.balance_json(
                 command.asset,
-                available,
-                locked,
+                free,
+                held,
                 self.asset_decimals.get(command.asset, DEFAULT_DECIMALS),
             )
         return reply
@@ -643,17 +652,12 @@ class EngineRuntime:
         self, batch: _Batch, first: int, last: int, ops: Iterable[tuple[str, ...]] = ()
     ) -> None:
         """Everything the batch did, and ``ops``, in one MULTI/EXEC around one script call.
-        Each order, fill and balance is encoded to JSON once; the user events reuse that
-        text."""
-        words: list[str] = []
-        dumps = json.dumps
-        texts = batch.texts  # id(body) -> its JSON, made when the body was rendered
-        encode = wire.encode
+        Each order, fill and balance stored or published alone was encoded once, when it
+        was rendered; the replies and the records are encoded here, each list in one call."""
+        words: list[Word] = []
+        dumps = wire.dumps
 
-        def text(body: dict[str, Any]) -> str:
-            return texts[id(body)]
-
-        def op(*args: str) -> None:
+        def op(*args: Word) -> None:
             if len(args) <= MAX_OP_WORDS:
                 words.append(str(len(args)))
                 words.extend(args)
@@ -666,21 +670,25 @@ class EngineRuntime:
             op("XADD", self.commands, f"{last}-0", "first_seq", str(first),
                "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
             op("XADD", self.stream, "*", "first_seq", str(first), "last_seq", str(last),
-               "records", encode(batch.records, texts),
+               "records", dumps(batch.records),
                "state", dumps(self._state(batch)))  # fmt: skip
         for reply_to, start, end in batch.jobs:  # each job's replies to its own gateway
             if reply_to:
-                replies = encode(batch.replies[start:end], texts)
-                op("PUBLISH", reply_to, f'{{"shard": {self.shard}, "replies": {replies}}}')
+                replies = batch.replies[start:end]
+                op("PUBLISH", reply_to, dumps({"shard": self.shard, "replies": replies}))
         opened: dict[int, list[str]] = {}
         closed: dict[int, list[str]] = {}
-        for order_id, (user_id, is_open, body) in batch.orders.items():
+        rm_order = keys.rm_order
+        open_orders: list[Word] = []
+        for order_id, (user_id, is_open, text) in batch.orders.items():
             if is_open:
-                op("SET", keys.rm_order(order_id), text(body))
+                open_orders += (rm_order(order_id), text)
                 opened.setdefault(user_id, []).extend((str(order_id), str(order_id)))
             else:
-                op("SET", keys.rm_order(order_id), text(body), "EX", str(CLOSED_ORDER_TTL))
+                op("SET", rm_order(order_id), text, "EX", str(CLOSED_ORDER_TTL))
                 closed.setdefault(user_id, []).append(str(order_id))
+        if open_orders:
+            op("MSET", *open_orders)
         for user_id, pairs in opened.items():
             op("ZADD", keys.rm_open_orders(user_id), *pairs)
         for user_id, ids in closed.items():
@@ -689,19 +697,18 @@ class EngineRuntime:
             op("LTRIM", keys.rm_closed_orders(user_id), "0", str(RECENT_ITEMS - 1))
         for user_id, client_order_id, order_id in batch.new_client_ids:
             op("HSET", keys.rm_client_order_ids(user_id), client_order_id, str(order_id))
-        by_user: dict[int, list[str]] = {}
-        for (user_id, asset), body in batch.balances.items():
-            by_user.setdefault(user_id, []).extend((asset, text(body)))
-        for user_id, pairs in by_user.items():
-            op("HSET", keys.rm_balances(user_id), *pairs)
+        by_user: dict[int, list[Word]] = {}
+        for (user_id, asset), text in batch.balances.items():
+            by_user.setdefault(user_id, []).extend((asset, text))
+        for user_id, fields in by_user.items():
+            op("HSET", keys.rm_balances(user_id), *fields)
         for user_id, fills in batch.fills.items():
-            op("LPUSH", keys.rm_fills(user_id), *(text(f) for f in fills[-RECENT_ITEMS:]))
+            op("LPUSH", keys.rm_fills(user_id), *fills[-RECENT_ITEMS:])
             op("LTRIM", keys.rm_fills(user_id), "0", str(RECENT_ITEMS - 1))
         for symbol, trades in batch.trades.items():
-            encoded = [text(t) for t in trades]
-            op("LPUSH", keys.rm_trades(symbol), *encoded[-RECENT_ITEMS:])
+            op("LPUSH", keys.rm_trades(symbol), *trades[-RECENT_ITEMS:])
             op("LTRIM", keys.rm_trades(symbol), "0", str(RECENT_ITEMS - 1))
-            op("PUBLISH", keys.md_channel("trades", symbol), "[" + ",".join(encoded) + "]")
+            op("PUBLISH", keys.md_channel("trades", symbol), b"[" + b",".join(trades) + b"]")
         for symbol, update in batch.depth.items():
             self._book_ops(symbol, update, op)  # the whole book's changed levels
             units = self.units[symbol]
@@ -711,14 +718,25 @@ class EngineRuntime:
             op("PUBLISH", keys.md_channel("depth", symbol), dumps(update))
             op("SET", keys.rm_depth(symbol), dumps(self._depth_body(symbol)))
         for user_id, events in batch.user_events.items():
-            # {"event": kind, ...body}: spliced from the body's JSON, not encoded again
-            parts = [f'{{"event":"{kind}",{text(body)[1:]}' for kind, body in events]
-            op("PUBLISH", keys.user_channel(user_id), "[" + ",".join(parts) + "]")
+            op("PUBLISH", keys.user_channel(user_id), b"[" + b",".join(events) + b"]")
         for args in ops:
             op(*args)
-        pipe = self.redis.pipeline(transaction=True)
-        self._apply_ops(args=words, client=pipe)
-        pipe.execute()
+        self._run_ops(words)
+
+    def _run_ops(self, words: list[Word]) -> None:
+        """APPLY_OPS on ``words`` in one MULTI/EXEC, by its sha: redis-py's Script in a
+        pipeline would first ask SCRIPT EXISTS, a round trip per batch. A Redis that lost
+        its scripts (a restart) answers NOSCRIPT before running anything: load, run again."""
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.execute_command("EVALSHA", self._apply_ops.sha, 0, *words)
+            try:
+                pipe.execute()
+                return
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._apply_ops.sha = self.redis.script_load(APPLY_OPS)
 
     def _state(self, batch: _Batch) -> dict[str, Any]:
         """The engine's counters after this batch, the depth sequence of the books it
@@ -756,7 +774,7 @@ class EngineRuntime:
         symbols = list(symbols)
         pipe = self.redis.pipeline(transaction=True)
         for symbol in symbols:
-            pipe.set(keys.rm_depth(symbol), json.dumps(self._depth_body(symbol)))
+            pipe.set(keys.rm_depth(symbol), wire.dumps(self._depth_body(symbol)))
         pipe.execute()
         for symbol in symbols:
             self._write_book(symbol)
@@ -819,7 +837,7 @@ class EngineRuntime:
                 queued = 0
 
         balances = 0
-        by_user: dict[int, list[str]] = {}
+        by_user: dict[int, list[Word]] = {}
         for user_id, asset, available, locked in engine.iter_balances():
             _, text = wire.balance_json_text(
                 asset, available, locked, decimals.get(asset, DEFAULT_DECIMALS)

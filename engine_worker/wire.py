@@ -8,9 +8,10 @@ engine. Replies and read-model entries are already in the REST contract's shapes
 
 from __future__ import annotations
 
-from decimal import Decimal
-from json import dumps
+import json
 from typing import Any
+
+import orjson
 
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
@@ -19,22 +20,19 @@ from marketdata.shapes import (
     balance_body,
     depth_sides,
     fill_body,
-    fill_id,
     order_body,
     public_trade_body,
 )
-from marketdata.units import (
-    CONTEXT,
-    TEXT_MEMO_LIMIT,
-    MarketUnits,
-    format_scaled,
-    iso,
-    market_units_from_wire,
-)
+from marketdata.units import MarketUnits, format_scaled, market_units_from_wire
 
 
 class MalformedCommand(ValueError):
     pass
+
+
+_SIDES = {s.value: s for s in Side}
+_TYPES = {t.value: t for t in OrderType}
+_TIFS = {t.value: t for t in TimeInForce}
 
 
 def _field(wire: dict[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
@@ -51,6 +49,47 @@ def _field(wire: dict[str, Any], name: str, kind: type, *, optional: bool = Fals
 def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
     """A command, and for AddMarket the market's decimal units; MalformedCommand if any
     field is missing or of the wrong type."""
+    if type(wire) is dict and wire.get("kind") == "PlaceOrder":
+        order = _place_order(wire)
+        if order is not None:
+            return order, None
+    return _checked_command(wire)
+
+
+def _place_order(wire: dict[str, Any]) -> c.PlaceOrder | None:
+    """The most frequent command when every field is exactly of its type and value (as
+    JSON parses them), checked in one expression; None otherwise, and the checked parser
+    decides (and says which field is wrong)."""
+    get = wire.get
+    request_id, ts, user_id, symbol = get("request_id"), get("ts"), get("user_id"), get("symbol")
+    side, kind, tif = get("side"), get("type"), get("time_in_force")
+    price, quantity, post_only = get("price"), get("quantity"), get("post_only")
+    client_order_id, stop_price = get("client_order_id"), get("stop_price")
+    if not (
+        type(request_id) is str
+        and type(ts) is int
+        and type(user_id) is int
+        and type(symbol) is str
+        and type(side) is str
+        and type(kind) is str
+        and type(tif) is str
+        and type(price) is int
+        and type(quantity) is int
+        and type(post_only) is bool
+        and (client_order_id is None or type(client_order_id) is str)
+        and (stop_price is None or type(stop_price) is int)
+    ):
+        return None
+    side, kind, tif = _SIDES.get(side), _TYPES.get(kind), _TIFS.get(tif)
+    if side is None or kind is None or tif is None:
+        return None
+    return c.PlaceOrder(
+        request_id, ts, user_id, symbol, side, kind, tif, price, quantity, post_only,
+        client_order_id, stop_price or 0,
+    )  # fmt: skip
+
+
+def _checked_command(wire: Any) -> tuple[c.Command, MarketUnits | None]:
     if not isinstance(wire, dict):
         raise MalformedCommand("command must be an object")
     kind = wire.get("kind")
@@ -141,11 +180,6 @@ def command_from_wire(wire: Any) -> tuple[c.Command, MarketUnits | None]:
     raise MalformedCommand(f"unknown command kind {kind!r}")
 
 
-_SIDES = {s.value: s for s in Side}
-_TYPES = {t.value: t for t in OrderType}
-_TIFS = {t.value: t for t in TimeInForce}
-
-
 def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | None]:
     """A command from the engine's own log, where every entry passed
     :func:`command_from_wire` once already: the two kinds that make up most of a log are
@@ -168,217 +202,132 @@ def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | Non
 # --- presenters: engine integers -> the REST contract's shapes -------------------------
 
 
-_QUOTED: dict[str, str] = {}  # short strings (symbols, assets, enum values) -> JSON
+def dumps(value: Any) -> bytes:
+    """``value`` as JSON text (UTF-8), by orjson: compact, non-ASCII unescaped. What
+    orjson refuses, json.dumps writes (the same text but for escapes): an int past 64
+    bits (a 38-digit amount in a command), a lone surrogate (a string nothing checked),
+    an int key (the limits' users). Every reader parses it with json.loads."""
+    try:
+        return _orjson_dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return _stdlib_dumps(value, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        )
 
 
-def quoted(value: str) -> str:
-    """A string as JSON text, remembered: the same few symbols and assets recur."""
-    text = _QUOTED.get(value)
-    if text is None:
-        if len(_QUOTED) > TEXT_MEMO_LIMIT:
-            _QUOTED.clear()
-        text = _QUOTED[value] = dumps(value)
-    return text
-
+_orjson_dumps = orjson.dumps
+_stdlib_dumps = json.dumps
 
 OrderEvent = e.OrderAccepted | e.OrderUpdated | e.OrderTriggered
 _LIMIT_PRICED = (OrderType.LIMIT, OrderType.STOP_LIMIT)  # the types with a limit price
 
 
-def _average_price(order: OrderEvent, units: MarketUnits) -> str:
-    """The filled quote over the filled quantity, to the quote asset's unit (half even),
-    in the one wide context: exact for every storable amount, whatever the decimals."""
-    ctx = CONTEXT
-    quote = ctx.multiply(Decimal(order.filled_quote), units.quote_unit)
-    base = ctx.multiply(Decimal(order.filled_quantity), units.lot_size)
-    average = ctx.divide(quote, base).quantize(units.quote_unit, context=ctx)
-    return format(average.normalize(ctx), "f")
+def average_price(filled_quote: int, filled_lots: int, units: MarketUnits) -> str:
+    """The filled quote over the filled quantity, to the quote asset's unit, rounded half
+    even; by integers only, so exact for any amount. In quote units the average is
+    ``filled_quote / (filled_lots * lot)`` with ``lot = m * 10**-k`` lots' worth of base:
+    ``filled_quote * 10**k / (filled_lots * m)``."""
+    mantissa, exponent = units.lot_scale
+    numerator, denominator = filled_quote * 10**exponent, filled_lots * mantissa
+    whole, rest = divmod(numerator, denominator)
+    twice = 2 * rest
+    if twice > denominator or (twice == denominator and whole & 1):
+        whole += 1
+    return format_scaled(whole, units.quote_decimals)
 
 
-Rendered = tuple[dict[str, Any], str]  # a body and its JSON text (json.dumps of it)
+Rendered = tuple[dict[str, Any], bytes]  # a body and its JSON text (dumps of it)
+
+
+def order_body_of(order: OrderEvent, units: MarketUnits) -> dict[str, Any]:
+    """The order as GET /orders/{id} shows it. The enumerations go in as they are: each
+    is a str (StrEnum), its value."""
+    filled = order.filled_quantity
+    kind = order.type
+    stop_price = order.stop_price
+    # in order_body's order (marketdata/shapes.py: the renderer passes them by position)
+    return order_body(
+        order.order_id,
+        order.client_order_id,
+        order.user_id,
+        order.symbol,
+        order.side,
+        kind,
+        order.time_in_force,
+        order.post_only,
+        units.ticks_to_price(order.price) if kind in _LIMIT_PRICED else None,
+        units.ticks_to_price(stop_price) if stop_price else None,
+        units.lots_to_quantity(order.quantity),
+        units.lots_to_quantity(filled),
+        format_scaled(order.filled_quote, units.quote_decimals),
+        average_price(order.filled_quote, filled, units) if filled else None,
+        order.status,
+        order.order_list_id,
+        order.created_ts,
+        order.updated_ts,
+        order.seq,
+    )
 
 
 def order_json_text(order: OrderEvent, units: MarketUnits) -> Rendered:
-    """The order as GET /orders/{id} shows it, and that body's JSON text (exactly
-    ``json.dumps(body)``), built from the same formatted pieces."""
-    filled = order.filled_quantity
-    average = _average_price(order, units) if filled else None
-    price = units.ticks_to_price(order.price) if order.type in _LIMIT_PRICED else None
-    stop_price = units.ticks_to_price(order.stop_price) if order.stop_price else None
-    order_list_id = order.order_list_id
-    quantity = units.lots_to_quantity(order.quantity)
-    filled_quantity = units.lots_to_quantity(filled)
-    filled_quote = units.quote_units_to_amount(order.filled_quote)
-    created_ts, updated_ts = order.created_ts, order.updated_ts
-    created, updated = iso(created_ts), iso(updated_ts)
-    client_order_id = order.client_order_id
-    side, kind, tif, status = (
-        order.side.value,
-        order.type.value,
-        order.time_in_force.value,
-        order.status.value,
-    )
-    body = order_body(
-        id=order.order_id,
-        client_order_id=client_order_id,
-        user_id=order.user_id,
-        symbol=order.symbol,
-        side=side,
-        type=kind,
-        time_in_force=tif,
-        post_only=order.post_only,
-        price=price,
-        stop_price=stop_price,
-        quantity=quantity,
-        filled_quantity=filled_quantity,
-        filled_quote_quantity=filled_quote,
-        average_price=average,
-        status=status,
-        order_list_id=order_list_id,
-        created_at_ms=created_ts,
-        updated_at_ms=updated_ts,
-        sequence=order.seq,
-    )
-    price_text = "null" if price is None else f'"{price}"'
-    stop_text = "null" if stop_price is None else f'"{stop_price}"'
-    list_text = "null" if order_list_id is None else str(order_list_id)
-    average_text = "null" if average is None else f'"{average}"'
-    text = (
-        f'{{"id": {order.order_id}, "client_order_id": '
-        f"{'null' if client_order_id is None else dumps(client_order_id)}, "
-        f'"user_id": {order.user_id}, "symbol": {quoted(order.symbol)}, '
-        f'"side": {quoted(side)}, "type": {quoted(kind)}, "time_in_force": {quoted(tif)}, '
-        f'"post_only": {"true" if order.post_only else "false"}, '
-        f'"price": {price_text}, "stop_price": {stop_text}, "quantity": "{quantity}", '
-        f'"filled_quantity": "{filled_quantity}", "filled_quote_quantity": "{filled_quote}", '
-        f'"average_price": {average_text}, '
-        f'"status": {quoted(status)}, "order_list_id": {list_text}, '
-        f'"created_at": "{created}", "updated_at": "{updated}", '
-        f'"created_at_ms": {created_ts}, "updated_at_ms": {updated_ts}, '
-        f'"sequence": {order.seq}}}'
-    )
-    return body, text
+    """The order as GET /orders/{id} shows it, and that body's JSON text."""
+    body = order_body_of(order, units)
+    return body, dumps(body)
 
 
 def trade_bodies(
     trade: e.Trade, units: MarketUnits
-) -> tuple[Rendered, Rendered, Rendered, Rendered]:
-    """A trade's four shapes, each with its JSON text: the maker's fill, the taker's
-    fill (as that user's fills list shows them), the public trade, and the record the
-    DB processor stores (both sides). They share every formatted field."""
+) -> tuple[Rendered, Rendered, Rendered, dict[str, Any]]:
+    """A trade's four shapes, the first three with their JSON text: the maker's fill, the
+    taker's fill (as that user's fills list shows them), the public trade, and the record
+    the DB processor stores (both sides). They share every formatted field."""
     price = units.ticks_to_price(trade.price)
     quantity = units.lots_to_quantity(trade.quantity)
-    quote_quantity = units.quote_units_to_amount(trade.quote_amount)
-    base, quote_decimals = units.base_decimals, units.quote_decimals
+    quote_decimals = units.quote_decimals
+    quote_quantity = format_scaled(trade.quote_amount, quote_decimals)
+    base, base_decimals = units.base, units.base_decimals
     maker_asset, taker_asset = trade.maker_fee_asset, trade.taker_fee_asset
     maker_fee = format_scaled(
-        trade.maker_fee, base if maker_asset == units.base else quote_decimals
+        trade.maker_fee, base_decimals if maker_asset == base else quote_decimals
     )
     taker_fee = format_scaled(
-        trade.taker_fee, base if taker_asset == units.base else quote_decimals
+        trade.taker_fee, base_decimals if taker_asset == base else quote_decimals
     )
-    time_text = iso(trade.ts)
     trade_id, ts, seq, symbol = trade.trade_id, trade.ts, trade.seq, trade.symbol
-    taker_side = trade.taker_side.value
-    maker_side = "sell" if trade.taker_side is Side.BUY else "buy"
-    q_symbol, q_maker_asset, q_taker_asset = (
-        quoted(symbol),
-        quoted(maker_asset),
-        quoted(taker_asset),
-    )
-    q_taker_side, q_maker_side = quoted(taker_side), quoted(maker_side)
-    shared = f'"price": "{price}", "quantity": "{quantity}", "quote_quantity": "{quote_quantity}", '
-    maker_id, taker_id = fill_id(trade_id, maker=True), fill_id(trade_id, maker=False)
+    taker_side = trade.taker_side
+    maker_side = Side.SELL if taker_side is Side.BUY else Side.BUY
+    maker_order, taker_order = trade.maker_order_id, trade.taker_order_id
+    maker_user, taker_user = trade.maker_user_id, trade.taker_user_id
+    # in fill_body's and public_trade_body's order (marketdata/shapes.py)
     maker = fill_body(
-        trade_id=trade_id, maker=True, order_id=trade.maker_order_id,
-        user_id=trade.maker_user_id, symbol=symbol, side=maker_side, price=price,
-        quantity=quantity, quote_quantity=quote_quantity, fee=maker_fee,
-        fee_asset=maker_asset, time_ms=ts,
+        trade_id, True, maker_order, maker_user, symbol, maker_side, price, quantity,
+        quote_quantity, maker_fee, maker_asset, ts,
     )  # fmt: skip
-    maker_text = (
-        f'{{"id": {maker_id}, "trade_id": {trade_id}, "order_id": {trade.maker_order_id}, '
-        f'"user_id": {trade.maker_user_id}, "symbol": {q_symbol}, "side": {q_maker_side}, '
-        f'"role": "maker", {shared}"fee": "{maker_fee}", "fee_asset": {q_maker_asset}, '
-        f'"time": "{time_text}", "time_ms": {ts}}}'
-    )
     taker = fill_body(
-        trade_id=trade_id, maker=False, order_id=trade.taker_order_id,
-        user_id=trade.taker_user_id, symbol=symbol, side=taker_side, price=price,
-        quantity=quantity, quote_quantity=quote_quantity, fee=taker_fee,
-        fee_asset=taker_asset, time_ms=ts,
+        trade_id, False, taker_order, taker_user, symbol, taker_side, price, quantity,
+        quote_quantity, taker_fee, taker_asset, ts,
     )  # fmt: skip
-    taker_text = (
-        f'{{"id": {taker_id}, "trade_id": {trade_id}, '
-        f'"order_id": {trade.taker_order_id}, "user_id": {trade.taker_user_id}, '
-        f'"symbol": {q_symbol}, "side": {q_taker_side}, "role": "taker", {shared}'
-        f'"fee": "{taker_fee}", "fee_asset": {q_taker_asset}, '
-        f'"time": "{time_text}", "time_ms": {ts}}}'
-    )
-    public = public_trade_body(
-        id=trade_id, symbol=symbol, price=price, quantity=quantity,
-        taker_side=taker_side, time_ms=ts, sequence=seq,
-    )  # fmt: skip
-    public_text = (
-        f'{{"id": {trade_id}, "symbol": {q_symbol}, "price": "{price}", '
-        f'"quantity": "{quantity}", "taker_side": {q_taker_side}, "time": "{time_text}", '
-        f'"time_ms": {ts}, "sequence": {seq}}}'
-    )
+    public = public_trade_body(trade_id, symbol, price, quantity, taker_side, ts, seq)
     record = {
         "id": trade_id, "symbol": symbol, "price": price, "quantity": quantity,
         "quote_quantity": quote_quantity, "taker_side": taker_side,
-        "maker_order_id": trade.maker_order_id, "taker_order_id": trade.taker_order_id,
-        "maker_user_id": trade.maker_user_id, "taker_user_id": trade.taker_user_id,
+        "maker_order_id": maker_order, "taker_order_id": taker_order,
+        "maker_user_id": maker_user, "taker_user_id": taker_user,
         "maker_fee": maker_fee, "maker_fee_asset": maker_asset,
         "taker_fee": taker_fee, "taker_fee_asset": taker_asset,
         "time_ms": ts, "sequence": seq,
     }  # fmt: skip
-    record_text = (
-        f'{{"id": {trade_id}, "symbol": {q_symbol}, {shared}"taker_side": {q_taker_side}, '
-        f'"maker_order_id": {trade.maker_order_id}, "taker_order_id": {trade.taker_order_id}, '
-        f'"maker_user_id": {trade.maker_user_id}, "taker_user_id": {trade.taker_user_id}, '
-        f'"maker_fee": "{maker_fee}", "maker_fee_asset": {q_maker_asset}, '
-        f'"taker_fee": "{taker_fee}", "taker_fee_asset": {q_taker_asset}, '
-        f'"time_ms": {ts}, "sequence": {seq}}}'
-    )
-    return (maker, maker_text), (taker, taker_text), (public, public_text), (record, record_text)
+    return (maker, dumps(maker)), (taker, dumps(taker)), (public, dumps(public)), record
 
 
 def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, Any]:
-    return balance_body(
-        asset=asset,
-        available=format_scaled(available, decimals),
-        locked=format_scaled(locked, decimals),
-    )
+    return balance_body(asset, format_scaled(available, decimals), format_scaled(locked, decimals))
 
 
 def balance_json_text(asset: str, available: int, locked: int, decimals: int) -> Rendered:
     """:func:`balance_json` and its JSON text."""
-    free, held = format_scaled(available, decimals), format_scaled(locked, decimals)
-    body = balance_body(asset=asset, available=free, locked=held)
-    return body, f'{{"asset": {quoted(asset)}, "available": "{free}", "locked": "{held}"}}'
-
-
-def encode(value: Any, texts: dict[int, str]) -> str:
-    """``json.dumps(value)``, splicing in the text already made for any dict whose
-    ``id`` is in ``texts`` (bodies rendered once, then part of replies and records)."""
-    kind = type(value)
-    if kind is dict:
-        found = texts.get(id(value))
-        if found is not None:
-            return found
-        if all(type(k) is str for k in value):
-            get = _QUOTED.get
-            parts = [
-                f"{get(k) or quoted(k)}: {v if type(v) is int else encode(v, texts)}"
-                for k, v in value.items()
-            ]
-            return "{" + ", ".join(parts) + "}"
-        return dumps(value)
-    if kind is list:
-        return "[" + ", ".join([encode(v, texts) for v in value]) + "]"
-    if kind is int:
-        return str(value)
-    return dumps(value)
+    body = balance_json(asset, available, locked, decimals)
+    return body, dumps(body)
 
 
 def depth_json(

@@ -5,13 +5,13 @@ command changed into the read model and the replies (engine_worker/wire.py), the
 selectors, reading history from PostgreSQL (orders/selectors.py, marketdata/selectors.py),
 and the WebSocket bridge (realtime/bridge.py). Amounts come in formatted as the contract
 writes them (decimal strings, marketdata/units.py), times as epoch milliseconds; the
-constructor adds the ISO text of each time, so the two always agree. The constructors
-take keyword arguments only, so mypy checks every producer's field names and types.
-
-The engine worker also writes the JSON text of orders, fills, trades and balances itself,
-for speed (one f-string per body instead of json.dumps); engine_worker/tests/
-test_wire_shapes.py checks on random inputs that each such text is exactly json.dumps of
-the constructor's body.
+constructor adds the ISO text of each time, so the two always agree. Producers name
+every argument, so mypy checks their field names and types. The one exception is the
+engine worker's renderer (engine_worker/wire.py), on the hot path: it passes the order,
+fill, public trade and balance fields in order (binding 19 keywords cost as much as
+building the body), and engine_worker/tests/test_wire_shapes.py checks on random events
+that each of its bodies equals the keyword call's. It encodes the bodies with orjson
+(``wire.dumps``), each once where it is stored or published alone.
 
 The module lives in marketdata, the lowest package every producer may import
 (docs/architecture.md, "Layout").
@@ -30,7 +30,6 @@ def fill_id(trade_id: int, *, maker: bool) -> int:
 
 
 def order_body(
-    *,
     id: int,  # noqa: A002 - the contract's field name
     client_order_id: str | None,
     user_id: int,
@@ -79,7 +78,6 @@ def order_body(
 
 
 def fill_body(
-    *,
     trade_id: int,
     maker: bool,
     order_id: int,
@@ -113,7 +111,6 @@ def fill_body(
 
 
 def public_trade_body(
-    *,
     id: int,  # noqa: A002 - the contract's field name
     symbol: str,
     price: str,
@@ -156,7 +153,7 @@ def market_trade_body(
     }
 
 
-def balance_body(*, asset: str, available: str, locked: str) -> dict[str, Any]:
+def balance_body(asset: str, available: str, locked: str) -> dict[str, Any]:
     """One asset's balance, as GET /balances lists it."""
     return {"asset": asset, "available": available, "locked": locked}
 

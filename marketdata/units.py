@@ -185,6 +185,11 @@ class MarketUnits:
         object.__setattr__(self, "_quantities", {})
 
     @property
+    def lot_scale(self) -> tuple[int, int]:
+        """The lot size as ``(m, k)``: ``lot_size == m * 10**-k`` (scale_of)."""
+        return self._lot
+
+    @property
     def base_unit(self) -> Decimal:
         return Decimal(1).scaleb(-self.base_decimals, CONTEXT)
 

@@ -21,7 +21,7 @@ from accounts.models import Balance
 from accounts.selectors import fee_account_id
 from engine_worker import jobs, wire
 from engine_worker.core.engine import Engine
-from engine_worker.runtime import EngineRuntime, FailStop
+from engine_worker.runtime import APPLY_OPS, EngineRuntime, FailStop
 from engine_worker.worker import check_consistent
 from infra import keys
 from marketdata.units import AMOUNT_MAX, CONTEXT, MarketUnits, market_units_to_wire
@@ -233,3 +233,15 @@ def test_the_worker_refuses_a_deposit_past_the_storable_total_and_logs_nothing(c
     assert [r["ok"] for r in replies] == [True, False]
     assert replies[0]["balance"]["available"] == "99999999999999999999.999999999999999999"
     assert shard.runtime.engine.balance(BUYER, "HUGE") == (0, 0)
+
+
+@pytest.mark.django_db
+def test_a_redis_without_the_commit_script_is_given_it_and_the_batch_commits_once(conn):
+    shard = Shard(conn, 43)
+    shard.runtime._apply_ops.sha = "0" * 40  # unknown to Redis, as after a restart
+    deposit = shard.command("Deposit", user_id=SELLER, asset="BIGB", amount=5, decimals=18)
+    reply = shard.runtime.apply_batch([deposit], reply_to=None)[0]
+    assert reply["ok"], reply
+    assert conn.xlen(keys.commands_stream(43)) == conn.xlen(keys.events_stream(43)) == 1
+    assert shard.runtime._apply_ops.sha == conn.script_load(APPLY_OPS)
+    conn.delete(keys.events_stream(43), keys.commands_stream(43))

@@ -138,3 +138,49 @@ def test_a_constructed_command_parses_to_its_dataclass_field_for_field(case):
 def test_the_logs_fast_parser_agrees_with_the_checked_one(case):
     _, _, stamped = case
     assert wire.command_from_log(stamped) == wire.command_from_wire(stamped)
+
+
+# any JSON value, and the Python values a caller in the process could pass
+odd_values = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=8)
+    | st.lists(st.integers(), max_size=2)
+    | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
+    | st.sampled_from([*Side, *OrderType, *TimeInForce, 1.5, Decimal(1)])
+)
+
+
+def _parsed(parse: typing.Callable[[typing.Any], typing.Any], wire_: typing.Any) -> typing.Any:
+    try:
+        return parse(wire_)
+    except wire.MalformedCommand as exc:
+        return ("malformed", str(exc))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(wire_commands(), st.data())
+def test_the_fast_place_order_parser_refuses_exactly_what_the_checked_one_refuses(case, data):
+    """A PlaceOrder with one field changed to any value, or removed: command_from_wire
+    (its fast path for PlaceOrder) and the checked parser agree, error message included."""
+    _, _, stamped = case
+    place = stamped
+    if stamped["kind"] != "PlaceOrder":
+        place = commands.stamped(
+            commands.place_order(
+                user_id=1, symbol="A_B", side="buy", type="limit", time_in_force="GTC",
+                price=5, quantity=2, post_only=False, client_order_id=None,
+            ),
+            request_id="r", ts=1,
+        )  # fmt: skip
+    name = data.draw(st.sampled_from(sorted(place)))
+    broken = dict(place)
+    if data.draw(st.booleans()):
+        del broken[name]
+    else:
+        broken[name] = data.draw(odd_values)
+    for candidate in (place, broken):
+        assert _parsed(wire.command_from_wire, candidate) == _parsed(
+            wire._checked_command, candidate
+        )

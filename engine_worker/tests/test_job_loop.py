@@ -130,13 +130,13 @@ def test_the_jobs_bookkeeping_is_in_the_batchs_one_commit(conn, monkeypatch):
     channel = shard.channel("a")
     job = shard.enqueue([shard.deposit(USERS[3])], channel, 47)
     calls: list[list[str]] = []
-    script = shard.runtime._apply_ops
+    run_ops = shard.runtime._run_ops
 
-    def spy(*, args: list[str], client: Any) -> Any:
-        calls.append(list(args))
-        return script(args=args, client=client)
+    def spy(words: list[str | bytes]) -> None:
+        calls.append([w.decode() if isinstance(w, bytes) else w for w in words])
+        run_ops(words)
 
-    monkeypatch.setattr(shard.runtime, "_apply_ops", spy)
+    monkeypatch.setattr(shard.runtime, "_run_ops", spy)
     shard.work()
     (words,) = calls  # one commit for the job
     text = " ".join(words)
@@ -162,7 +162,7 @@ def test_a_fail_stop_leaves_the_batch_in_progress_and_the_next_start_fails_it(co
         raise ConnectionError("Redis went away during the commit")
 
     monkeypatch.setattr(jobs.os, "_exit", exit_)
-    monkeypatch.setattr(shard.runtime, "_apply_ops", broken)
+    monkeypatch.setattr(shard.runtime, "_run_ops", broken)
     with pytest.raises(Exited) as exited:
         shard.work()
     assert exited.value.args == (jobs.FAIL_STOP_EXIT,)

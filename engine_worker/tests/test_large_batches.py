@@ -43,6 +43,19 @@ def test_op_words_splits_every_multi_value_command_and_keeps_the_rest():
         op_words(("PUBLISH", "channel", *members))
 
 
+def test_op_words_splits_mset_into_whole_pairs_without_a_key_head():
+    pairs = [w for i in range(2 * MAX_VALUES_PER_OP + 1) for w in (f"k{i}", f"v{i}")]
+    words = op_words(("MSET", *pairs))
+    commands, i = [], 0
+    while i < len(words):
+        n = int(words[i])
+        assert n <= MAX_OP_WORDS and n % 2 == 1  # MSET and whole key-value pairs
+        commands.append(words[i + 1 : i + 1 + n])
+        i += n + 1
+    assert [c[0] for c in commands] == ["MSET"] * 3
+    assert [w for c in commands for w in c[1:]] == pairs
+
+
 def place_many(user_id: int, symbol: str, side: str, prices: list[int], lots: int) -> list[dict]:
     """Limit orders through one gateway without waiting for each: they batch."""
     gateway = get_gateway()
