@@ -10,7 +10,11 @@ daphne builds its autobahn ``WebSocketServerFactory`` inside ``Server.run`` and 
 option for payload sizes, so :class:`ExchangeServer` sets them on the factory as daphne
 stores it. autobahn then checks each frame's length from its header (``onMessageFrameBegin``):
 a frame, or a message of several frames, over ``WS_MAX_MESSAGE_BYTES`` fails the connection
-with close code 1009 before its payload is read into the message.
+with close code 1009 before its payload is read into the message. The limit is for what
+clients send: autobahn applies ``maxMessagePayloadSize`` in ``sendMessage`` as well, which
+would fail every frame the server sends over it (a depth snapshot of a deep book, a pong
+echoing a long id) with PayloadExceededError and close the socket with 1011, so the
+sockets' protocol (:class:`ExchangeWebSocketProtocol`) sends without it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from daphne.access import AccessLogGenerator
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
 
 from realtime import conf
@@ -35,6 +40,20 @@ def protocol_options() -> dict[str, Any]:
     client sends after that is discarded as it arrives, never collected."""
     limit = conf.max_message_bytes()
     return {"maxFramePayloadSize": limit, "maxMessagePayloadSize": limit, "failByDrop": False}
+
+
+class ExchangeWebSocketProtocol(WebSocketProtocol):
+    """daphne's WebSocket protocol whose own messages are not held to the client's limit:
+    ``maxMessagePayloadSize`` is lifted while autobahn frames an outgoing message (the
+    reactor runs one call at a time, so no incoming frame is checked meanwhile)."""
+
+    def sendMessage(self, payload: bytes, *args: Any, **kwargs: Any) -> None:
+        limit = self.maxMessagePayloadSize  # type: ignore[has-type]  # autobahn's, untyped
+        self.maxMessagePayloadSize = 0
+        try:
+            super().sendMessage(payload, *args, **kwargs)
+        finally:
+            self.maxMessagePayloadSize = limit
 
 
 class LoggedAccessLog(AccessLogGenerator):
@@ -56,7 +75,8 @@ class LoggedAccessLog(AccessLogGenerator):
 
 
 class ExchangeServer(Server):
-    """daphne's Server whose WebSocket factory carries :func:`protocol_options`. daphne's own
+    """daphne's Server whose WebSocket factory carries :func:`protocol_options` and builds
+    :class:`ExchangeWebSocketProtocol` sockets. daphne's own
     ``setProtocolOptions`` call after the assignment sets other options only. With
     LOG_FORMAT=json the access log goes through logging (:class:`LoggedAccessLog`)."""
 
@@ -71,6 +91,7 @@ class ExchangeServer(Server):
 
     @ws_factory.setter
     def ws_factory(self, factory: Any) -> None:
+        factory.protocol = ExchangeWebSocketProtocol
         factory.setProtocolOptions(**protocol_options())
         self._ws_factory = factory
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import socket
 import struct
+from decimal import Decimal
 
 import pytest
 from websockets.asyncio.client import connect
@@ -144,3 +146,51 @@ def test_the_client_address_is_the_socket_peer_unless_proxies_are_trusted(settin
     settings.TRUSTED_PROXY_COUNT = 5
     assert client_address(scope) == "1.1.1.1"
     assert client_address({"client": ["10.0.0.9", 1], "headers": []}) == "10.0.0.9"
+
+
+def test_a_frame_the_server_sends_may_exceed_the_client_message_limit(stack, ws_market, ws_user):
+    """WS_MAX_MESSAGE_BYTES bounds what a client sends, not what it is sent: a depth
+    snapshot of a book with 100 levels a side is over 4,096 bytes, and must reach the
+    client (autobahn applies maxMessagePayloadSize to sendMessage too; with it, the
+    snapshot raised PayloadExceededError and the socket closed with 1011)."""
+    user = ws_user()
+    for i in range(100):
+        for side, price, quantity in (
+            ("buy", Decimal("100.01") + Decimal(i) / 100, "0.12345"),
+            ("sell", Decimal("200.01") + Decimal(i) / 100, "0.00987"),
+        ):
+            status, body = stack.http(
+                "POST",
+                "/api/v1/orders",
+                {"symbol": ws_market, "side": side, "type": "limit", "price": str(price),
+                 "quantity": quantity},
+                user["token"],
+            )  # fmt: skip
+            assert status == 201, body
+
+    async def scenario() -> None:
+        async with connect(stack.ws_url, max_size=None) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "channels": [f"depth.{ws_market}"]}))
+            assert (await recv(ws))["type"] == "subscribed"
+            raw = await asyncio.wait_for(ws.recv(), 10)
+            assert len(raw) > 4096  # over the client limit, so the test means something
+            snapshot = json.loads(raw)
+            assert snapshot["type"] == "snapshot"
+            assert len(snapshot["data"]["bids"]) == len(snapshot["data"]["asks"]) == 100
+            assert (await ask(ws, {"op": "ping"}))["type"] == "pong"  # still open
+
+    asyncio.run(scenario())
+
+
+def test_a_pong_longer_than_the_client_limit_is_sent(stack):
+    """The pong echoes the ping's id: an integer id that fits in a 4,096-byte message
+    makes a longer pong, which must go out rather than fail the socket (1011)."""
+
+    async def scenario() -> None:
+        async with connect(stack.ws_url, max_size=None) as ws:
+            message = '{"op":"ping","id":' + "9" * 4070 + "}"
+            assert len(message) <= 4096
+            pong = await ask(ws, message)
+            assert pong["type"] == "pong" and pong["id"] == int("9" * 4070)
+
+    asyncio.run(scenario())
