@@ -67,6 +67,10 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Any
             code="username_reserved",
             details={"username": ["This username is reserved."]},
         )
+    # one name, whatever its case: "Alice" cannot sign up beside "alice" and pass for her
+    # (a race of two such sign-ups at once can still make both; log-in stays exact)
+    if User._default_manager.filter(**{f"{User.USERNAME_FIELD}__iexact": username}).exists():
+        raise Conflict("This username is taken.", code="username_taken")
     candidate = User(username=username, email=email)
     try:
         validate_password(password, candidate)

@@ -55,6 +55,13 @@ def test_duplicate_username_is_409(engine):
     assert_error(register(name, password="another-horse-7"), 409, "username_taken")
 
 
+def test_a_username_differing_only_in_case_is_taken(engine):
+    name = new_name()
+    assert register(name.lower()).status_code == 201
+    assert_error(register(name.upper(), password="another-horse-7"), 409, "username_taken")
+    assert_error(register(name.title(), password="another-horse-7"), 409, "username_taken")
+
+
 @pytest.mark.parametrize("password", ["123", "password", "short"])
 def test_weak_password_is_400(engine, password):
     error = assert_error(register(new_name(), password=password), 400, "invalid_input")
