@@ -57,6 +57,7 @@ READ_MODEL_CHUNK = 1000  # commands per pipeline when the read model is rebuilt
 # an order event's fields but its seq: what a resting order of the core also has
 ORDER_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(e.OrderUpdated) if f.name != "seq")
 
+AMEND_QUANTITY_MESSAGE = "The new quantity must be above what has already filled."
 REASON_MESSAGES = {
     RejectReason.INSUFFICIENT_BALANCE: "Insufficient balance for this order.",
     RejectReason.POST_ONLY_WOULD_TAKE: "A post-only order would have taken liquidity.",
@@ -527,7 +528,13 @@ class EngineRuntime:
                 )
             elif kind is e.OrderRejected or kind is e.CommandRejected:
                 record["rejected"] = event.reason.value
-                rejected = {**rejection(command.request_id, event.reason), "sequence": event.seq}
+                message = None
+                if event.reason is RejectReason.INVALID_QUANTITY and type(command) is c.AmendOrder:
+                    message = AMEND_QUANTITY_MESSAGE  # not above what has filled
+                rejected = {
+                    **rejection(command.request_id, event.reason, message),
+                    "sequence": event.seq,
+                }
                 if kind is e.OrderRejected and event.order_id is not None:
                     rejected["order_id"] = event.order_id  # the order holding the client id
                 return rejected

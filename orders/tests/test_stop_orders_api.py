@@ -250,8 +250,11 @@ def test_amend_through_patch(make_trader, market):
     # refusals
     patch = owner.patch
     assert error(patch(f"/api/v1/orders/{first['id']}", {}, format="json"), 400) == "invalid_input"
-    assert error(patch(f"/api/v1/orders/{first['id']}", {"quantity": "0.1"}, format="json"),
-                 422) == "invalid_quantity"  # fmt: skip  # not above what filled
+    below = patch(f"/api/v1/orders/{first['id']}", {"quantity": "0.1"}, format="json")
+    assert error(below, 422) == "invalid_quantity"  # not above what filled
+    assert below.json()["error"]["message"] == (
+        "The new quantity must be above what has already filled."
+    )
     assert error(patch(f"/api/v1/orders/{first['id']}", {"price": "90.001"}, format="json"),
                  400) == "invalid_price"  # fmt: skip
     assert error(rival.patch(f"/api/v1/orders/{first['id']}", {"quantity": "0.2"},
