@@ -6,12 +6,14 @@ its own, so it never touches a running exchange."""
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_DB_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/exchange")
@@ -92,3 +94,67 @@ def port_open(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+class OrderMix:
+    """The engine benches' command mix (bench/e2e_orders.py part (a), bench/engine_runtime.py),
+    as wire commands like the gateway's: 100 traders, funded by :meth:`funding`, placing
+    limit orders around a mid price that random-walks by one tick per order, 15% of them
+    IOC orders crossing it by 1-50 ticks, the rest GTC orders resting 1-50 ticks away."""
+
+    def __init__(self, seed: int = 7, symbol: str = "BTC_USDT") -> None:
+        self.rng = random.Random(seed)
+        self.symbol = symbol
+        self.users = list(range(1_000_000, 1_000_100))
+        self.ts = int(time.time() * 1000)
+        self.mid = 3_000_000  # ticks (30000.00)
+        self.n = 0
+
+    def funding(self) -> list[dict[str, Any]]:
+        """Ample USDT and BTC for every trader."""
+        return [
+            {
+                "kind": "Deposit",
+                "request_id": f"f{u}{asset}",
+                "ts": self.ts,
+                "user_id": u,
+                "asset": asset,
+                "amount": 10**18,
+                "decimals": 8,
+            }
+            for u in self.users
+            for asset in ("USDT", "BTC")
+        ]
+
+    def orders(self, count: int) -> list[dict[str, Any]]:
+        rng = self.rng
+        commands = []
+        for _ in range(count):
+            self.n += 1
+            self.mid += rng.choice((-1, 1))
+            side = rng.choice(("buy", "sell"))
+            cross = rng.random() < 0.15
+            offset = rng.randint(1, 50)
+            mid = self.mid
+            price = (
+                (mid + offset if side == "buy" else mid - offset)
+                if cross
+                else (mid - offset if side == "buy" else mid + offset)
+            )
+            commands.append(
+                {
+                    "kind": "PlaceOrder",
+                    "request_id": f"b{self.n}",
+                    "ts": self.ts,
+                    "user_id": rng.choice(self.users),
+                    "symbol": self.symbol,
+                    "side": side,
+                    "type": "limit",
+                    "time_in_force": "IOC" if cross else "GTC",
+                    "price": price,
+                    "quantity": rng.randint(1, 100),
+                    "post_only": False,
+                    "client_order_id": None,
+                }
+            )
+        return commands

@@ -34,7 +34,6 @@ import configparser
 import http.client
 import json
 import os
-import random
 import re
 import resource
 import shlex
@@ -48,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_env, free_port, log, port_open, prepare, stop  # noqa: E402
+from bench.common import OrderMix, bench_env, free_port, log, port_open, prepare, stop  # noqa: E402
 from bench.common import start as start_service  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -100,60 +99,9 @@ class EngineQueue:
         self.pubsub = self.conn.pubsub()
         self.pubsub.subscribe(self.reply_to)
         self.pubsub.get_message(timeout=1)
-        self.rng = random.Random(7)
-        self.users = list(range(1_000_000, 1_000_100))
-        self.ts = int(time.time() * 1000)
-        self.mid = 3_000_000  # ticks (30000.00)
-        self.n = 0
-        funding = [
-            {
-                "kind": "Deposit",
-                "request_id": f"f{u}{a}",
-                "ts": self.ts,
-                "user_id": u,
-                "asset": a,
-                "amount": 10**18,
-                "decimals": 8,
-            }
-            for u in self.users
-            for a in ("USDT", "BTC")
-        ]
-        self.enqueue([funding])
+        self.mix = OrderMix(7)
+        self.enqueue([self.mix.funding()])
         self.replies(1)
-
-    def orders(self, count: int) -> list[dict]:
-        """Limit orders around a drifting mid, 15% of them crossing (IOC)."""
-        rng = self.rng
-        commands = []
-        for _ in range(count):
-            self.n += 1
-            self.mid += rng.choice((-1, 1))
-            side = rng.choice(("buy", "sell"))
-            cross = rng.random() < 0.15
-            offset = rng.randint(1, 50)
-            mid = self.mid
-            price = (
-                (mid + offset if side == "buy" else mid - offset)
-                if cross
-                else (mid - offset if side == "buy" else mid + offset)
-            )
-            commands.append(
-                {
-                    "kind": "PlaceOrder",
-                    "request_id": f"b{self.n}",
-                    "ts": self.ts,
-                    "user_id": rng.choice(self.users),
-                    "symbol": "BTC_USDT",
-                    "side": side,
-                    "type": "limit",
-                    "time_in_force": "IOC" if cross else "GTC",
-                    "price": price,
-                    "quantity": rng.randint(1, 100),
-                    "post_only": False,
-                    "client_order_id": None,
-                }
-            )
-        return commands
 
     def enqueue(self, jobs: list[list[dict]]) -> None:
         """The jobs in one round trip (the gateway's enqueue_call, each in its MULTI)."""
@@ -181,7 +129,7 @@ class EngineQueue:
     def queued_rate(self, jobs: int, batch: int) -> float:
         """Commands a second: ``jobs`` jobs of ``batch`` orders all queued at once,
         until the last reply."""
-        all_jobs = [self.orders(batch) for _ in range(jobs)]
+        all_jobs = [self.mix.orders(batch) for _ in range(jobs)]
         started = time.perf_counter()
         self.enqueue(all_jobs)
         self.replies(jobs)
@@ -194,7 +142,7 @@ class EngineQueue:
         cpu = tree_cpu(engine)
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
-            job = [self.orders(1)]
+            job = [self.mix.orders(1)]
             sent = time.perf_counter()
             self.enqueue(job)
             self.replies(1)

@@ -22,13 +22,14 @@ import argparse
 import cProfile
 import os
 import pstats
-import random
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import OrderMix
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -52,64 +53,10 @@ MARKET = {  # seed_demo's BTC_USDT
 }
 
 
-def setup_batch(users: list[int], ts: int) -> list[dict[str, Any]]:
-    batch: list[dict[str, Any]] = [
-        {"kind": "AddMarket", "request_id": "m", "ts": ts, "market": MARKET}
-    ]
-    for u in users:
-        for asset in ("USDT", "BTC"):
-            batch.append(
-                {
-                    "kind": "Deposit",
-                    "request_id": f"f{u}{asset}",
-                    "ts": ts,
-                    "user_id": u,
-                    "asset": asset,
-                    "amount": 10**18,
-                    "decimals": 8,
-                }
-            )
-    return batch
-
-
-def order_batches(
-    rng: random.Random, users: list[int], ts: int, batches: int, size: int
-) -> list[list[dict[str, Any]]]:
-    """bench/e2e_orders.py engine_rq_rate's mix."""
-    mid = 3_000_000  # ticks (30000.00)
-    out = []
-    n = 0
-    for _ in range(batches):
-        commands = []
-        for _ in range(size):
-            n += 1
-            mid += rng.choice((-1, 1))
-            side = rng.choice(("buy", "sell"))
-            cross = rng.random() < 0.15
-            offset = rng.randint(1, 50)
-            price = (
-                (mid + offset if side == "buy" else mid - offset)
-                if cross
-                else (mid - offset if side == "buy" else mid + offset)
-            )
-            commands.append(
-                {
-                    "kind": "PlaceOrder",
-                    "request_id": f"b{n}",
-                    "ts": ts,
-                    "user_id": rng.choice(users),
-                    "symbol": SYMBOL,
-                    "side": side,
-                    "type": "limit",
-                    "time_in_force": "IOC" if cross else "GTC",
-                    "price": price,
-                    "quantity": rng.randint(1, 100),
-                    "post_only": False,
-                    "client_order_id": None,
-                }
-            )
-        out.append(commands)
-    return out
+def setup_batch(mix: OrderMix) -> list[dict[str, Any]]:
+    """The market, then the traders' funds."""
+    market = {"kind": "AddMarket", "request_id": "m", "ts": mix.ts, "market": MARKET}
+    return [market, *mix.funding()]
 
 
 def main() -> None:
@@ -131,12 +78,10 @@ def main() -> None:
     conn = redis.Redis.from_url(REDIS_URL)
     conn.flushdb()
     runtime = EngineRuntime(0, fee_account=1, connection=conn)
-    users = list(range(1_000_000, 1_000_100))
-    ts = int(time.time() * 1000)
+    mix = OrderMix(args.seed, SYMBOL)
     reply_to = "engine.reply.benchruntime"
-    runtime.apply_batch(setup_batch(users, ts), reply_to)
-    rng = random.Random(args.seed)
-    batches = order_batches(rng, users, ts, args.warm + args.batches, args.batch)
+    runtime.apply_batch(setup_batch(mix), reply_to)
+    batches = [mix.orders(args.batch) for _ in range(args.warm + args.batches)]
     for commands in batches[: args.warm]:
         runtime.apply_batch(commands, reply_to)
     timed = batches[args.warm :]
