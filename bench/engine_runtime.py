@@ -5,14 +5,16 @@ The command mix is bench/e2e_orders.py part (a)'s: 100 funded users placing limi
 around a mid price that random-walks by one tick per command, 15% of them IOC orders
 crossing it by 1-50 ticks, the rest GTC orders resting 1-50 ticks away. The batches are
 made before timing; each is applied as the RQ job would apply it (with a reply channel).
-Printed: commands per second through apply_batch, and the share of it spent before the
-commit (decode, core, rendering) and in the commit (building the script's words, the
-round trip).
+Printed, for two ways of running the same batches, alternating in rounds: commands per
+second, and each batch's time split into applying it (decode, core, rendering, building
+the commit's words) and sending the commit and waiting for it. *Sequential* waits for
+each commit before the next batch; *pipelined* applies the next batch while Redis runs
+the commit before it, as the worker does (engine_worker/worker.py JobLoop).
 
 Runs against BENCH_REDIS_URL (default redis://127.0.0.1:6379/14), which it empties.
 
     .venv/bin/python bench/engine_runtime.py [--batches 200] [--batch 100] [--seed 7]
-        [--profile FILE]   cProfile the timed part into FILE (pstats), print the top
+        [--profile FILE]   cProfile the pipelined part into FILE (pstats), print the top
         [--warm 20]        batches applied before timing
 """
 
@@ -84,36 +86,73 @@ def main() -> None:
     batches = [mix.orders(args.batch) for _ in range(args.warm + args.batches)]
     for commands in batches[: args.warm]:
         runtime.apply_batch(commands, reply_to)
-    timed = batches[args.warm :]
 
-    # split each batch's time at the commit, as the worker's metrics do
-    spent = {"commit": 0.0}
-    commit = runtime._commit
-
-    def timed_commit(*a: Any) -> None:
-        started = time.perf_counter()
-        commit(*a)
-        spent["commit"] += time.perf_counter() - started
-
-    runtime._commit = timed_commit  # type: ignore[method-assign,assignment]
+    # Two ways, alternating in rounds on the same runtime (the machine is noisy):
+    # sequential, each batch applied then committed and waited for (apply_batch), and
+    # pipelined, as the worker runs them (engine_worker/worker.py JobLoop): batch N+1
+    # applied in memory while Redis runs N's commit.
+    spent = {"sequential": [0.0, 0.0, 0.0], "pipelined": [0.0, 0.0, 0.0]}  # total, prepare, wait
+    jobs = [[(commands, reply_to)] for commands in batches[args.warm :]]
+    rounds = 4
+    size = len(jobs) // (2 * rounds)
     profiler = cProfile.Profile() if args.profile else None
-    started = time.perf_counter()
-    if profiler:
-        profiler.enable()
-    for commands in timed:
-        runtime.apply_batch(commands, reply_to)
-    if profiler:
-        profiler.disable()
-    elapsed = time.perf_counter() - started
-    total = args.batches * args.batch
+
+    def sequential(part: list[Any]) -> None:
+        total = spent["sequential"]
+        for job in part:
+            started = time.perf_counter()
+            pending = runtime.prepare(job)
+            prepared = time.perf_counter()
+            runtime.send(pending)
+            runtime.confirm(pending)
+            total[1] += prepared - started
+            total[2] += time.perf_counter() - prepared
+
+    def pipelined(part: list[Any]) -> None:
+        total = spent["pipelined"]
+        before = None
+        for job in part:
+            started = time.perf_counter()
+            pending = runtime.prepare(job)
+            prepared = time.perf_counter()
+            if before is not None:
+                runtime.confirm(before)
+            runtime.send(pending)
+            before = pending
+            total[1] += prepared - started
+            total[2] += time.perf_counter() - prepared
+        if before is not None:
+            started = time.perf_counter()
+            runtime.confirm(before)
+            total[2] += time.perf_counter() - started
+
+    for _ in range(rounds):
+        for name, run in (("sequential", sequential), ("pipelined", pipelined)):
+            part = jobs[:size]
+            del jobs[:size]
+            if profiler and name == "pipelined":
+                profiler.enable()
+            started = time.perf_counter()
+            run(part)
+            spent[name][0] += time.perf_counter() - started
+            if profiler and name == "pipelined":
+                profiler.disable()
     load = os.getloadavg()
+    count = size * rounds
     print(
-        f"engine runtime, apply_batch of {args.batch} commands: {total / elapsed:10,.0f} "
-        f"commands/s ({elapsed / args.batches * 1000:.2f} ms per batch: "
-        f"{(elapsed - spent['commit']) / args.batches * 1000:.2f} apply, "
-        f"{spent['commit'] / args.batches * 1000:.2f} commit); {total:,} commands, "
-        f"{runtime.engine.next_trade_id - 1:,} trades so far; load {load[0]:.2f}"
+        f"engine runtime, batches of {args.batch} commands, {count} batches each way in "
+        f"{rounds} alternating rounds; {runtime.engine.next_trade_id - 1:,} trades; "
+        f"load {load[0]:.2f}"
     )
+    rates = {}
+    for name, (total, prepare, wait) in spent.items():
+        rates[name] = count * args.batch / total
+        print(
+            f"  {name:10}  {rates[name]:10,.0f} commands/s  ({total / count * 1000:.2f} ms a "
+            f"batch: {prepare / count * 1000:.2f} applying and building the commit, "
+            f"{wait / count * 1000:.2f} sending it and waiting)"
+        )
+    print(f"  pipelined / sequential: {rates['pipelined'] / rates['sequential']:.2f}x")
     if profiler:
         profiler.dump_stats(args.profile)
         pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(30)

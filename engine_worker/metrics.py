@@ -52,7 +52,8 @@ class EngineMetrics(MetricSet):
         self.apply_seconds = self.add(
             Histogram(
                 "exchange_engine_batch_apply_seconds",
-                "Time to apply a batch's commands in memory (matching, rendering).",
+                "Time to apply a batch's commands in memory and build its commit (matching, "
+                "rendering).",
                 ["shard"],
                 buckets=LATENCY_BUCKETS,
                 registry=None,
@@ -61,8 +62,9 @@ class EngineMetrics(MetricSet):
         self.commit_seconds = self.add(
             Histogram(
                 "exchange_engine_batch_commit_seconds",
-                "Time to commit a batch to Redis (command log, event stream, read model, "
-                "replies and publications in one MULTI/EXEC).",
+                "Time from sending a batch's commit to Redis to its answer (command log, "
+                "event stream, read model, replies and publications in one MULTI/EXEC); the "
+                "worker applies the next batch meanwhile.",
                 ["shard"],
                 buckets=LATENCY_BUCKETS,
                 registry=None,

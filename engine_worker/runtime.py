@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import redis
+from redis.connection import Connection
 
 from engine_client import commands
 from engine_worker import wire
@@ -109,6 +110,30 @@ def rejection(request_id: str, reason: RejectReason | str, message: str | None =
         "code": str(code),
         "message": message or REASON_MESSAGES.get(code, str(code)),
     }
+
+
+class Pending:
+    """A batch applied in memory, with its commit's words (EngineRuntime.prepare), then
+    sent (``connection``, the one its answer comes on) until it is confirmed."""
+
+    __slots__ = ("applied", "batch", "commands", "connection", "first", "jobs", "last",
+                 "sent", "started", "words")  # fmt: skip
+
+    def __init__(
+        self,
+        batch: _Batch,
+        first: int,
+        last: int,
+        words: list[Word],
+        commands: list[Any],
+        jobs: int,
+        started: float,
+        applied: float,
+    ) -> None:
+        self.batch, self.first, self.last, self.words = batch, first, last, words
+        self.commands, self.jobs, self.started, self.applied = commands, jobs, started, applied
+        self.sent = applied
+        self.connection: Connection | None = None
 
 
 class FailStop(BaseException):
@@ -331,7 +356,20 @@ class EngineRuntime:
         """Several jobs' commands, in order, as one batch: one atomic commit, and one reply
         message per job to that job's ``reply_to``. ``ops`` are more Redis commands for the
         same MULTI/EXEC (the worker's job bookkeeping, engine_worker/worker.py). Returns
-        all the replies, in order."""
+        all the replies, in order, once the commit is done."""
+        pending = self.prepare(jobs, ops=ops)
+        self.send(pending)
+        self.confirm(pending)
+        return pending.batch.replies
+
+    def prepare(
+        self, jobs: list[tuple[list[Any], str | None]], *, ops: Iterable[tuple[str, ...]] = ()
+    ) -> Pending:
+        """Apply the jobs' commands in memory and build their commit, without sending it:
+        :meth:`send` writes it, :meth:`confirm` waits for it. The worker applies the next
+        batch between the two, while Redis runs this one's commit. An error once a command
+        was applied is a FailStop (the memory is ahead of the log); before, it is raised
+        as it is."""
         batch = _Batch()
         first_seq = self.engine.next_seq
         clock = time.perf_counter
@@ -344,42 +382,118 @@ class EngineRuntime:
                     replies.append(self._apply_one(command, batch))
                 batch.jobs.append((reply_to, start, len(replies)))
             last_seq = self.engine.next_seq - 1
+            words = self._commit_words(batch, first_seq, last_seq, ops)
             applied = clock()
-            self._commit(batch, first_seq, last_seq, ops)
         except Exception as exc:
             if self.engine.next_seq == first_seq:
                 raise  # nothing applied: the memory is still what the log describes
-            logger.critical(
-                "batch from seq %d: %s: %s after the engine applied seq %d..%d; stopping "
-                "before any reply, the next start recovers from the command log",
-                first_seq,
-                type(exc).__name__,
-                exc,
-                first_seq,
-                self.engine.next_seq - 1,
-                exc_info=True,
-                extra={"seq": self.engine.next_seq - 1},
-            )
-            raise FailStop(f"batch from seq {first_seq} applied but not committed") from exc
-        metrics = self.metrics
-        metrics.commit_seconds.observe(clock() - applied)
-        metrics.apply_seconds.observe(applied - started)
+            raise self._fail_stop(first_seq, exc) from exc
         commands = [c for cs, _ in jobs if isinstance(cs, list) for c in cs]
-        metrics.batch_commands.observe(len(commands))
-        metrics.count(commands, batch.replies)
+        return Pending(batch, first_seq, last_seq, words, commands, len(jobs), started, applied)
+
+    def send(self, pending: Pending) -> None:
+        """Write ``pending``'s commit to Redis without waiting for its answer."""
+        try:
+            pending.connection = connection = self.redis.connection_pool.get_connection()
+            connection.send_packed_command(
+                connection.pack_commands(
+                    [("MULTI",), ("EVALSHA", self._apply_ops.sha, 0, *pending.words), ("EXEC",)]
+                )
+            )
+            pending.sent = time.perf_counter()
+        except Exception as exc:
+            self._release(pending, broken=True)
+            raise self._fail_stop(pending.first, exc) from exc
+
+    def confirm(self, pending: Pending) -> None:
+        """Wait for ``pending``'s commit. A Redis that lost its scripts (a restart) answers
+        NOSCRIPT before running anything: load the script and send it again. Any other
+        failure is a FailStop. Then the batch's metrics and log line: an error there, once
+        the commit is done, is logged and the worker goes on."""
+        try:
+            for attempt in (1, 2):
+                done = self._receive(pending)
+                if not isinstance(done, redis.exceptions.NoScriptError) or attempt == 2:
+                    break
+                self._apply_ops.sha = self.redis.script_load(APPLY_OPS)
+                self.send(pending)
+            if isinstance(done, Exception):
+                raise done
+        except FailStop:
+            raise
+        except Exception as exc:
+            raise self._fail_stop(pending.first, exc) from exc
+        try:
+            self._committed(pending)
+        except Exception:
+            logger.exception(
+                "batch seq %d..%d: error after its commit",
+                pending.first,
+                pending.last,
+                extra={"seq": pending.last},
+            )
+
+    def _receive(self, pending: Pending) -> Any:
+        """The three replies to what :meth:`send` wrote, all read so that the connection
+        stays in step even past an error; returns the script's (an error as a value)."""
+        connection = pending.connection
+        if connection is None:
+            raise RuntimeError("confirm before send")
+        replies: list[Any] = []
+        try:
+            for _ in range(3):
+                try:
+                    replies.append(connection.read_response())
+                except redis.exceptions.ResponseError as exc:  # the connection is still fine
+                    replies.append(exc)
+        except BaseException:
+            self._release(pending, broken=True)
+            raise
+        self._release(pending)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                return reply
+        return replies[2][0]
+
+    def _release(self, pending: Pending, *, broken: bool = False) -> None:
+        connection, pending.connection = pending.connection, None
+        if connection is not None:
+            if broken:
+                connection.disconnect()
+            self.redis.connection_pool.release(connection)
+
+    def _fail_stop(self, first_seq: int, exc: BaseException) -> FailStop:
+        logger.critical(
+            "batch from seq %d: %s: %s after the engine applied seq %d..%d; stopping "
+            "before any reply, the next start recovers from the command log",
+            first_seq,
+            type(exc).__name__,
+            exc,
+            first_seq,
+            self.engine.next_seq - 1,
+            exc_info=exc,
+            extra={"seq": self.engine.next_seq - 1},
+        )
+        return FailStop(f"batch from seq {first_seq} applied but not committed")
+
+    def _committed(self, pending: Pending) -> None:
+        batch, metrics = pending.batch, self.metrics
+        metrics.commit_seconds.observe(time.perf_counter() - pending.sent)
+        metrics.apply_seconds.observe(pending.applied - pending.started)
+        metrics.batch_commands.observe(len(pending.commands))
+        metrics.count(pending.commands, batch.replies)
         trades = sum(len(t) for t in batch.trades.values())
         if trades:
             metrics.trades.inc(trades)
         logger.info(
             "batch seq %d..%d: %d commands, %d trades%s",
-            first_seq,
-            last_seq,
-            len(commands),
+            pending.first,
+            pending.last,
+            len(pending.commands),
             trades,
-            f", {len(jobs)} jobs" if len(jobs) > 1 else "",
-            extra={"seq": last_seq},
+            f", {pending.jobs} jobs" if pending.jobs > 1 else "",
+            extra={"seq": pending.last},
         )
-        return batch.replies
 
     def _decode(self, command_wire: Any, *, logged: bool = False) -> c.Command:
         """The core's command, learning the decimal units that travel with it. A command
@@ -655,12 +769,13 @@ class EngineRuntime:
 
     # -- one atomic write per batch ---------------------------------------------------
 
-    def _commit(
+    def _commit_words(
         self, batch: _Batch, first: int, last: int, ops: Iterable[tuple[str, ...]] = ()
-    ) -> None:
-        """Everything the batch did, and ``ops``, in one MULTI/EXEC around one script call.
-        Each order, fill and balance stored or published alone was encoded once, when it
-        was rendered; the replies and the records are encoded here, each list in one call."""
+    ) -> list[Word]:
+        """Everything the batch did, and ``ops``, as APPLY_OPS' words: one script call in
+        one MULTI/EXEC (:meth:`send`). Each order, fill and balance stored or published
+        alone was encoded once, when it was rendered; the replies and the records are
+        encoded here, each list in one call."""
         words: list[Word] = []
         dumps = wire.dumps
 
@@ -728,22 +843,7 @@ class EngineRuntime:
             op("PUBLISH", keys.user_channel(user_id), b"[" + b",".join(events) + b"]")
         for args in ops:
             op(*args)
-        self._run_ops(words)
-
-    def _run_ops(self, words: list[Word]) -> None:
-        """APPLY_OPS on ``words`` in one MULTI/EXEC, by its sha: redis-py's Script in a
-        pipeline would first ask SCRIPT EXISTS, a round trip per batch. A Redis that lost
-        its scripts (a restart) answers NOSCRIPT before running anything: load, run again."""
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.execute_command("EVALSHA", self._apply_ops.sha, 0, *words)
-            try:
-                pipe.execute()
-                return
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self._apply_ops.sha = self.redis.script_load(APPLY_OPS)
+        return words
 
     def _state(self, batch: _Batch) -> dict[str, Any]:
         """The engine's counters after this batch, the depth sequence of the books it

@@ -44,7 +44,7 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from engine_worker import jobs
-from engine_worker.runtime import EngineRuntime
+from engine_worker.runtime import EngineRuntime, Pending
 from infra import keys, metrics, shards
 from marketdata.units import MarketUnits
 from persistence.snapshot import Limits, Snapshot
@@ -56,15 +56,17 @@ HEARTBEAT_TTL = 5
 JOB_FUNCTION = "engine_worker.jobs.apply_batch"  # what the gateway enqueues
 MAX_JOBS = 64  # jobs taken at once at most
 MAX_BATCH_COMMANDS = 1000  # commands of the jobs applied as one batch (one job: any number)
-WAIT_SECONDS = 5  # one blocking wait for a job (a stop signal interrupts it)
+WAIT_SECONDS = 1  # one blocking wait for a job (a stop signal interrupts it)
 RECONNECT_SECONDS = (0.5, 1, 2, 4, 8)  # waits between tries while Redis is unreachable
 
 # Move job ids from the queue (KEYS[1]) to the in-progress list (KEYS[2]), up to ARGV[1]
 # there in all, and return each id there with its job hash's data field (ARGV[2] is RQ's
-# job key prefix): one round trip for the whole batch. Between batches the in-progress
-# list holds only jobs not yet run (the one BLMOVE moved; one a lost connection left).
+# job key prefix): one round trip for the whole batch. With ARGV[3] = 1, the ids in
+# progress already are returned too (and count): the one BLMOVE moved, one a lost
+# connection left; with 0 only the new ones (those in progress are being applied).
 TAKE_JOBS = """
-local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+local ids = {}
+if ARGV[3] == '1' then ids = redis.call('LRANGE', KEYS[2], 0, -1) end
 local room = tonumber(ARGV[1]) - #ids
 if room > 0 then
   local popped = redis.call('LPOP', KEYS[1], room)
@@ -83,29 +85,19 @@ return out
 
 
 def _heartbeat(
-    connection: redis.Redis, shard: int, stop: threading.Event, runtime: EngineRuntime | None = None
+    connection: redis.Redis, shard: int, stop: threading.Event, lost: threading.Event | None = None
 ) -> None:
-    """Refresh the shard's alive key every second; and, with ``runtime``, rebuild the
-    read model when its marker went missing while the engine runs (a Redis restarted
-    without persistence): between jobs, under the jobs' lock."""
+    """Refresh the shard's alive key every second; and, with ``lost``, set it when the read
+    model's marker went missing while the engine runs (a Redis restarted without
+    persistence): the job loop rebuilds it between batches (JobLoop.read_model_lost)."""
     while not stop.is_set():
         try:
             connection.set(keys.alive(shard), "1", ex=HEARTBEAT_TTL)
-            if runtime is not None and not connection.exists(keys.rm_ready(shard)):
-                _rebuild_between_jobs(runtime)
+            if lost is not None and not connection.exists(keys.rm_ready(shard)):
+                lost.set()
         except redis.RedisError:
             logger.warning("engine shard %d: heartbeat failed (Redis down?)", shard)
         stop.wait(HEARTBEAT_SECONDS)
-
-
-def _rebuild_between_jobs(runtime: EngineRuntime) -> None:
-    try:
-        with jobs.LOCK:
-            runtime.ensure_read_model()
-    except redis.RedisError:
-        raise
-    except Exception:  # the heartbeat must go on: the engine stays available
-        logger.exception("engine shard %d: rebuilding the read model failed", runtime.shard)
 
 
 def in_progress_key(queue: Queue) -> str:
@@ -225,14 +217,37 @@ def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
         pipe.execute()
 
 
+_Job = tuple[list[Any], str | None, str]  # commands, reply_to, job id
+
+
+def _first_batch(held: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+    """The jobs of the next batch (up to MAX_BATCH_COMMANDS commands, or one job) and
+    the rest."""
+    size = len(held[0][0])
+    end = 1
+    while end < len(held) and size + len(held[end][0]) <= MAX_BATCH_COMMANDS:
+        size += len(held[end][0])
+        end += 1
+    return held[:end], held[end:]
+
+
 class _StopNow(Exception):
     """Raised by the stop signal's handler while the worker waits for a job."""
 
 
 class JobLoop:
     """Takes the queue's jobs and applies them, as many as are waiting as one batch,
-    until a stop signal (SIGTERM, SIGINT: after the batch it is applying) or, in burst
-    mode, until the queue is empty."""
+    until a stop signal (SIGTERM, SIGINT: after the jobs it has taken) or, in burst mode,
+    until the queue is empty.
+
+    Under load the worker never waits for Redis to run a commit: it sends batch N's
+    commit, then applies batch N+1 in memory while Redis runs it, then reads N's answer
+    and sends N+1's. Only one commit is ever in flight, and each is sent after the one
+    before it succeeded, so the command log has no gaps; a failed commit is a FailStop as
+    before (the memory, ahead by one more batch, is rebuilt from the log at the next
+    start, and the jobs of both batches are failed as abandoned: neither was answered).
+    The next batch's jobs are taken (one round trip, new ids only) after N's answer and
+    before N+1's commit is sent."""
 
     def __init__(
         self, runtime: EngineRuntime, queue: Queue, *, max_jobs: int | None = None
@@ -247,6 +262,9 @@ class JobLoop:
         self._stopping = False
         self._waiting = False
         self._full = True  # whether the last take took all it could: jobs may be waiting
+        # set by the heartbeat when the read model's marker is gone (a Redis restarted
+        # without persistence): the loop rebuilds it with no commit in flight
+        self.read_model_lost = threading.Event()
 
     def stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self._stopping = True
@@ -256,13 +274,8 @@ class JobLoop:
     def work(self, *, burst: bool = False) -> None:
         handlers = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            while not self._stopping:
-                taken = self._next(burst)
-                if taken is None:
-                    break  # burst mode: nothing waits
-                self._full = len(taken) >= self.max_jobs  # more may wait: look first
-                if taken:
-                    self.run(taken)
+            with jobs.exit_on_fail_stop():
+                self._work(burst)
         except _StopNow:
             pass
         finally:
@@ -270,6 +283,46 @@ class JobLoop:
                 signal.signal(signum, handler)
         # not after an exception: a batch it interrupted stays in progress (abandoned)
         self._give_back()
+
+    def _work(self, burst: bool) -> None:
+        held: list[_Job] = []  # taken, not applied yet
+        pending: Pending | None = None  # applied, its commit sent, not confirmed yet
+        while True:
+            if self.read_model_lost.is_set():
+                self._confirm(pending)
+                pending = None
+                self._rebuild_read_model()
+            if not held:
+                self._confirm(pending)
+                pending = None
+                if self._stopping:
+                    return
+                taken = self._next(burst)
+                if taken is None:
+                    return  # burst mode: nothing waits
+                held = self._runnable(taken)
+                continue
+            part, held = _first_batch(held)
+            try:
+                prepared = self.runtime.prepare(
+                    [(commands, reply_to) for commands, reply_to, _ in part],
+                    ops=self._bookkeeping([job_id for _, _, job_id in part]),
+                )
+            except Exception as exc:  # noqa: BLE001 - nothing was applied (else FailStop): fail the job
+                self._confirm(pending)
+                pending = None
+                self._one_by_one(part, exc)
+                continue
+            self._confirm(pending)  # Redis ran it while this batch applied
+            pending = None
+            if not held and not self._stopping:  # to apply while this commit runs
+                held = self._runnable(self._take_more())
+            self.runtime.send(prepared)
+            pending = prepared
+
+    def _confirm(self, pending: Pending | None) -> None:
+        if pending is not None:
+            self.runtime.confirm(pending)
 
     def _next(self, burst: bool) -> list[tuple[str, bytes | None]] | None:
         """The next jobs: those waiting, or (none waiting) the next one to come. An empty
@@ -301,17 +354,29 @@ class JobLoop:
                 self._full = True  # a job BLMOVE moved may wait in progress: take first
         return []
 
-    def take(self) -> list[tuple[str, bytes | None]]:
-        """Move the waiting jobs to the in-progress list (after those there already: one
-        BLMOVE moved) and return each with its data (None: its hash is gone)."""
-        out = self._take(keys=[self.queue.key, self.taken], args=[self.max_jobs, self._job_prefix])
-        return [(out[i].decode(), out[i + 1]) for i in range(0, len(out), 2)]
+    def take(self, *, only_new: bool = False) -> list[tuple[str, bytes | None]]:
+        """Move the waiting jobs to the in-progress list and return each with its data
+        (None: its hash is gone): with those there already (one BLMOVE moved, or a lost
+        connection left), or, ``only_new``, not (those there are being applied)."""
+        out = self._take(
+            keys=[self.queue.key, self.taken],
+            args=[self.max_jobs, self._job_prefix, int(not only_new)],
+        )
+        taken = [(out[i].decode(), out[i + 1]) for i in range(0, len(out), 2)]
+        self._full = len(taken) >= self.max_jobs  # more may wait: look before waiting
+        return taken
 
-    def run(self, taken: list[tuple[str, bytes | None]]) -> None:
-        """Apply the jobs ``taken`` as one batch; fail those the engine cannot run."""
+    def _take_more(self) -> list[tuple[str, bytes | None]]:
+        try:
+            return self.take(only_new=True)
+        except redis.ConnectionError:
+            self._full = True
+            return []  # the commit about to be sent meets the same Redis: it says
+
+    def _runnable(self, taken: list[tuple[str, bytes | None]]) -> list[_Job]:
+        """The jobs ``taken`` the engine can run, in order; the others are failed."""
         shard = self.runtime.shard
-        batch: list[tuple[list[Any], str | None]] = []
-        ids: list[str] = []
+        runnable: list[_Job] = []
         failures: list[tuple[str, str]] = []
         for job_id, data in taken:
             if data is None:  # deleted since it was queued: nothing to run or to fail
@@ -319,43 +384,53 @@ class JobLoop:
                 failures.append((job_id, "gone"))
                 continue
             try:
-                batch.append(decode_job(data, shard))
+                commands, reply_to = decode_job(data, shard)
             except BadJob as exc:
                 logger.warning("job %s failed: %s", job_id, exc.args[0])
                 failures.append((job_id, f"BadJob: {exc.args[0]}"))
                 continue
-            ids.append(job_id)
+            runnable.append((commands, reply_to, job_id))
         if failures:
             fail_jobs(self.queue, failures, shard=shard, taken=self.taken)
-        start = size = 0  # one batch of jobs up to MAX_BATCH_COMMANDS commands, or one job
-        for end, (commands, _) in enumerate(batch):
-            if size and size + len(commands) > MAX_BATCH_COMMANDS:
-                self._apply(batch[start:end], ids[start:end])
-                start, size = end, 0
-            size += len(commands)
-        if batch[start:]:
-            self._apply(batch[start:], ids[start:])
+        return runnable
 
-    def _apply(self, batch: list[tuple[list[Any], str | None]], ids: list[str]) -> None:
+    def _bookkeeping(self, ids: list[str]) -> list[tuple[str, ...]]:
+        """The jobs' removal, for their batch's commit: done as RQ leaves a finished job
+        of result_ttl 0 (its hash deleted)."""
         ops: list[tuple[str, ...]] = [("LREM", self.taken, "1", job_id) for job_id in ids]
         ops.append(("DEL", *(self._job_prefix + job_id for job_id in ids)))
+        return ops
+
+    def _one_by_one(self, part: list[_Job], exc: Exception) -> None:
+        """A batch that raised before the engine applied anything: each job on its own,
+        so that one bad job fails alone (with no commit in flight)."""
+        if len(part) > 1:
+            for job in part:
+                try:
+                    self.runtime.apply_jobs([job[:2]], ops=self._bookkeeping([job[2]]))
+                except Exception as one:  # noqa: BLE001 - nothing applied (else FailStop)
+                    self._one_by_one([job], one)
+            return
+        job_id = part[0][2]
+        logger.error("job %s failed: %s: %s", job_id, type(exc).__name__, exc, exc_info=exc)
+        fail_jobs(
+            self.queue,
+            [(job_id, f"{type(exc).__name__}: {exc}")],
+            shard=self.runtime.shard,
+            taken=self.taken,
+        )
+
+    def _rebuild_read_model(self) -> None:
+        self.read_model_lost.clear()
         try:
-            jobs.apply_jobs(self.runtime, batch, ops)  # a FailStop exits the process
-        except Exception as exc:
-            if not self.connection.exists(self._job_prefix + ids[0]):  # done: the commit was
-                logger.exception("jobs %s: %s after their commit", ", ".join(ids), exc)
-                return
-            # nothing was applied (else FailStop): the memory is what the log describes
-            if len(batch) > 1:  # each job on its own, so that one bad job fails alone
-                for one, job_id in zip(batch, ids, strict=True):
-                    self._apply([one], [job_id])
-                return
-            logger.exception("job %s failed: %s: %s", ids[0], type(exc).__name__, exc)
-            fail_jobs(
-                self.queue,
-                [(ids[0], f"{type(exc).__name__}: {exc}")],
-                shard=self.runtime.shard,
-                taken=self.taken,
+            self.runtime.ensure_read_model()
+        except redis.RedisError:
+            self.read_model_lost.set()  # the heartbeat sees it too; try again next time
+            logger.warning("engine shard %d: rebuilding the read model failed (Redis down?)",
+                           self.runtime.shard)  # fmt: skip
+        except Exception:  # the engine stays available
+            logger.exception(
+                "engine shard %d: rebuilding the read model failed", self.runtime.shard
             )
 
     def _give_back(self) -> None:
@@ -445,10 +520,13 @@ def run_engine(
         extra={"seq": runtime.engine.next_seq - 1},
     )
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(connection, shard, stop, runtime), daemon=True)
+    loop = JobLoop(runtime, queue)
+    beat = threading.Thread(
+        target=_heartbeat, args=(connection, shard, stop, loop.read_model_lost), daemon=True
+    )
     beat.start()
     try:
-        JobLoop(runtime, queue).work(burst=burst)
+        loop.work(burst=burst)
     finally:
         stop.set()
         connection.delete(keys.alive(shard))

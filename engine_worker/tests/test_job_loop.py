@@ -22,9 +22,10 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from engine_worker import jobs
-from engine_worker.runtime import EngineRuntime
+from engine_worker.runtime import EngineRuntime, Pending
 from engine_worker.worker import JOB_FUNCTION, JobLoop, fail_abandoned_jobs, in_progress_key
 from infra import keys
+from persistence.snapshot import Snapshot
 
 USERS = range(7_100_001, 7_100_010)
 ASSET = "JLOOP"
@@ -130,13 +131,13 @@ def test_the_jobs_bookkeeping_is_in_the_batchs_one_commit(conn, monkeypatch):
     channel = shard.channel("a")
     job = shard.enqueue([shard.deposit(USERS[3])], channel, 47)
     calls: list[list[str]] = []
-    run_ops = shard.runtime._run_ops
+    send = shard.runtime.send
 
-    def spy(words: list[str | bytes]) -> None:
-        calls.append([w.decode() if isinstance(w, bytes) else w for w in words])
-        run_ops(words)
+    def spy(pending: Pending) -> None:
+        calls.append([w.decode() if isinstance(w, bytes) else w for w in pending.words])
+        send(pending)
 
-    monkeypatch.setattr(shard.runtime, "_run_ops", spy)
+    monkeypatch.setattr(shard.runtime, "send", spy)
     shard.work()
     (words,) = calls  # one commit for the job
     text = " ".join(words)
@@ -158,13 +159,28 @@ def test_a_fail_stop_leaves_the_batch_in_progress_and_the_next_start_fails_it(co
     def exit_(status: int) -> None:
         raise Exited(status)
 
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise ConnectionError("Redis went away during the commit")
+    # Redis goes away once the batch is applied in memory, before its commit is sent
+    gone = False
+    pool = shard.runtime.redis.connection_pool
+    get_connection, prepare = pool.get_connection, shard.runtime.prepare
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        if gone:
+            raise redis.ConnectionError("Redis went away during the commit")
+        return get_connection(*args, **kwargs)
+
+    def prepare_then_lose_redis(*args: Any, **kwargs: Any) -> Any:
+        nonlocal gone
+        pending = prepare(*args, **kwargs)
+        gone = True
+        return pending
 
     monkeypatch.setattr(jobs.os, "_exit", exit_)
-    monkeypatch.setattr(shard.runtime, "_run_ops", broken)
+    monkeypatch.setattr(pool, "get_connection", connect)
+    monkeypatch.setattr(shard.runtime, "prepare", prepare_then_lose_redis)
     with pytest.raises(Exited) as exited:
         shard.work()
+    gone = False
     assert exited.value.args == (jobs.FAIL_STOP_EXIT,)
     taken = in_progress_key(shard.queue)
     assert [i.decode() for i in conn.lrange(taken, 0, -1)] == [job.id]  # still in progress
@@ -281,3 +297,111 @@ def test_a_job_left_in_progress_by_a_lost_connection_runs_with_the_next_take(con
     assert len(shard.replies(2)[channel]) == 2
     assert not conn.exists(moved.key)
     assert conn.llen(in_progress_key(shard.queue)) == 0
+
+
+def _traced(shard: Shard, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The runtime's prepare / send / confirm calls, each with its batch's first seq."""
+    calls: list[tuple[str, int]] = []
+    runtime = shard.runtime
+    prepare, send, confirm = runtime.prepare, runtime.send, runtime.confirm
+
+    def traced_prepare(*args: Any, **kwargs: Any) -> Pending:
+        pending = prepare(*args, **kwargs)
+        calls.append(("prepare", pending.first))
+        return pending
+
+    def traced_send(pending: Pending) -> None:
+        send(pending)
+        calls.append(("send", pending.first))
+
+    def traced_confirm(pending: Pending) -> None:
+        confirm(pending)
+        calls.append(("confirm", pending.first))
+
+    monkeypatch.setattr(runtime, "prepare", traced_prepare)
+    monkeypatch.setattr(runtime, "send", traced_send)
+    monkeypatch.setattr(runtime, "confirm", traced_confirm)
+    return calls
+
+
+def test_the_next_batch_applies_while_redis_runs_the_commit_before_it(conn, monkeypatch):
+    """Batch N's commit is sent, batch N+1 is applied in memory, then N's answer is read
+    and N+1's commit sent: one commit in flight, in sequence order. A job that comes while
+    a batch applies is taken before that batch's commit is sent, and applied while it
+    runs."""
+    from engine_worker import worker
+
+    monkeypatch.setattr(worker, "MAX_BATCH_COMMANDS", 1)  # one job, one batch
+    shard = Shard(conn, 46)
+    channel = shard.channel("a")
+    for user in USERS[:3]:
+        shard.enqueue([shard.deposit(user)], channel, 46)
+    calls = _traced(shard, monkeypatch)
+    prepare = shard.runtime.prepare
+
+    def prepare_and_a_job_comes(*args: Any, **kwargs: Any) -> Pending:
+        pending = prepare(*args, **kwargs)
+        if pending.first == 3:
+            shard.enqueue([shard.deposit(USERS[3])], channel, 46)
+        return pending
+
+    monkeypatch.setattr(shard.runtime, "prepare", prepare_and_a_job_comes)
+    shard.work()
+    assert calls == [
+        ("prepare", 1), ("send", 1),
+        ("prepare", 2), ("confirm", 1), ("send", 2),
+        ("prepare", 3), ("confirm", 2), ("send", 3),  # the 4th job taken before this send
+        ("prepare", 4), ("confirm", 3), ("send", 4),
+        ("confirm", 4),
+    ]  # fmt: skip
+    entries = conn.xrange(keys.commands_stream(46))
+    assert [int(fields[b"first_seq"]) for _, fields in entries] == [1, 2, 3, 4]
+    assert len(shard.replies(4)[channel]) == 4
+    assert conn.llen(shard.queue.key) == conn.llen(in_progress_key(shard.queue)) == 0
+
+
+def test_a_commit_that_fails_behind_the_next_applied_batch_fail_stops_and_both_are_recovered(
+    conn, monkeypatch
+):
+    """The answer to batch 1's commit is lost (it ran) while batch 2 is applied in memory,
+    its commit not sent: the worker stops; the next start has batch 1 in the log and fails
+    batch 2's job as abandoned, never run."""
+    from engine_worker import worker
+
+    monkeypatch.setattr(worker, "MAX_BATCH_COMMANDS", 1)
+    shard = Shard(conn, 47)
+    channel = shard.channel("a")
+    first = shard.enqueue([shard.deposit(USERS[4])], channel, 47)
+    second = shard.enqueue([shard.deposit(USERS[5])], channel, 47)
+    calls = _traced(shard, monkeypatch)
+    receive = shard.runtime._receive
+
+    def answer_lost(pending: Pending) -> Any:
+        receive(pending)  # it ran
+        raise redis.ConnectionError("connection lost before the answer")
+
+    class Exited(BaseException):
+        pass
+
+    def exit_(status: int) -> None:
+        raise Exited(status)
+
+    monkeypatch.setattr(jobs.os, "_exit", exit_)
+    monkeypatch.setattr(shard.runtime, "_receive", answer_lost)
+    with pytest.raises(Exited):
+        shard.work()
+    assert calls == [("prepare", 1), ("send", 1), ("prepare", 2)]
+    assert shard.runtime.engine.next_seq == 3  # both applied in memory
+    assert conn.xlen(keys.commands_stream(47)) == 1  # batch 1 only: no gap, nothing after
+    taken = in_progress_key(shard.queue)
+    assert [i.decode() for i in conn.lrange(taken, 0, -1)] == [second.id]
+    assert not conn.exists(first.key)
+
+    monkeypatch.undo()
+    restarted = EngineRuntime(47, fee_account=1, connection=conn)
+    restarted.recover(Snapshot())
+    assert restarted.engine.next_seq == 2
+    assert restarted.engine.balance(USERS[4], ASSET)[0] > 0
+    assert restarted.engine.balance(USERS[5], ASSET) == (0, 0)
+    fail_abandoned_jobs(restarted, shard.queue)
+    assert shard.failed() == [second.id]
