@@ -56,6 +56,10 @@ HEARTBEAT_TTL = 5
 JOB_FUNCTION = "engine_worker.jobs.apply_batch"  # what the gateway enqueues
 MAX_JOBS = 64  # jobs taken at once at most
 MAX_BATCH_COMMANDS = 1000  # commands of the jobs applied as one batch (one job: any number)
+# Before a commit is sent, the jobs that came meanwhile are taken (to apply while it
+# runs) if a commit was in flight or the batch took this long to apply (seconds): after a
+# quick batch from idle, likely none came, and the take would only add its round trip.
+TAKE_MORE_AFTER = 0.0005
 WAIT_SECONDS = 1  # one blocking wait for a job (a stop signal interrupts it)
 RECONNECT_SECONDS = (0.5, 1, 2, 4, 8)  # waits between tries while Redis is unreachable
 
@@ -247,7 +251,7 @@ class JobLoop:
     before (the memory, ahead by one more batch, is rebuilt from the log at the next
     start, and the jobs of both batches are failed as abandoned: neither was answered).
     The next batch's jobs are taken (one round trip, new ids only) after N's answer and
-    before N+1's commit is sent."""
+    before N+1's commit is sent; not after a quick batch from idle (TAKE_MORE_AFTER)."""
 
     def __init__(
         self, runtime: EngineRuntime, queue: Queue, *, max_jobs: int | None = None
@@ -313,9 +317,10 @@ class JobLoop:
                 pending = None
                 self._one_by_one(part, exc)
                 continue
+            busy = pending is not None or prepared.applied - prepared.started > TAKE_MORE_AFTER
             self._confirm(pending)  # Redis ran it while this batch applied
             pending = None
-            if not held and not self._stopping:  # to apply while this commit runs
+            if not held and busy and not self._stopping:  # to apply while this commit runs
                 held = self._runnable(self._take_more())
             self.runtime.send(prepared)
             pending = prepared

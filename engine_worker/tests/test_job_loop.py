@@ -405,3 +405,31 @@ def test_a_commit_that_fails_behind_the_next_applied_batch_fail_stops_and_both_a
     assert restarted.engine.balance(USERS[5], ASSET) == (0, 0)
     fail_abandoned_jobs(restarted, shard.queue)
     assert shard.failed() == [second.id]
+
+
+def test_a_quick_batch_from_idle_is_sent_without_taking_more_first(conn, monkeypatch):
+    """One job on an idle worker: its commit goes out at once (the take of the jobs that
+    came meanwhile would only add a round trip to its latency); under load, it is taken."""
+    shard = Shard(conn, 48)
+    channel = shard.channel("a")
+    shard.enqueue([shard.deposit(USERS[6])], channel, 48)
+    loop = JobLoop(shard.runtime, shard.queue)
+    takes: list[bool] = []
+    take = loop.take
+
+    def traced_take(*, only_new: bool = False) -> list[tuple[str, bytes | None]]:
+        takes.append(only_new)
+        return take(only_new=only_new)
+
+    monkeypatch.setattr(loop, "take", traced_take)
+    loop.work(burst=True)
+    assert takes == [False, False]  # the job, then (burst) the empty queue: no take of new ids
+    assert len(shard.replies(1)[channel]) == 1
+
+    from engine_worker import worker
+
+    monkeypatch.setattr(worker, "TAKE_MORE_AFTER", 0)  # every batch counts as a long one
+    shard.enqueue([shard.deposit(USERS[6])], channel, 48)
+    takes.clear()
+    loop.work(burst=True)
+    assert takes == [False, True, False]
