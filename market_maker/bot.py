@@ -38,6 +38,7 @@ from market_maker.quoting import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_REFERENCE = Decimal(100)  # for a market with no configured price and an empty book
+MAX_RETRY_AFTER = 60.0  # seconds: the longest Retry-After the bot waits out before trying again
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,12 @@ class MarketState:
 
 
 class Unavailable(Exception):
-    """Web, engine or rate limit said "later": the cycle stops and the bot backs off."""
+    """Web, engine or rate limit said "later": the cycle stops and the bot backs off, for
+    at least the ``retry_after`` seconds the server asked (its Retry-After header)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @contextmanager
@@ -155,7 +161,7 @@ def unavailable_on_transient() -> Iterator[None]:
         yield
     except ApiError as exc:
         if exc.transient:
-            raise Unavailable(str(exc)) from exc
+            raise Unavailable(str(exc), exc.retry_after) from exc
         raise
 
 
@@ -293,7 +299,9 @@ class MarketMaker(Service):
                 self._paused_since = time.monotonic()
                 logger.warning("%s: %s; backing off", self.name, exc)
             self._pause = min(self.config.max_backoff, max(0.5, self._pause * 2))
-            self._next_cycle = time.monotonic() + self._pause
+            # a 429's Retry-After is when the limit lets it in again: no sooner
+            wait = max(self._pause, min(exc.retry_after, MAX_RETRY_AFTER))
+            self._next_cycle = time.monotonic() + wait
         else:
             if self._pause:
                 logger.info(

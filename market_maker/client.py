@@ -82,9 +82,11 @@ class ApiClient:
             return payload
         error = (payload or {}).get("error") if isinstance(payload, dict) else None
         error = error if isinstance(error, dict) else {}
-        try:
+        try:  # seconds; an HTTP date, a negative or a non-finite value counts as none
             retry_after = float(response.getheader("Retry-After") or 0)
         except ValueError:
+            retry_after = 0.0
+        if not 0 <= retry_after < float("inf"):
             retry_after = 0.0
         raise ApiError(
             response.status,

@@ -171,3 +171,33 @@ def test_an_error_that_is_not_transient_is_not_taken_for_an_outage():
     with pytest.raises(ApiError):
         bot.handle([])
     assert bot._pause == 0.0
+
+
+@pytest.mark.parametrize(("retry_after", "waits"), [(0.0, 0.5), (7.0, 7.0), (3600.0, 60.0)])
+def test_a_429_is_waited_out_for_its_retry_after(retry_after, waits):
+    """The rate limit says when it lets the bot in again (Retry-After): the bot's next
+    cycle is no sooner, however short its own back-off (capped at a minute)."""
+    limited = ApiError(429, "rate_limited", "Too many requests.", retry_after)
+    bot = a_bot(ScriptedClient([limited]), markets_due=False)
+    before = time.monotonic()
+    counters = bot.handle([])
+    assert counters["unavailable"] == 1
+    assert bot._pause == 0.5
+    assert waits <= bot._next_cycle - before < waits + 1
+
+
+@pytest.mark.parametrize("header", ["-5", "nan", "inf", "Wed, 21 Oct 2026 07:28:00 GMT"])
+def test_a_retry_after_that_is_not_a_number_of_seconds_counts_as_none(raw_server, header):
+    body = b'{"error": {"code": "rate_limited", "message": "slow down", "details": {}}}'
+    server = raw_server(
+        b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+        b"Retry-After: "
+        + header.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\nConnection: close\r\n\r\n"
+        + body
+    )
+    with pytest.raises(ApiError) as raised:
+        ApiClient(f"http://127.0.0.1:{server.port}", timeout=5).markets()
+    assert (raised.value.status, raised.value.retry_after) == (429, 0.0)
