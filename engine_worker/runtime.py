@@ -519,10 +519,12 @@ class EngineRuntime:
                     wire.trade_bodies(event, units_of[event.symbol])
                 )
                 maker_user, taker_user = event.maker_user_id, event.taker_user_id
-                batch.fills.setdefault(maker_user, []).append(maker_text)
-                batch.fills.setdefault(taker_user, []).append(taker_text)
-                user_events.setdefault(maker_user, []).append(prefix["fill"] + maker_text[1:])
-                user_events.setdefault(taker_user, []).append(prefix["fill"] + taker_text[1:])
+                fills_of = batch.fills
+                fills_of.setdefault(maker_user, []).append(maker_text)
+                fills_of.setdefault(taker_user, []).append(taker_text)
+                fill_prefix = prefix["fill"]
+                user_events.setdefault(maker_user, []).append(fill_prefix + maker_text[1:])
+                user_events.setdefault(taker_user, []).append(fill_prefix + taker_text[1:])
                 batch.trades.setdefault(event.symbol, []).append(public_text)
                 if record_trades is None:
                     record_trades = record["trades"] = []
@@ -567,13 +569,14 @@ class EngineRuntime:
             priorities: dict[str, int] = {}
             engine = self.engine
             order_prefix = prefix["order"]
+            order_json_text, batch_orders = wire.order_json_text, batch.orders
             for order_id, event in order_events.items():
-                body, text = wire.order_json_text(event, units_of[event.symbol])
+                body, text = order_json_text(event, units_of[event.symbol])
                 orders[order_id] = body
                 user_id = event.user_id
                 user_events.setdefault(user_id, []).append(order_prefix + text[1:])
                 is_open = event.status in OPEN_STATUSES
-                batch.orders[order_id] = (user_id, is_open, text)
+                batch_orders[order_id] = (user_id, is_open, text)
                 if is_open and (o := engine.get_order(order_id)) is not None:
                     # the queue place of each order the command left open, for recovery
                     # (engine state, not part of an order's public shape)

@@ -260,6 +260,25 @@ def test_a_balances_text_is_its_body_as_json(
     assert format_scaled(available, decimals) == scaled(available, decimals)
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_what_orjson_refuses_is_rendered_by_the_fallback(data: st.DataObject) -> None:
+    """An id past 64 bits (nothing bounds a command's user_id): the renderers call orjson
+    themselves and must fall back to dumps as it does."""
+    units = data.draw(markets())
+    order = data.draw(orders(units))
+    order.user_id = 2**70 + order.user_id
+    body, text = wire.order_json_text(order, units)
+    assert text == as_json(body) == wire.dumps(body)
+    trade = data.draw(trades(units))
+    trade.maker_user_id = 2**70
+    (maker, maker_text), (taker, taker_text), (public, public_text), _ = wire.trade_bodies(
+        trade, units
+    )
+    for body, text in ((maker, maker_text), (taker, taker_text), (public, public_text)):
+        assert text == as_json(body)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.integers(-(10**40), 10**40), st.integers(0, 40))
 def test_format_scaled_is_decimal_arithmetic(units: int, decimals: int) -> None:
