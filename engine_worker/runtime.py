@@ -35,7 +35,7 @@ from engine_worker.core.types import OPEN_STATUSES, RejectReason
 from engine_worker.metrics import EngineMetrics
 from engine_worker.recovery import engine_restore, limits_to_state
 from infra import deepbook, keys
-from marketdata.shapes import balance_body, depth_body
+from marketdata.shapes import depth_body
 from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
@@ -167,8 +167,7 @@ class _Batch:
 
 
 # {"event": kind, ...body}: a user event's text, spliced from the body's (a JSON object)
-EVENT_PREFIX = {kind: b'{"event":"' + kind.encode() + b'",' for kind in
-                ("order", "fill", "balance", "triggered")}  # fmt: skip
+EVENT_PREFIX = {kind: wire.event_prefix(kind) for kind in ("order", "fill", "balance", "triggered")}
 
 
 # Applies a batch's read-model writes and publications inside Redis: one round trip and
@@ -559,12 +558,11 @@ class EngineRuntime:
         return total <= max_units(decimals)
 
     def _collect(self, command: c.Command, events: list[Any], batch: _Batch) -> dict[str, Any]:
-        """Fold one command's events into the batch and build its reply."""
-        reply: dict[str, Any] = {
-            "request_id": command.request_id,
-            "ok": True,
-            "sequence": self.engine.next_seq - 1,
-        }
+        """Fold one command's events into the batch and build its reply. The events come
+        most frequent first: balances (about three a command), depth, orders, trades."""
+        request_id = command.request_id
+        sequence = self.engine.next_seq - 1
+        reply: dict[str, Any] = {"request_id": request_id, "ok": True, "sequence": sequence}
         fills: list[dict[str, Any]] = []
         # this command's orders, their last event (rendered once, after the loop)
         order_events: dict[int, wire.OrderEvent] = {}
@@ -574,58 +572,81 @@ class EngineRuntime:
         user_events = batch.user_events
         units_of = self.units
         record: dict[str, Any] = {  # what the DB processor persists (docs/event-stream.md)
-            "seq": reply["sequence"],
+            "seq": sequence,
             "kind": type(command).__name__,
             "ts": command.ts,
-            "request_id": command.request_id,
+            "request_id": request_id,
         }
         batch.records.append(record)
+        # the record's lists, each put in the record when its first item comes (the
+        # record's keys keep the order of the events)
+        record_balances: list[dict[str, Any]] | None = None
+        record_trades: list[dict[str, Any]] | None = None
         prefix = EVENT_PREFIX
-        balance_prefix = prefix["balance"]
         asset_decimals = self.asset_decimals
-        dumps = wire.dumps
+        balances, depth = batch.balances, batch.depth
+        balance_texts = wire.balance_texts
         for event in events:
             kind = type(event)
-            if kind is e.OrderAccepted or kind is e.OrderUpdated:
-                order_events[event.order_id] = event
-                if kind is e.OrderAccepted:
-                    if own is None:
-                        own = event.order_id
-                    if event.client_order_id:
-                        batch.new_client_ids.append(
-                            (event.user_id, event.client_order_id, event.order_id)
-                        )
-            elif kind is e.BalanceChanged:
+            if kind is e.BalanceChanged:
                 user_id, asset = event.user_id, event.asset
                 decimals = asset_decimals.get(asset, DEFAULT_DECIMALS)
                 available = format_scaled(event.available, decimals)
                 locked = format_scaled(event.locked, decimals)
-                text = dumps(balance_body(asset, available, locked))
-                batch.balances[(user_id, asset)] = text
-                user_events.setdefault(user_id, []).append(balance_prefix + text[1:])
-                record_balances = record.get("balances")
+                text, event_text = balance_texts(asset, available, locked)
+                balances[(user_id, asset)] = text
+                texts = user_events.get(user_id)
+                if texts is None:
+                    user_events[user_id] = [event_text]
+                else:
+                    texts.append(event_text)
                 if record_balances is None:
                     record_balances = record["balances"] = []
                 record_balances.append(
                     {"user_id": user_id, "asset": asset, "available": available, "locked": locked}
                 )
+            elif kind is e.DepthChanged:  # coalesced per book: its levels' last quantities
+                symbol, depth_seq = event.symbol, event.depth_seq
+                update = depth.get(symbol)
+                if update is None:
+                    update = depth[symbol] = {
+                        "symbol": symbol,
+                        "first_sequence": depth_seq,
+                        "sequence": depth_seq,
+                        "bids": {},
+                        "asks": {},
+                    }
+                else:
+                    update["sequence"] = depth_seq
+                update["bids" if event.side == "buy" else "asks"][event.price] = event.quantity
+            elif kind is e.OrderAccepted:
+                order_id = event.order_id
+                order_events[order_id] = event
+                if own is None:
+                    own = order_id
+                if event.client_order_id:
+                    batch.new_client_ids.append((event.user_id, event.client_order_id, order_id))
+            elif kind is e.OrderUpdated:
+                order_events[event.order_id] = event
             elif kind is e.Trade:
                 (maker, maker_text), (taker, taker_text), (_, public_text), trade = (
                     wire.trade_bodies(event, units_of[event.symbol])
                 )
                 maker_user, taker_user = event.maker_user_id, event.taker_user_id
-                batch.fills.setdefault(maker_user, []).append(maker_text)
-                batch.fills.setdefault(taker_user, []).append(taker_text)
-                user_events.setdefault(maker_user, []).append(prefix["fill"] + maker_text[1:])
-                user_events.setdefault(taker_user, []).append(prefix["fill"] + taker_text[1:])
+                fills_of = batch.fills
+                fills_of.setdefault(maker_user, []).append(maker_text)
+                fills_of.setdefault(taker_user, []).append(taker_text)
+                fill_prefix = prefix["fill"]
+                user_events.setdefault(maker_user, []).append(fill_prefix + maker_text[1:])
+                user_events.setdefault(taker_user, []).append(fill_prefix + taker_text[1:])
                 batch.trades.setdefault(event.symbol, []).append(public_text)
-                record.setdefault("trades", []).append(trade)
+                if record_trades is None:
+                    record_trades = record["trades"] = []
+                record_trades.append(trade)
                 if event.taker_order_id == own:
                     fills.append(taker)
                 elif event.maker_order_id == own:
                     fills.append(maker)
-            elif kind is e.DepthChanged:
-                self._fold_depth(batch, event)
             elif kind is e.OrderTriggered:
                 order_events[event.order_id] = event
                 _, text = wire.order_json_text(event, units_of[event.symbol])
@@ -662,13 +683,14 @@ class EngineRuntime:
             priorities: dict[str, int] = {}
             engine = self.engine
             order_prefix = prefix["order"]
+            order_json_text, batch_orders = wire.order_json_text, batch.orders
             for order_id, event in order_events.items():
-                body, text = wire.order_json_text(event, units_of[event.symbol])
+                body, text = order_json_text(event, units_of[event.symbol])
                 orders[order_id] = body
                 user_id = event.user_id
                 user_events.setdefault(user_id, []).append(order_prefix + text[1:])
                 is_open = event.status in OPEN_STATUSES
-                batch.orders[order_id] = (user_id, is_open, text)
+                batch_orders[order_id] = (user_id, is_open, text)
                 if is_open and (o := engine.get_order(order_id)) is not None:
                     # the queue place of each order the command left open, for recovery
                     # (engine state, not part of an order's public shape)
@@ -698,20 +720,6 @@ class EngineRuntime:
                 self.asset_decimals.get(command.asset, DEFAULT_DECIMALS),
             )
         return reply
-
-    def _fold_depth(self, batch: _Batch, event: e.DepthChanged) -> None:
-        update = batch.depth.get(event.symbol)
-        if update is None:
-            update = batch.depth[event.symbol] = {
-                "symbol": event.symbol,
-                "first_sequence": event.depth_seq,
-                "sequence": event.depth_seq,
-                "bids": {},
-                "asks": {},
-            }
-        update["sequence"] = event.depth_seq
-        side = "bids" if event.side == "buy" else "asks"
-        update[side][event.price] = event.quantity
 
     # -- a live state dump, for reconcile ----------------------------------------------
 

@@ -23,7 +23,12 @@ from marketdata.shapes import (
     order_body,
     public_trade_body,
 )
-from marketdata.units import MarketUnits, format_scaled, market_units_from_wire
+from marketdata.units import (
+    TEXT_MEMO_LIMIT,
+    MarketUnits,
+    format_scaled,
+    market_units_from_wire,
+)
 
 
 class MalformedCommand(ValueError):
@@ -228,11 +233,12 @@ def average_price(filled_quote: int, filled_lots: int, units: MarketUnits) -> st
     ``filled_quote / (filled_lots * lot)`` with ``lot = m * 10**-k`` lots' worth of base:
     ``filled_quote * 10**k / (filled_lots * m)``."""
     mantissa, exponent = units.lot_scale
-    numerator, denominator = filled_quote * 10**exponent, filled_lots * mantissa
-    whole, rest = divmod(numerator, denominator)
-    twice = 2 * rest
-    if twice > denominator or (twice == denominator and whole & 1):
-        whole += 1
+    denominator = filled_lots * mantissa
+    whole, rest = divmod(filled_quote * 10**exponent, denominator)
+    if rest:
+        twice = 2 * rest
+        if twice > denominator or (twice == denominator and whole & 1):
+            whole += 1
     return format_scaled(whole, units.quote_decimals)
 
 
@@ -241,10 +247,19 @@ Rendered = tuple[dict[str, Any], bytes]  # a body and its JSON text (dumps of it
 
 def order_body_of(order: OrderEvent, units: MarketUnits) -> dict[str, Any]:
     """The order as GET /orders/{id} shows it. The enumerations go in as they are: each
-    is a str (StrEnum), its value."""
+    is a str (StrEnum), its value. Prices and quantities come from the market's memo of
+    their texts when they are in it (ticks_to_price and lots_to_quantity fill it)."""
+    prices, quantities = units.price_texts, units.quantity_texts
     filled = order.filled_quantity
+    filled_quote = order.filled_quote
     kind = order.type
+    if kind in _LIMIT_PRICED:
+        ticks = order.price
+        price = prices.get(ticks) or units.ticks_to_price(ticks)
+    else:
+        price = None
     stop_price = order.stop_price
+    lots = order.quantity
     # in order_body's order (marketdata/shapes.py: the renderer passes them by position)
     return order_body(
         order.order_id,
@@ -255,12 +270,12 @@ def order_body_of(order: OrderEvent, units: MarketUnits) -> dict[str, Any]:
         kind,
         order.time_in_force,
         order.post_only,
-        units.ticks_to_price(order.price) if kind in _LIMIT_PRICED else None,
-        units.ticks_to_price(stop_price) if stop_price else None,
-        units.lots_to_quantity(order.quantity),
-        units.lots_to_quantity(filled),
-        format_scaled(order.filled_quote, units.quote_decimals),
-        average_price(order.filled_quote, filled, units) if filled else None,
+        price,
+        (prices.get(stop_price) or units.ticks_to_price(stop_price)) if stop_price else None,
+        quantities.get(lots) or units.lots_to_quantity(lots),
+        quantities.get(filled) or units.lots_to_quantity(filled),
+        format_scaled(filled_quote, units.quote_decimals) if filled_quote else "0",
+        average_price(filled_quote, filled, units) if filled else None,
         order.status,
         order.order_list_id,
         order.created_ts,
@@ -270,9 +285,13 @@ def order_body_of(order: OrderEvent, units: MarketUnits) -> dict[str, Any]:
 
 
 def order_json_text(order: OrderEvent, units: MarketUnits) -> Rendered:
-    """The order as GET /orders/{id} shows it, and that body's JSON text."""
+    """The order as GET /orders/{id} shows it, and that body's JSON text (orjson called
+    here, dumps only if it refuses: one call fewer per order on the hot path)."""
     body = order_body_of(order, units)
-    return body, dumps(body)
+    try:
+        return body, _orjson_dumps(body)
+    except TypeError:  # orjson.JSONEncodeError: dumps' fallback decides
+        return body, dumps(body)
 
 
 def trade_bodies(
@@ -281,8 +300,9 @@ def trade_bodies(
     """A trade's four shapes, the first three with their JSON text: the maker's fill, the
     taker's fill (as that user's fills list shows them), the public trade, and the record
     the DB processor stores (both sides). They share every formatted field."""
-    price = units.ticks_to_price(trade.price)
-    quantity = units.lots_to_quantity(trade.quantity)
+    ticks, lots = trade.price, trade.quantity
+    price = units.price_texts.get(ticks) or units.ticks_to_price(ticks)
+    quantity = units.quantity_texts.get(lots) or units.lots_to_quantity(lots)
     quote_decimals = units.quote_decimals
     quote_quantity = format_scaled(trade.quote_amount, quote_decimals)
     base, base_decimals = units.base, units.base_decimals
@@ -317,7 +337,37 @@ def trade_bodies(
         "taker_fee": taker_fee, "taker_fee_asset": taker_asset,
         "time_ms": ts, "sequence": seq,
     }  # fmt: skip
-    return (maker, dumps(maker)), (taker, dumps(taker)), (public, dumps(public)), record
+    try:  # orjson here, dumps only if it refuses (as order_json_text)
+        texts = _orjson_dumps(maker), _orjson_dumps(taker), _orjson_dumps(public)
+    except TypeError:  # orjson.JSONEncodeError
+        texts = dumps(maker), dumps(taker), dumps(public)
+    return (maker, texts[0]), (taker, texts[1]), (public, texts[2]), record
+
+
+def event_prefix(kind: str) -> bytes:
+    """The head of a user event's text, ``{"event":"<kind>",``: the event is its body's
+    JSON object with this first field (the body's text without its ``{`` follows)."""
+    return b'{"event":"' + kind.encode() + b'",'
+
+
+_BALANCE_EVENT = event_prefix("balance")
+# asset -> the text of its balance up to the available amount, and its user event's
+_BALANCE_HEADS: dict[str, tuple[bytes, bytes]] = {}
+
+
+def balance_texts(asset: str, available: str, locked: str) -> tuple[bytes, bytes]:
+    """The JSON text of ``balance_body(asset, available, locked)`` (dumps of it) and of
+    its user event (``{"event":"balance",...}``), without building the body: the amounts
+    are decimal strings (digits, a point, a minus), which JSON writes as they are, after
+    the asset's text, encoded once and remembered."""
+    heads = _BALANCE_HEADS.get(asset)
+    if heads is None:
+        head = dumps(balance_body(asset, "", ""))[: -len(b'","locked":""}')]
+        if len(_BALANCE_HEADS) > TEXT_MEMO_LIMIT:
+            _BALANCE_HEADS.clear()
+        heads = _BALANCE_HEADS[asset] = (head, _BALANCE_EVENT + head[1:])
+    tail = (available + '","locked":"' + locked + '"}').encode()
+    return heads[0] + tail, heads[1] + tail
 
 
 def balance_json(asset: str, available: int, locked: int, decimals: int) -> dict[str, Any]:

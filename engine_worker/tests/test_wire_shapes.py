@@ -170,6 +170,8 @@ def test_an_orders_text_is_its_body_as_json(data: st.DataObject) -> None:
         sequence=order.seq,
     )
     assert body["created_at"] == iso(order.created_ts)
+    assert body["updated_at"] == iso(order.updated_ts)  # the same text when the times agree
+    assert wire.order_json_text(order, units) == (body, text)  # again, from the market's memo
 
 
 @settings(max_examples=300, deadline=None)
@@ -256,6 +258,52 @@ def test_a_balances_text_is_its_body_as_json(
         asset=asset, available=scaled(available, decimals), locked=scaled(locked, decimals)
     )
     assert format_scaled(available, decimals) == scaled(available, decimals)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_what_orjson_refuses_is_rendered_by_the_fallback(data: st.DataObject) -> None:
+    """An id past 64 bits (nothing bounds a command's user_id): the renderers call orjson
+    themselves and must fall back to dumps as it does."""
+    units = data.draw(markets())
+    order = data.draw(orders(units))
+    order.user_id = 2**70 + order.user_id
+    body, text = wire.order_json_text(order, units)
+    assert text == as_json(body) == wire.dumps(body)
+    trade = data.draw(trades(units))
+    trade.maker_user_id = 2**70
+    (maker, maker_text), (taker, taker_text), (public, public_text), _ = wire.trade_bodies(
+        trade, units
+    )
+    for body, text in ((maker, maker_text), (taker, taker_text), (public, public_text)):
+        assert text == as_json(body)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(-(10**40), 10**40), st.integers(0, 40))
+def test_format_scaled_is_decimal_arithmetic(units: int, decimals: int) -> None:
+    assert format_scaled(units, decimals) == scaled(units, decimals)
+
+
+# any asset text (the balance texts splice the amounts after the asset's encoded text)
+asset_texts = names | st.text(max_size=8) | st.just("lone \ud800 surrogate")
+
+
+@settings(max_examples=300, deadline=None)
+@given(asset_texts, amounts, amounts, st.integers(0, 18))
+def test_a_balances_spliced_texts_are_its_body_and_user_event_as_json(
+    asset: str, available: int, locked: int, decimals: int
+) -> None:
+    body = wire.balance_json(asset, available, locked, decimals)
+    text, event_text = wire.balance_texts(asset, body["available"], body["locked"])
+    assert text == wire.dumps(body)
+    assert json.loads(text) == body
+    assert event_text == wire.dumps({"event": "balance", **body})
+    if "\ud800" not in asset:  # as_json cannot encode a lone surrogate to UTF-8
+        assert text == as_json(body)
+        assert event_text == as_json({"event": "balance", **body})
+    # and again, from the memo of the asset's text
+    assert wire.balance_texts(asset, body["available"], body["locked"]) == (text, event_text)
 
 
 json_values = st.recursive(
