@@ -22,8 +22,10 @@ from typing import Any
 import redis
 from django.conf import settings
 from prometheus_client import Counter, Histogram
+from redis.commands.core import Script
 from rq import Queue
-from rq.serializers import JSONSerializer
+from rq.job import Job
+from rq.utils import now, utcformat
 
 from apikit.errors import EngineTimeout, EngineUnavailable
 from infra import keys
@@ -33,6 +35,38 @@ logger = logging.getLogger(__name__)
 
 JOB_FUNCTION = "engine_worker.jobs.apply_batch"
 ALIVE_CACHE_SECONDS = 1.0
+FAILURE_TTL = 7 * 24 * 3600  # how long a failed job stays in RQ's FailedJobRegistry
+
+# Enqueue one RQ job as Queue.enqueue_call(JOB_FUNCTION, args=(commands, reply_to, shard),
+# timeout=-1, result_ttl=0, failure_ttl=FAILURE_TTL) does, in one atomic call: the job
+# hash with the fields RQ 2 writes (Job.to_dict, status queued), the id pushed on the
+# queue, the queue in RQ's set of queues (rq info lists it). KEYS: the job hash, the
+# queue, RQ's set of queues; ARGV: the job id, created_at (= enqueued_at), data,
+# description, origin (the queue's name). The constant fields are in the script, so a
+# job costs the web process five arguments, not RQ's ~100 us of Job and pipeline
+# building. engine_worker/tests/test_gateway_jobs.py holds it to what RQ writes.
+ENQUEUE_JOB = f"""
+redis.call('HSET', KEYS[1],
+  'status', 'queued',
+  'created_at', ARGV[2],
+  'data', ARGV[3],
+  'success_callback_name', '',
+  'failure_callback_name', '',
+  'stopped_callback_name', '',
+  'started_at', '',
+  'ended_at', '',
+  'last_heartbeat', '',
+  'worker_name', '',
+  'group_id', '',
+  'origin', ARGV[5],
+  'description', ARGV[4],
+  'enqueued_at', ARGV[2],
+  'timeout', '-1',
+  'result_ttl', '0',
+  'failure_ttl', '{FAILURE_TTL}')
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], KEYS[2])
+"""
 
 # This process's gateway, in its metrics (docs/operations.md, "Metrics"): the web
 # service's /metrics shows them.
@@ -98,7 +132,8 @@ class OrderGateway:
         self.channel = keys.reply_channel(self.id)
         self.reply_timeout = reply_timeout
         self._redis = redis.Redis.from_url(redis_url)
-        self._queues: dict[int, Queue] = {}
+        self._enqueue_job = self._redis.register_script(ENQUEUE_JOB)
+        self._jobs = itertools.count(1)
         self._lock = threading.Lock()
         self._waiting: dict[str, Future[dict[str, Any]]] = {}
         self._pending: dict[int, list[dict[str, Any]]] = {}
@@ -177,29 +212,13 @@ class OrderGateway:
             raise EngineUnavailable(f"Engine shard {shard} is not running.")
         self._alive[shard] = time.monotonic() + ALIVE_CACHE_SECONDS
 
-    def _queue(self, shard: int) -> Queue:
-        queue = self._queues.get(shard)
-        if queue is None:
-            queue = Queue(keys.queue(shard), connection=self._redis, serializer=JSONSerializer)
-            self._queues[shard] = queue
-        return queue
-
     def _enqueue(self, shard: int, batch: list[dict[str, Any]]) -> None:
         metrics = shard_metrics(shard)
         metrics.batch_size.observe(len(batch))
         try:
-            # one MULTI/EXEC round trip (RQ's enqueue_call without a pipeline makes two:
-            # the queue's registration, then the job and its push)
-            pipe = self._redis.pipeline()
-            self._queue(shard).enqueue_call(
-                JOB_FUNCTION,
-                args=(batch, self.channel, shard),
-                timeout=-1,  # no alarm may interrupt a match
-                result_ttl=0,
-                failure_ttl=7 * 24 * 3600,
-                pipeline=pipe,
+            enqueue_job(
+                self._enqueue_job, f"{self.id}-j{next(self._jobs)}", batch, self.channel, shard
             )
-            pipe.execute()
         except redis.RedisError:
             logger.exception("could not enqueue a batch of %d on shard %d", len(batch), shard)
             with self._lock:
@@ -250,6 +269,29 @@ class OrderGateway:
         for future, reply in futures:
             if future is not None:
                 future.set_result(reply)
+
+
+def enqueue_job(
+    script: Script, job_id: str, commands: list[dict[str, Any]], reply_to: str, shard: int
+) -> None:
+    """Enqueue the RQ job apply_batch(commands, reply_to, shard) with id ``job_id`` on the
+    shard's queue (``script``: ENQUEUE_JOB registered on the connection). Its data is
+    JSONSerializer's [function, instance, args, kwargs], stored uncompressed: RQ's
+    Job.restore and the worker's decode_job read both, and for a job that lives a few
+    milliseconds zlib costs more than the bytes it saves. The description names the
+    call without RQ's repr of every command."""
+    origin = keys.queue(shard)
+    created = utcformat(now())
+    data = json.dumps([JOB_FUNCTION, None, [commands, reply_to, shard], {}])
+    description = f"{JOB_FUNCTION}(<{len(commands)} commands>, {reply_to!r}, {shard})"
+    script(
+        keys=[
+            Job.redis_job_namespace_prefix + job_id,
+            Queue.redis_queue_namespace_prefix + origin,
+            Queue.redis_queues_keys,
+        ],
+        args=[job_id, created, data, description, origin],
+    )
 
 
 _gateway: OrderGateway | None = None
