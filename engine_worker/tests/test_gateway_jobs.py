@@ -8,7 +8,9 @@ the session's Redis."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -21,9 +23,10 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
+from rq.utils import now, utcformat, utcparse
 
 from engine_client import gateway
-from engine_client.gateway import ENQUEUE_JOB, FAILURE_TTL, enqueue_job
+from engine_client.gateway import ENQUEUE_JOB, FAILURE_TTL, enqueue_job, rq_timestamp
 from engine_worker.runtime import EngineRuntime
 from engine_worker.worker import JOB_FUNCTION, JobLoop, decode_job, in_progress_key
 from infra import keys
@@ -89,6 +92,16 @@ def test_the_job_hash_has_the_fields_and_values_rq_writes(conn):
     assert conn.sismember(Queue.redis_queues_keys, queue.key)
     assert queue in Queue.all(connection=conn)
     rqs.delete()
+
+
+def test_the_job_dates_are_written_as_rq_writes_them():
+    shape = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+    before = utcparse(utcformat(now()))
+    stamp = rq_timestamp()
+    after = utcparse(utcformat(now()))
+    assert shape.fullmatch(stamp) and shape.fullmatch(utcformat(now()))
+    assert before <= utcparse(stamp) <= after
+    assert after - before < datetime.timedelta(seconds=1)
 
 
 def test_rq_fetches_the_job_and_the_worker_decodes_it(conn):
