@@ -11,7 +11,12 @@ server, proxy or load generator in the figure).
 Starts an engine worker (of the first checkout) on the bench's database and Redis
 database; each round of each checkout is a process of its own (`--child`), which
 registers a trader, warms up, then places --orders orders and prints its process CPU
-(all its threads: the gateway's listener too) in microseconds an order."""
+(all its threads: the gateway's listener too) in microseconds an order.
+
+--callgrind counts instructions instead (valgrind's callgrind, repeatable whatever the
+machine's load): each round runs a checkout's child twice, with --orders and with
+--orders + --more orders, and the difference of their instruction counts over --more is
+the instructions of an order (start-up and warm-up cancel out)."""
 
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ import argparse
 import io
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -111,6 +118,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, action="append", help="checkout (repeatable)")
     parser.add_argument("--orders", type=int, default=2000, help="orders a round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--callgrind", action="store_true", help="count instructions")
+    parser.add_argument("--more", type=int, default=300, help="with --callgrind")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -141,29 +150,46 @@ def main() -> None:
         cwd=roots[0],
     )
     figures: dict[Path, list[float]] = {root: [] for root in roots}
+
+    def run(root: Path, orders: int, prefix: list[str]) -> str:
+        return subprocess.run(
+            [*prefix, sys.executable, str(Path(__file__).resolve()), "--child"]
+            + ["--orders", str(orders)],
+            cwd=root,
+            env={**env, "PYTHONPATH": str(root)},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    def instructions(root: Path, orders: int) -> int:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "callgrind.out"
+            run(root, orders, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+            totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+            assert totals, "no totals in callgrind's output"
+            return int(totals.group(1))
+
+    unit = "instructions" if args.callgrind else "us CPU"
     try:
         for _ in range(args.rounds):
             for root in roots:
-                out = subprocess.run(
-                    [sys.executable, str(Path(__file__).resolve()), "--child"]
-                    + ["--orders", str(args.orders)],
-                    cwd=root,
-                    env={**env, "PYTHONPATH": str(root)},
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-                figure = json.loads(out.strip().splitlines()[-1])
-                figures[root].append(figure["cpu_us"])
-                print(f"  {root}: {figure['cpu_us']:.0f} us CPU an order", file=sys.stderr)
+                if args.callgrind:
+                    few = instructions(root, args.orders)
+                    figure = (instructions(root, args.orders + args.more) - few) / args.more
+                else:
+                    figure = json.loads(run(root, args.orders, []).strip().splitlines()[-1])
+                    figure = figure["cpu_us"]
+                figures[root].append(figure)
+                print(f"  {root}: {figure:,.0f} {unit} an order", file=sys.stderr)
     finally:
         stop(engine)
     base = statistics.median(figures[roots[0]])
     for root, cpu in figures.items():
         median = statistics.median(cpu)
         print(
-            f"{root}: web CPU an order (in-process WSGI, K=1) {median:.0f} us median, "
-            f"{min(cpu):.0f} best of {len(cpu)} rounds ({median / base:.2f}x)"
+            f"{root}: web {unit} an order (in-process WSGI, K=1) {median:,.0f} median, "
+            f"{min(cpu):,.0f} best of {len(cpu)} rounds ({median / base:.2f}x)"
         )
 
 
