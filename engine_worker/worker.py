@@ -1,8 +1,8 @@
 """The engine worker process: it keeps the books in memory and runs the jobs of its
 shard's RQ queue itself, several at a time.
 
-The gateway enqueues ordinary RQ jobs (``Queue.enqueue_call``: the job hash, its id
-pushed on ``rq:queue:engine.<shard>``), so ``rq info``, the job hashes and the failed
+The gateway enqueues ordinary RQ jobs (the job hash as ``Queue.enqueue_call`` writes it,
+its id pushed on ``rq:queue:engine.<shard>``: engine_client/gateway.py), so ``rq info``, the job hashes and the failed
 registry stay RQ's. Running them, the worker does far less than RQ's SimpleWorker, whose
 per-job bookkeeping (status, started registry, execution records, worker heartbeats,
 finished handling: about 28 Redis round trips) cost more than the engine's work on a
