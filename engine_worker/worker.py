@@ -2,11 +2,12 @@
 shard's RQ queue itself, several at a time.
 
 The gateway enqueues ordinary RQ jobs (the job hash as ``Queue.enqueue_call`` writes it,
-its id pushed on ``rq:queue:engine.<shard>``: engine_client/gateway.py), so ``rq info``, the job hashes and the failed
-registry stay RQ's. Running them, the worker does far less than RQ's SimpleWorker, whose
-per-job bookkeeping (status, started registry, execution records, worker heartbeats,
-finished handling: about 28 Redis round trips) cost more than the engine's work on a
-one-command job. Here a job costs its share of two round trips (docs/architecture.md):
+its id pushed on ``rq:queue:engine.<shard>``: engine_client/gateway.py), so ``rq info``,
+the job hashes and the failed registry stay RQ's. Running them, the worker does far less
+than RQ's SimpleWorker, whose per-job bookkeeping (status, started registry, execution
+records, worker heartbeats, finished handling: about 28 Redis round trips) cost more than
+the engine's work on a one-command job. Here a job costs its share of two round trips
+(docs/architecture.md):
 
 1. take: one script moves the waiting job ids (at most MAX_JOBS) from the queue to the
    in-progress list (RQ's intermediate queue of the same queue) and returns each job's
