@@ -247,19 +247,11 @@ Rendered = tuple[dict[str, Any], bytes]  # a body and its JSON text (dumps of it
 
 def order_body_of(order: OrderEvent, units: MarketUnits) -> dict[str, Any]:
     """The order as GET /orders/{id} shows it. The enumerations go in as they are: each
-    is a str (StrEnum), its value. Prices and quantities come from the market's memo of
-    their texts when they are in it (ticks_to_price and lots_to_quantity fill it)."""
-    prices, quantities = units.price_texts, units.quantity_texts
+    is a str (StrEnum), its value."""
     filled = order.filled_quantity
     filled_quote = order.filled_quote
     kind = order.type
-    if kind in _LIMIT_PRICED:
-        ticks = order.price
-        price = prices.get(ticks) or units.ticks_to_price(ticks)
-    else:
-        price = None
     stop_price = order.stop_price
-    lots = order.quantity
     # in order_body's order (marketdata/shapes.py: the renderer passes them by position)
     return order_body(
         order.order_id,
@@ -270,10 +262,10 @@ def order_body_of(order: OrderEvent, units: MarketUnits) -> dict[str, Any]:
         kind,
         order.time_in_force,
         order.post_only,
-        price,
-        (prices.get(stop_price) or units.ticks_to_price(stop_price)) if stop_price else None,
-        quantities.get(lots) or units.lots_to_quantity(lots),
-        quantities.get(filled) or units.lots_to_quantity(filled),
+        units.ticks_to_price(order.price) if kind in _LIMIT_PRICED else None,
+        units.ticks_to_price(stop_price) if stop_price else None,
+        units.lots_to_quantity(order.quantity),
+        units.lots_to_quantity(filled),
         format_scaled(filled_quote, units.quote_decimals) if filled_quote else "0",
         average_price(filled_quote, filled, units) if filled else None,
         order.status,
@@ -300,9 +292,8 @@ def trade_bodies(
     """A trade's four shapes, the first three with their JSON text: the maker's fill, the
     taker's fill (as that user's fills list shows them), the public trade, and the record
     the DB processor stores (both sides). They share every formatted field."""
-    ticks, lots = trade.price, trade.quantity
-    price = units.price_texts.get(ticks) or units.ticks_to_price(ticks)
-    quantity = units.quantity_texts.get(lots) or units.lots_to_quantity(lots)
+    price = units.ticks_to_price(trade.price)
+    quantity = units.lots_to_quantity(trade.quantity)
     quote_decimals = units.quote_decimals
     quote_quantity = format_scaled(trade.quote_amount, quote_decimals)
     base, base_decimals = units.base, units.base_decimals

@@ -176,11 +176,9 @@ class MarketUnits:
     max_price: Decimal | None = None  # None: max_price_default(tick_size, max_quantity)
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _lot: tuple[int, int] = field(init=False, repr=False, compare=False)
-    # prices and quantities recur (near the touch, round sizes): their text is remembered,
-    # ticks (lots) -> text; the renderer reads these first (engine_worker/wire.py), and
-    # ticks_to_price (lots_to_quantity) fills them
-    price_texts: dict[int, str] = field(init=False, repr=False, compare=False)
-    quantity_texts: dict[int, str] = field(init=False, repr=False, compare=False)
+    # prices and quantities recur (near the touch, round sizes): their text is remembered
+    _prices: dict[int, str] = field(init=False, repr=False, compare=False)
+    _quantities: dict[int, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_price is None:
@@ -188,8 +186,8 @@ class MarketUnits:
             object.__setattr__(self, "max_price", default)
         object.__setattr__(self, "_tick", scale_of(self.tick_size))
         object.__setattr__(self, "_lot", scale_of(self.lot_size))
-        object.__setattr__(self, "price_texts", {})
-        object.__setattr__(self, "quantity_texts", {})
+        object.__setattr__(self, "_prices", {})
+        object.__setattr__(self, "_quantities", {})
 
     @property
     def lot_scale(self) -> tuple[int, int]:
@@ -211,21 +209,21 @@ class MarketUnits:
         return exact_units(quantity, self.lot_size)
 
     def ticks_to_price(self, ticks: int) -> str:
-        text = self.price_texts.get(ticks)
+        text = self._prices.get(ticks)
         if text is None:
-            if len(self.price_texts) > MEMO_LIMIT:
-                self.price_texts.clear()
+            if len(self._prices) > MEMO_LIMIT:
+                self._prices.clear()
             mantissa, exponent = self._tick
-            text = self.price_texts[ticks] = format_scaled(ticks * mantissa, exponent)
+            text = self._prices[ticks] = format_scaled(ticks * mantissa, exponent)
         return text
 
     def lots_to_quantity(self, lots: int) -> str:
-        text = self.quantity_texts.get(lots)
+        text = self._quantities.get(lots)
         if text is None:
-            if len(self.quantity_texts) > MEMO_LIMIT:
-                self.quantity_texts.clear()
+            if len(self._quantities) > MEMO_LIMIT:
+                self._quantities.clear()
             mantissa, exponent = self._lot
-            text = self.quantity_texts[lots] = format_scaled(lots * mantissa, exponent)
+            text = self._quantities[lots] = format_scaled(lots * mantissa, exponent)
         return text
 
     def base_units_to_amount(self, units: int) -> str:
