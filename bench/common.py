@@ -96,6 +96,20 @@ def port_open(port: int) -> bool:
         return False
 
 
+def order_payload(i: int) -> dict[str, str]:
+    """The HTTP benches' ``i``-th order (POST /api/v1/orders): BTC_USDT and ETH_USDT limit
+    orders around seed_demo's prices, a quarter of them IOC."""
+    eth = i % 3 == 0
+    return {
+        "symbol": "ETH_USDT" if eth else "BTC_USDT",
+        "side": "buy" if i % 2 else "sell",
+        "type": "limit",
+        "price": str((2000 if eth else 30000) + (i * 7919) % 41 - 20),
+        "quantity": "0.01" if eth else "0.001",
+        "time_in_force": "IOC" if i % 4 == 0 else "GTC",
+    }
+
+
 class OrderMix:
     """The engine benches' command mix (bench/e2e_orders.py part (a), bench/engine_runtime.py),
     as wire commands like the gateway's: 100 traders, funded by :meth:`funding`, placing

@@ -47,7 +47,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import OrderMix, bench_env, free_port, log, port_open, prepare, stop  # noqa: E402
+from bench.common import (  # noqa: E402
+    OrderMix,
+    bench_env,
+    free_port,
+    log,
+    order_payload,
+    port_open,
+    prepare,
+    stop,
+)
 from bench.common import start as start_service  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -88,13 +97,12 @@ class EngineQueue:
 
     def __init__(self) -> None:
         import redis
-        from rq import Queue
-        from rq.serializers import JSONSerializer
 
-        from infra import keys
+        from engine_client.gateway import ENQUEUE_JOB
 
         self.conn = redis.Redis.from_url(REDIS_URL)
-        self.queue = Queue(keys.queue(0), connection=self.conn, serializer=JSONSerializer)
+        self.script = self.conn.register_script(ENQUEUE_JOB)
+        self.jobs = 0
         self.reply_to = f"engine.reply.bench{os.getpid()}"
         self.pubsub = self.conn.pubsub()
         self.pubsub.subscribe(self.reply_to)
@@ -104,17 +112,14 @@ class EngineQueue:
         self.replies(1)
 
     def enqueue(self, jobs: list[list[dict]]) -> None:
-        """The jobs in one round trip (the gateway's enqueue_call, each in its MULTI)."""
+        """The jobs in one round trip, each written as the gateway writes it."""
+        from engine_client.gateway import enqueue_job
+
         pipe = self.conn.pipeline(transaction=False)
         for commands in jobs:
-            self.queue.enqueue_call(
-                "engine_worker.jobs.apply_batch",
-                args=(commands, self.reply_to, 0),
-                timeout=-1,
-                result_ttl=0,
-                failure_ttl=7 * 24 * 3600,
-                pipeline=pipe,
-            )
+            self.jobs += 1
+            job_id = f"bench{os.getpid()}-j{self.jobs}"
+            enqueue_job(self.script, job_id, commands, self.reply_to, 0, client=pipe)
         pipe.execute()
 
     def replies(self, jobs: int) -> None:
@@ -544,17 +549,7 @@ def wrk_run(
 
 
 def order_request(i: int, token: str) -> bytes:
-    eth = i % 3 == 0
-    body = json.dumps(
-        {
-            "symbol": "ETH_USDT" if eth else "BTC_USDT",
-            "side": "buy" if i % 2 else "sell",
-            "type": "limit",
-            "price": str((2000 if eth else 30000) + (i * 7919) % 41 - 20),
-            "quantity": "0.01" if eth else "0.001",
-            "time_in_force": "IOC" if i % 4 == 0 else "GTC",
-        }
-    ).encode()
+    body = json.dumps(order_payload(i)).encode()
     head = (
         f"POST /api/v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

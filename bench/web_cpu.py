@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this bench's own helpers, whichever checkout it measures
+from bench.common import order_payload  # noqa: E402
 
 
 def environ(method: str, path: str, body: bytes, token: str | None) -> dict:
@@ -88,20 +90,7 @@ def child(orders: int) -> None:
     token = json.loads(out)["token"]
 
     def order(i: int) -> None:
-        eth = i % 3 == 0
-        status, out = call(
-            "POST",
-            "/api/v1/orders",
-            {
-                "symbol": "ETH_USDT" if eth else "BTC_USDT",
-                "side": "buy" if i % 2 else "sell",
-                "type": "limit",
-                "price": str((2000 if eth else 30000) + (i * 7919) % 41 - 20),
-                "quantity": "0.01" if eth else "0.001",
-                "time_in_force": "IOC" if i % 4 == 0 else "GTC",
-            },
-            token,
-        )
+        status, out = call("POST", "/api/v1/orders", order_payload(i), token)
         assert status.startswith("201"), (status, out)
 
     for i in range(300):  # warm: imports, connections, caches

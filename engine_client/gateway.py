@@ -285,14 +285,21 @@ def rq_timestamp() -> str:
 
 
 def enqueue_job(
-    script: Script, job_id: str, commands: list[dict[str, Any]], reply_to: str, shard: int
+    script: Script,
+    job_id: str,
+    commands: list[dict[str, Any]],
+    reply_to: str | None,
+    shard: int,
+    *,
+    client: redis.client.Pipeline | None = None,
 ) -> None:
     """Enqueue the RQ job apply_batch(commands, reply_to, shard) with id ``job_id`` on the
     shard's queue (``script``: ENQUEUE_JOB registered on the connection). Its data is
     JSONSerializer's [function, instance, args, kwargs], stored uncompressed: RQ's
     Job.restore and the worker's decode_job read both, and for a job that lives a few
     milliseconds zlib costs more than the bytes it saves. The description names the
-    call without RQ's repr of every command."""
+    call without RQ's repr of every command. ``client``: a pipeline to queue it on (the
+    benches' many jobs in one round trip); else it runs at once."""
     origin = keys.queue(shard)
     created = rq_timestamp()
     data = json.dumps([JOB_FUNCTION, None, [commands, reply_to, shard], {}])
@@ -304,6 +311,7 @@ def enqueue_job(
             Queue.redis_queues_keys,
         ],
         args=[job_id, created, data, description, origin],
+        client=client,
     )
 
 
