@@ -90,15 +90,15 @@ return out
 
 
 def _heartbeat(
-    connection: redis.Redis, shard: int, stop: threading.Event, lost: threading.Event | None = None
+    connection: redis.Redis, shard: int, stop: threading.Event, lost: threading.Event
 ) -> None:
-    """Refresh the shard's alive key every second; and, with ``lost``, set it when the read
-    model's marker went missing while the engine runs (a Redis restarted without
-    persistence): the job loop rebuilds it between batches (JobLoop.read_model_lost)."""
+    """Refresh the shard's alive key every second, and set ``lost`` when the read model's
+    marker went missing while the engine runs (a Redis restarted without persistence):
+    the job loop rebuilds it between batches (JobLoop.read_model_lost)."""
     while not stop.is_set():
         try:
             connection.set(keys.alive(shard), "1", ex=HEARTBEAT_TTL)
-            if lost is not None and not connection.exists(keys.rm_ready(shard)):
+            if not connection.exists(keys.rm_ready(shard)):
                 lost.set()
         except redis.RedisError:
             logger.warning("engine shard %d: heartbeat failed (Redis down?)", shard)
