@@ -8,6 +8,7 @@ users of their own, on the session's Redis."""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from engine_worker import jobs
+from engine_worker import jobs, worker
 from engine_worker.runtime import EngineRuntime, Pending
 from engine_worker.worker import JOB_FUNCTION, JobLoop, fail_abandoned_jobs, in_progress_key
 from infra import keys
@@ -433,3 +434,18 @@ def test_a_quick_batch_from_idle_is_sent_without_taking_more_first(conn, monkeyp
     takes.clear()
     loop.work(burst=True)
     assert takes == [False, True, False]
+
+
+def test_the_worker_settles_its_heap_and_raises_the_collectors_thresholds():
+    """What run_engine does once recovered: what exists then is frozen (the books), and
+    the collector no longer rescans a batch's live objects every 700 allocations."""
+    before = gc.get_threshold()
+    kept = [{"a resting order": i} for i in range(100)]
+    try:
+        worker.settle_heap()
+        assert gc.get_threshold() == worker.GC_THRESHOLDS
+        assert worker.GC_THRESHOLDS[0] >= 10 * 700
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
