@@ -44,6 +44,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -157,12 +158,23 @@ class EngineQueue:
         return len(latencies) / elapsed, pct(latencies, 0.5), cpu * 1000 / len(latencies)
 
 
+def redis_cpu(conn: Any) -> float:
+    """CPU seconds the Redis server has used (all its clients: this bench's too)."""
+    info = conn.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def rq_part(args: argparse.Namespace, engine: subprocess.Popen) -> None:
     log("(a) no-op RQ jobs ...")
     noop_rate = rq_noop_rate(2000)
     log("(a) engine through RQ ...")
     bench = EngineQueue()
+    cpu, own, server = tree_cpu([engine.pid]), time.process_time(), redis_cpu(bench.conn)
     engine_rate = bench.queued_rate(args.jobs, args.batch)
+    commands = args.jobs * args.batch
+    engine_cpu = (tree_cpu([engine.pid]) - cpu) * 1e6 / commands
+    bench_cpu = (time.process_time() - own) * 1e6 / commands  # enqueueing, reading replies
+    server_cpu = (redis_cpu(bench.conn) - server) * 1e6 / commands
     single_rate = bench.queued_rate(2000, 1)
     one_rate, one_p50, one_cpu = bench.one_at_a_time(args.seconds, [engine.pid])
     print(f"(a) engine through RQ ({args.root})")
@@ -170,7 +182,8 @@ def rq_part(args: argparse.Namespace, engine: subprocess.Popen) -> None:
     print(
         f"    engine, {args.batch} commands per job:          {engine_rate:10,.0f} commands/s"
         f"  ({args.jobs * args.batch:,} commands; {engine_rate / noop_rate:.0f}x the no-op"
-        " job rate)"
+        f" job rate; CPU a command: engine {engine_cpu:.1f} us, Redis {server_cpu:.1f} us, this"
+        f" bench {bench_cpu:.1f} us)"
     )
     print(
         f"    engine, 1 command per job, 2,000 queued:  {single_rate:10,.0f} jobs/s"
