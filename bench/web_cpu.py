@@ -16,14 +16,20 @@ registers a trader, warms up, then places --orders orders and prints its process
 --callgrind counts instructions instead (valgrind's callgrind, repeatable whatever the
 machine's load): each round runs a checkout's child twice, with --orders and with
 --orders + --more orders, and the difference of their instruction counts over --more is
-the instructions of an order (start-up and warm-up cancel out)."""
+the instructions of an order (start-up and warm-up cancel out).
+
+--profile FILE runs each round's timed orders under cProfile (into FILE) and prints the
+last round's functions by own and by cumulative time; its figures then include cProfile's
+own cost."""
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import json
 import os
+import pstats
 import re
 import statistics
 import subprocess
@@ -62,7 +68,7 @@ def environ(method: str, path: str, body: bytes, token: str | None) -> dict:
     return env
 
 
-def child(orders: int) -> None:
+def child(orders: int, profile: str | None = None) -> None:
     """In the checkout (cwd): place ``orders`` orders through the WSGI handler."""
     sys.path.insert(0, os.getcwd())
     import django
@@ -95,10 +101,17 @@ def child(orders: int) -> None:
 
     for i in range(300):  # warm: imports, connections, caches
         order(i)
+    profiler = cProfile.Profile() if profile else None
     started, wall = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
     for i in range(orders):
         order(i)
+    if profiler:
+        profiler.disable()
     cpu, wall = time.process_time() - started, time.perf_counter() - wall
+    if profiler and profile:
+        profiler.dump_stats(profile)
     print(json.dumps({"cpu_us": cpu / orders * 1e6, "wall_us": wall / orders * 1e6}))
 
 
@@ -109,10 +122,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", action="store_true", help="count instructions")
     parser.add_argument("--more", type=int, default=300, help="with --callgrind")
+    parser.add_argument("--profile", help="cProfile each round's orders into FILE, then print it")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.orders)
+        child(args.orders, args.profile)
         return
     sys.path.insert(0, str(ROOT))
     from bench.common import bench_env, prepare, start, stop
@@ -141,9 +155,10 @@ def main() -> None:
     figures: dict[Path, list[float]] = {root: [] for root in roots}
 
     def run(root: Path, orders: int, prefix: list[str]) -> str:
+        profile = ["--profile", str(Path(args.profile).resolve())] if args.profile else []
         return subprocess.run(
             [*prefix, sys.executable, str(Path(__file__).resolve()), "--child"]
-            + ["--orders", str(orders)],
+            + ["--orders", str(orders), *profile],
             cwd=root,
             env={**env, "PYTHONPATH": str(root)},
             check=True,
@@ -173,6 +188,10 @@ def main() -> None:
                 print(f"  {root}: {figure:,.0f} {unit} an order", file=sys.stderr)
     finally:
         stop(engine)
+    if args.profile:  # the last round's (cProfile's own cost inflates the figures)
+        stats = pstats.Stats(args.profile)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(45)
     base = statistics.median(figures[roots[0]])
     for root, cpu in figures.items():
         median = statistics.median(cpu)
