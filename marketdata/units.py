@@ -36,8 +36,13 @@ CONTEXT = Context(
     Emin=-999,
     traps=[InvalidOperation, DivisionByZero, Overflow],
 )
-_EXACT = CONTEXT.copy()  # the same context, where any rounding is an error
-_EXACT.traps[Inexact] = True
+_EXACT = Context(  # the same context, where any rounding is an error
+    prec=CONTEXT.prec,
+    rounding=CONTEXT.rounding,
+    Emax=CONTEXT.Emax,
+    Emin=CONTEXT.Emin,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)  # (built anew, not copied and set: compiled, traps[...] = True is refused)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the engine's and the wire's times are ms since it
 DEFAULT_DECIMALS = 8  # an asset's decimals when none are given (and the engine knows none)
@@ -98,7 +103,7 @@ def units_to_decimal(units: int, decimals: int) -> Decimal:
 
 def max_units(decimals: int) -> int:
     """The most units of an asset with ``decimals`` that an amount column stores."""
-    return 10 ** (AMOUNT_DIGITS - AMOUNT_DECIMALS + decimals) - 1
+    return int(10 ** (AMOUNT_DIGITS - AMOUNT_DECIMALS + decimals)) - 1
 
 
 def exact_units(value: Decimal, unit: Decimal) -> int:

@@ -63,6 +63,10 @@ def build(target: Path, log: Path) -> None:
     (src / "engine_worker" / "__init__.py").write_text("")
     for path in core._HERE.glob("*.py"):  # mypy reads them all; mypyc compiles MODULES
         shutil.copy2(path, pkg / path.name)
+    for name in core.PRESENTERS:  # and the presenters, with their packages (empty here)
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).parent.joinpath("__init__.py").touch()
+        shutil.copy2(ROOT / name, src / name)
     (src / "mypy.ini").write_text(MYPY_CONFIG)
     out = work / "out"
     t0 = time.monotonic()
@@ -76,7 +80,8 @@ def build(target: Path, log: Path) -> None:
             try:
                 exts = mypycify(
                     ["--config-file", "mypy.ini"]
-                    + [f"engine_worker/core/{m}.py" for m in core.MODULES],
+                    + [f"engine_worker/core/{m}.py" for m in core.MODULES]
+                    + list(core.PRESENTERS),
                     opt_level="3",
                     group_name=GROUP,
                 )
@@ -91,9 +96,9 @@ def build(target: Path, log: Path) -> None:
             )
     finally:
         os.chdir(cwd)
-    built = out / "engine_worker" / "core"
-    so = sorted(p.name for p in built.glob("*.so"))
-    want = {m for m in core.MODULES} | {GROUP.rsplit(".", 1)[1] + "__mypyc"}
+    so = sorted(str(p.relative_to(out)) for p in out.rglob("*.so"))
+    want = {f"engine_worker/core/{m}" for m in [*core.MODULES, GROUP.rsplit(".", 1)[1] + "__mypyc"]}
+    want |= {name.removesuffix(".py") for name in core.PRESENTERS}
     missing = want - {n.split(".", 1)[0] for n in so}
     if missing:
         raise RuntimeError(f"the build lacks {sorted(missing)}: see {rel(log)}")
@@ -118,6 +123,9 @@ def check(target: Path) -> None:
         "assert c.IMPLEMENTATION == 'compiled' and e.__file__.startswith(str(c.build_dir()))\n"
         "from engine_worker.core.commands import Deposit\n"
         "assert len(e.Engine().apply(Deposit('r', 0, 1, 'USDT', 5))) == 2\n"
+        "import engine_worker.wire as w, marketdata.units as u, marketdata.shapes as s\n"
+        "for m in (w, u, s): assert m.__file__.startswith(str(c.build_dir().parents[1])), m\n"
+        "assert u.format_scaled(-1234, 2) == '-12.34'\n"
     )
     env = {**os.environ, "ENGINE_CORE": "compiled"}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)

@@ -33,24 +33,32 @@ from pathlib import Path
 #: copy and deepcopy it and read its ``__slots__``, which a compiled (native) dataclass
 #: does not allow; the engine reads it only when a market is added or changed.
 MODULES = ("balances", "book", "commands", "engine", "events", "stops", "types")
+#: Modules outside this package compiled in the same build, by their path in the
+#: repository: the presenters the engine worker renders every event with. Compiled with
+#: the core, they read its classes' fields natively, so they load only from the build of
+#: the core in use (:func:`compiled_package_dir`), and as plain Python otherwise.
+PRESENTERS = ("engine_worker/wire.py", "marketdata/shapes.py", "marketdata/units.py")
 #: Bumped when scripts/build_core.py changes how it builds, so old builds are not loaded.
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 
 _HERE = Path(__file__).resolve().parent
 #: Where scripts/build_core.py puts its builds (one directory per source digest).
-BUILD_ROOT = Path(os.environ.get("ENGINE_CORE_BUILD_ROOT") or _HERE.parents[1] / "var/build/core")
+_REPO = _HERE.parents[1]
+BUILD_ROOT = Path(os.environ.get("ENGINE_CORE_BUILD_ROOT") or _REPO / "var/build/core")
 
 
 def source_digest() -> str:
-    """What a build must have been made from: the package's sources (this file aside), the
-    modules compiled, the interpreter's extension-module ABI and the build format (sha256,
-    16 hex digits)."""
+    """What a build must have been made from: the package's sources (this file aside) and
+    the presenters', the modules compiled, the interpreter's extension-module ABI and the
+    build format (sha256, 16 hex digits)."""
     h = hashlib.sha256(
-        repr((BUILD_FORMAT, sysconfig.get_config_var("EXT_SUFFIX"), MODULES)).encode()
+        repr((BUILD_FORMAT, sysconfig.get_config_var("EXT_SUFFIX"), MODULES, PRESENTERS)).encode()
     )
     for path in sorted(_HERE.glob("*.py")):
         if path.name != "__init__.py":
             h.update(b"\0" + path.name.encode() + b"\0" + path.read_bytes())
+    for name in PRESENTERS:
+        h.update(b"\0" + name.encode() + b"\0" + (_REPO / name).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -59,15 +67,25 @@ def build_dir() -> Path:
     return BUILD_ROOT / source_digest() / "engine_worker" / "core"
 
 
+def compiled_package_dir(package: str) -> str | None:
+    """Where the build in use keeps ``package``'s compiled presenters (for that package's
+    ``__path__``, ahead of its source), or None when the core runs as pure Python."""
+    if _LOADED is None:
+        return None
+    return str(_LOADED.parents[1] / package)
+
+
 def _choose() -> str:
     mode = os.environ.get("ENGINE_CORE", "auto")
     if mode not in ("auto", "pure", "compiled"):
         raise ImportError(f"ENGINE_CORE={mode!r}: expected auto, pure or compiled")
     if mode == "pure":
         return "pure"
+    global _LOADED
     built = build_dir()
     if (built / "COMPLETE").is_file():  # written last, after every module is in place
         __path__.insert(0, str(built))
+        _LOADED = built
         return "compiled"
     if mode == "compiled":
         raise ImportError(
@@ -77,5 +95,6 @@ def _choose() -> str:
     return "pure"
 
 
+_LOADED: Path | None = None  # the build directory in use (this package's), if compiled
 #: "compiled" (the mypyc build) or "pure" (this directory's source), for this process.
 IMPLEMENTATION = _choose()

@@ -1,6 +1,7 @@
 """The compiled core (scripts/build_core.py, run by `make venv`) is the one in use whenever
-it is built for the current sources, and the core's tests pass against both the compiled
-build and the pure source (engine_worker/core/__init__.py chooses between them)."""
+it is built for the current sources, with the presenters compiled beside it, and the
+core's and the presenters' tests pass against both the compiled build and the pure source
+(engine_worker/core/__init__.py chooses between them)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,28 @@ def test_the_build_for_these_sources_is_the_one_in_use() -> None:
         Path(importlib.import_module(f"{core.__name__}.rules").__file__ or "")
         == SOURCE / "rules.py"
     )
+    # the presenters load from the same build as the core, or from their source with it
+    for name in core.PRESENTERS:
+        module = name.removesuffix(".py")
+        loaded = Path(importlib.import_module(module.replace("/", ".")).__file__ or "")
+        if core.IMPLEMENTATION == "compiled":
+            assert loaded == core.build_dir().parents[1] / f"{module}{EXT_SUFFIX}", name
+        else:
+            assert loaded == ROOT / name, name
+
+
+def test_a_presenters_source_is_part_of_the_digest(tmp_path: Path, monkeypatch) -> None:
+    """A changed presenter makes the build stale, as a changed core module does: the
+    compiled presenter read the core's fields natively and must match its source."""
+    for name in core.PRESENTERS:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    monkeypatch.setattr(core, "_REPO", tmp_path)
+    same = core.source_digest()
+    assert same == core.source_digest()
+    units = tmp_path / "marketdata/units.py"
+    units.write_bytes(units.read_bytes() + b"\n# changed\n")
+    assert core.source_digest() != same
 
 
 def test_a_compiled_core_is_not_stale() -> None:
@@ -81,7 +104,10 @@ def test_core_tests_pass_against_the_other_implementation() -> None:
     other = "pure" if core.IMPLEMENTATION == "compiled" else "compiled"
     here = Path(__file__).resolve().relative_to(ROOT)  # node ids are relative to the root
     this = f"{here}::test_core_tests_pass_against_the_other_implementation"
-    args = ["-m", "pytest", str(here.parent), "-q", "-p", "no:cacheprovider", f"--deselect={this}"]
+    # the core's tests, and the presenters' (compiled with it)
+    presenters = ["engine_worker/tests/test_wire_shapes.py", "marketdata/tests/test_units.py"]
+    args = ["-m", "pytest", str(here.parent), *presenters, "-q", "-p", "no:cacheprovider",
+            f"--deselect={this}"]  # fmt: skip
     proc = _python(args, other, ENGINE_CORE_OTHER_RUN="1")
     assert proc.returncode == 0, f"ENGINE_CORE={other}:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
     assert " passed" in proc.stdout and " failed" not in proc.stdout, proc.stdout[-2000:]
