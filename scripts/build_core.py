@@ -1,11 +1,13 @@
-"""Compile the engine core (engine_worker/core) with mypyc; `make venv` runs this.
+"""Compile the engine core (engine_worker/core) and its presenters (PRESENTERS: wire,
+shapes, units) with mypyc; `make venv` runs this.
 
-The build goes to var/build/core/<digest>/engine_worker/core/, where <digest> is
-engine_worker.core.source_digest() of the sources it is built from; the package prefers
-that directory on its __path__ (see engine_worker/core/__init__.py), and a checkout stays
-clean (var/ is ignored by git). Skipped when a complete build for the current sources and
-the installed mypy exists. Builds in a temporary directory and renames it into place, so
-a process never loads a half-written build; older builds are removed afterwards.
+The build goes to var/build/core/<digest>/ (engine_worker/core/, and the presenters under
+engine_worker/ and marketdata/), where <digest> is engine_worker.core.source_digest() of
+the sources it is built from; the packages prefer those directories on their __path__
+(see engine_worker/core/__init__.py), and a checkout stays clean (var/ is ignored by git).
+Skipped when a complete build for the current sources and the installed mypy exists.
+Builds in a temporary directory and renames it into place, so a process never loads a
+half-written build; older builds are removed afterwards.
 
 Needs gcc and the Python headers (mypyc emits C), and setuptools (in every Python 3.11
 venv). mypyc ships with mypy (requirements.txt pins it).
@@ -171,7 +173,10 @@ def main() -> None:
     if target.exists():
         shutil.rmtree(target)
     log = root / f"build-{digest}.log"
-    say(f"compiling engine_worker/core with mypyc {mypy_version()} into {rel(target)}")
+    say(
+        f"compiling engine_worker/core and {len(core.PRESENTERS)} presenters with mypyc "
+        f"{mypy_version()} into {rel(target)}"
+    )
     t0 = time.monotonic()
     build(target, log)
     check(target)
