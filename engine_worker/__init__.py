@@ -3,5 +3,4 @@ the core is compiled (engine_worker/core/__init__.py, PRESENTERS), else from her
 
 import engine_worker.core as _core
 
-if (_built := _core.compiled_package_dir("engine_worker")) is not None:
-    __path__.insert(0, _built)
+_core.prefer_build(__path__, __name__)

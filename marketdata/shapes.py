@@ -94,7 +94,7 @@ def fill_body(
 ) -> dict[str, Any]:
     """One user's side of a trade, as GET /trades lists it."""
     return {
-        "id": trade_id * 2 if maker else trade_id * 2 + 1,  # fill_id's, inline: hot
+        "id": fill_id(trade_id, maker=maker),
         "trade_id": trade_id,
         "order_id": order_id,
         "user_id": user_id,

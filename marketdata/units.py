@@ -29,20 +29,17 @@ from engine_worker.core.types import MarketStatus
 # product or quotient of two storable amounts is exact (2 x 38 digits and more), so that
 # nothing rounds silently and nothing overflows; a huge exponent is an error, not a hang.
 # (Decimal's default context keeps 28 digits: it rounds storable amounts.)
-CONTEXT = Context(
-    prec=100,
-    rounding=ROUND_HALF_EVEN,
-    Emax=999,
-    Emin=-999,
-    traps=[InvalidOperation, DivisionByZero, Overflow],
-)
-_EXACT = Context(  # the same context, where any rounding is an error
-    prec=CONTEXT.prec,
-    rounding=CONTEXT.rounding,
-    Emax=CONTEXT.Emax,
-    Emin=CONTEXT.Emin,
-    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
-)  # (built anew, not copied and set: compiled, traps[...] = True is refused)
+_CONTEXT_ARGS: dict[str, Any] = {
+    "prec": 100,
+    "rounding": ROUND_HALF_EVEN,
+    "Emax": 999,
+    "Emin": -999,
+}
+_TRAPS = [InvalidOperation, DivisionByZero, Overflow]
+CONTEXT = Context(**_CONTEXT_ARGS, traps=_TRAPS)
+# the same context, where any rounding is an error (built, not copied and set: compiled,
+# assigning into a context's traps is refused)
+_EXACT = Context(**_CONTEXT_ARGS, traps=[*_TRAPS, Inexact])
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the engine's and the wire's times are ms since it
 DEFAULT_DECIMALS = 8  # an asset's decimals when none are given (and the engine knows none)

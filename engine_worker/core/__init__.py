@@ -36,7 +36,7 @@ MODULES = ("balances", "book", "commands", "engine", "events", "stops", "types")
 #: Modules outside this package compiled in the same build, by their path in the
 #: repository: the presenters the engine worker renders every event with. Compiled with
 #: the core, they read its classes' fields natively, so they load only from the build of
-#: the core in use (:func:`compiled_package_dir`), and as plain Python otherwise.
+#: the core in use (:func:`prefer_build`), and as plain Python otherwise.
 PRESENTERS = ("engine_worker/wire.py", "marketdata/shapes.py", "marketdata/units.py")
 #: Bumped when scripts/build_core.py changes how it builds, so old builds are not loaded.
 BUILD_FORMAT = 2
@@ -67,12 +67,11 @@ def build_dir() -> Path:
     return BUILD_ROOT / source_digest() / "engine_worker" / "core"
 
 
-def compiled_package_dir(package: str) -> str | None:
-    """Where the build in use keeps ``package``'s compiled presenters (for that package's
-    ``__path__``, ahead of its source), or None when the core runs as pure Python."""
-    if _LOADED is None:
-        return None
-    return str(_LOADED.parents[1] / package)
+def prefer_build(path: list[str], package: str) -> None:
+    """Put the build in use's directory of ``package`` (its compiled presenters) first on
+    that package's ``__path__`` (``path``); nothing when the core runs as pure Python."""
+    if _LOADED is not None:
+        path.insert(0, str(_LOADED.parents[1] / package))
 
 
 def _choose() -> str:

@@ -25,6 +25,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat, utcparse
 
+from engine_client import commands as engine_commands
 from engine_client import gateway
 from engine_client.gateway import ENQUEUE_JOB, FAILURE_TTL, enqueue_job, rq_timestamp
 from engine_worker.runtime import EngineRuntime
@@ -56,15 +57,11 @@ def conn() -> Iterator[redis.Redis]:
 
 
 def deposit(user: int) -> dict[str, Any]:
-    return {
-        "kind": "Deposit",
-        "request_id": f"gwjob-{time.time_ns()}-{user}",
-        "ts": time.time_ns() // 1_000_000,
-        "user_id": user,
-        "asset": ASSET,
-        "amount": 10**8,
-        "decimals": 8,
-    }
+    return engine_commands.stamped(
+        engine_commands.deposit(user_id=user, asset=ASSET, amount=10**8, decimals=8),
+        request_id=f"gwjob-{time.time_ns()}-{user}",
+        ts=time.time_ns() // 1_000_000,
+    )
 
 
 def write(conn: redis.Redis, job_id: str, *args: Any) -> None:

@@ -22,6 +22,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
+from engine_client import commands as engine_commands
 from engine_worker import jobs, worker
 from engine_worker.runtime import EngineRuntime, Pending
 from engine_worker.worker import JOB_FUNCTION, JobLoop, fail_abandoned_jobs, in_progress_key
@@ -60,15 +61,11 @@ class Shard:
 
     def deposit(self, user: int, amount: int = 10**8) -> dict[str, Any]:
         self.requests += 1
-        return {
-            "kind": "Deposit",
-            "request_id": f"loop-{self.shard}-{time.time_ns()}-{self.requests}",
-            "ts": time.time_ns() // 1_000_000,
-            "user_id": user,
-            "asset": ASSET,
-            "amount": amount,
-            "decimals": 8,
-        }
+        return engine_commands.stamped(
+            engine_commands.deposit(user_id=user, asset=ASSET, amount=amount, decimals=8),
+            request_id=f"loop-{self.shard}-{time.time_ns()}-{self.requests}",
+            ts=time.time_ns() // 1_000_000,
+        )
 
     def channel(self, name: str) -> str:
         channel = f"engine.reply.loop-{self.shard}-{name}-{time.time_ns()}"
