@@ -31,15 +31,23 @@ from engine_worker import wire
 from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
-from engine_worker.core.types import OPEN_STATUSES, RejectReason
+from engine_worker.core.types import RejectReason
+from engine_worker.fold import (
+    APPLY_OPS,
+    MAX_VALUES_PER_OP,
+    Batch,
+    Word,
+    add_op,
+    depth_body_of,
+    extra_ops,
+    rejection,
+)
 from engine_worker.metrics import EngineMetrics
 from engine_worker.recovery import engine_restore, limits_to_state
 from infra import deepbook, keys
-from marketdata.shapes import depth_body
 from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
-    format_scaled,
     market_units_to_wire,
     max_units,
 )
@@ -48,8 +56,6 @@ from persistence.snapshot import Limits, Snapshot
 logger = logging.getLogger(__name__)
 
 DEPTH_LEVELS = deepbook.TOP_LEVELS  # levels kept in the read model's depth snapshot
-RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
-CLOSED_ORDER_TTL = 7 * 24 * 3600
 RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
 RECENT_ENTRIES = 10_000  # command-log entries whose request ids are reloaded at start-up
 REPLAY_CHUNK = 2_000
@@ -57,59 +63,6 @@ DUMP_TTL = 3600  # seconds a state dump (the "Dump" command, for reconcile) is k
 READ_MODEL_CHUNK = 1000  # commands per pipeline when the read model is rebuilt
 # an order event's fields but its seq: what a resting order of the core also has
 ORDER_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(e.OrderUpdated) if f.name != "seq")
-
-AMEND_QUANTITY_MESSAGE = "The new quantity must be above what has already filled."
-REASON_MESSAGES = {
-    RejectReason.INSUFFICIENT_BALANCE: "Insufficient balance for this order.",
-    RejectReason.POST_ONLY_WOULD_TAKE: "A post-only order would have taken liquidity.",
-    RejectReason.MARKET_HALTED: "The market is halted.",
-    RejectReason.MARKET_CANCEL_ONLY: "The market accepts cancels only.",
-    RejectReason.FOK_NOT_FILLED: "The fill-or-kill order could not be filled completely.",
-    RejectReason.MIN_NOTIONAL: "The order's value is below the market's minimum notional.",
-    RejectReason.MIN_QUANTITY: "The quantity is below the market's minimum.",
-    RejectReason.MAX_QUANTITY: "The quantity is above the market's maximum.",
-    RejectReason.MAX_PRICE: "The price is above the market's maximum.",
-    RejectReason.INVALID_PRICE: "The price must be positive.",
-    RejectReason.INVALID_QUANTITY: "The quantity must be positive.",
-    RejectReason.INVALID_AMOUNT: "The amount must be positive.",
-    RejectReason.UNKNOWN_MARKET: "Unknown market.",
-    RejectReason.UNKNOWN_ORDER: "No such open order.",
-    RejectReason.ORDER_NOT_OPEN: "The order is no longer open.",
-    RejectReason.DUPLICATE_CLIENT_ORDER_ID: (
-        "This client_order_id was used by an order still open or placed within the "
-        "retention window; details.order_id is that order."
-    ),
-    RejectReason.TOO_MANY_OPEN_ORDERS: (
-        "You have as many open orders in this market as allowed; cancel some first."
-    ),
-    RejectReason.INVALID_LIMIT: "A limit must be a positive number.",
-    RejectReason.MARKET_EXISTS: "The market already exists.",
-    RejectReason.INVALID_STOP_PRICE: (
-        "The stop price must be positive; in an OCO list, below the limit price for a "
-        "sell and above it for a buy."
-    ),
-    RejectReason.STOP_WOULD_TRIGGER: (
-        "The stop price is already reached by the market's last trade price: the stop "
-        "would trigger at once."
-    ),
-    RejectReason.ORDER_IN_LIST: (
-        "The order is part of an OCO list still linked: cancel the list and place it again."
-    ),
-    RejectReason.MALFORMED_COMMAND: "Malformed command.",
-    "duplicate_request": "This request_id was applied already; look the order up instead.",
-    "balance_limit": "The deposit would take the asset's balances past what the database "
-    "can store.",
-}
-
-
-def rejection(request_id: str, reason: RejectReason | str, message: str | None = None) -> dict:
-    code = RejectReason(reason) if reason in RejectReason._value2member_map_ else reason
-    return {
-        "request_id": request_id,
-        "ok": False,
-        "code": str(code),
-        "message": message or REASON_MESSAGES.get(code, str(code)),
-    }
 
 
 class Pending:
@@ -121,7 +74,7 @@ class Pending:
 
     def __init__(
         self,
-        batch: _Batch,
+        batch: Batch,
         first: int,
         last: int,
         words: list[Word],
@@ -141,80 +94,6 @@ class FailStop(BaseException):
     of the command log. The worker must stop before anything is replied, so that its next
     start rebuilds the memory from the log (without the batch; its clients time out). A
     BaseException, so that no ``except Exception`` on the way carries on regardless."""
-
-
-class _Batch:
-    """What one batch changed, collected while its commands are applied. Every order,
-    fill and balance is rendered once, here: its body (for the replies and the records,
-    encoded with them at the commit) and, where it is stored or published alone, its
-    JSON text (for the read model and the user's channel)."""
-
-    def __init__(self) -> None:
-        self.logged: list[dict[str, Any]] = []  # wire commands the engine applied
-        self.replies: list[dict[str, Any]] = []
-        self.orders: dict[int, tuple[int, bool, bytes]] = {}  # id: user, open, text
-        self.new_client_ids: list[tuple[int, str, int]] = []
-        self.balances: dict[tuple[int, str], bytes] = {}  # (user, asset): text
-        self.fills: dict[int, list[bytes]] = {}  # user -> fills' texts, oldest first
-        self.trades: dict[str, list[bytes]] = {}  # symbol -> public trades' texts
-        self.depth: dict[str, dict[str, Any]] = {}  # symbol -> coalesced update
-        # user -> that user's events, each {"event": kind, ...body} as JSON text
-        self.user_events: dict[int, list[bytes]] = {}
-        self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
-        self.catalogue_changed = False  # a market or an asset was added or changed
-        self.limits_changed = False  # Configure or SetOrderLimit applied
-        self.jobs: list[tuple[str | None, int, int]] = []  # reply_to, its replies' slice
-
-
-# {"event": kind, ...body}: a user event's text, spliced from the body's (a JSON object)
-EVENT_PREFIX = {kind: wire.event_prefix(kind) for kind in ("order", "fill", "balance", "triggered")}
-
-
-# Applies a batch's read-model writes and publications inside Redis: one round trip and
-# one atomic step, however many keys the batch touched. ARGV is a flat run of commands,
-# each preceded by its number of words: 3 SET k v 2 DEL k ... Lua's unpack() fails past
-# about 8,000 values (its C stack), so no command may be longer than MAX_OP_WORDS:
-# op_words() splits the multi-value ones.
-APPLY_OPS = """
-local i = 1
-local n = #ARGV
-while i <= n do
-  local count = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + count))
-  i = i + count + 1
-end
-return n
-"""
-MAX_VALUES_PER_OP = 1000  # values (members, elements, field-value pairs) per command
-# command -> (words before the values: the command and its key if any, words per value):
-# the commands a batch issues with any number of values
-MULTI_VALUE_OPS = {"ZADD": (2, 2), "ZREM": (2, 1), "LPUSH": (2, 1), "HSET": (2, 2), "MSET": (1, 2)}
-MAX_OP_WORDS = 2 + 2 * MAX_VALUES_PER_OP  # command, key, values
-
-Word = str | bytes
-
-
-def op_words(args: tuple[Word, ...] | list[Word]) -> list[Word]:
-    """One command as APPLY_OPS' words (its length, then the command), split into several
-    commands of at most MAX_VALUES_PER_OP values each if it is longer. Splitting keeps the
-    effect: each of these commands adds or removes its values one by one, in order (LPUSH
-    of a, b then of c leaves c, b, a on top, as one LPUSH of a, b, c does). A longer
-    command of any other kind is a bug, refused before anything is applied."""
-    if len(args) <= MAX_OP_WORDS:
-        return [str(len(args)), *args]
-    shape = MULTI_VALUE_OPS.get(str(args[0]))
-    if shape is None:
-        raise ValueError(f"{args[0]!r} with {len(args)} words cannot be split")
-    before, step = shape
-    head, values = list(args[:before]), args[before:]
-    chunk = step * MAX_VALUES_PER_OP
-    words: list[Word] = []
-    for start in range(0, len(values), chunk):
-        part = values[start : start + chunk]
-        words.append(str(len(part) + before))
-        words.extend(head)
-        words.extend(part)
-    return words
 
 
 class EngineRuntime:
@@ -369,7 +248,7 @@ class EngineRuntime:
         batch between the two, while Redis runs this one's commit. An error once a command
         was applied is a FailStop (the memory is ahead of the log); before, it is raised
         as it is."""
-        batch = _Batch()
+        batch = Batch(self.engine, self.units, self.asset_decimals)
         first_seq = self.engine.next_seq
         clock = time.perf_counter
         started = clock()
@@ -508,7 +387,7 @@ class EngineRuntime:
             self.asset_decimals.setdefault(command.asset, decimals)
         return command
 
-    def _apply_one(self, command_wire: Any, batch: _Batch) -> dict[str, Any]:
+    def _apply_one(self, command_wire: Any, batch: Batch) -> dict[str, Any]:
         if isinstance(command_wire, dict) and command_wire.get("kind") == "Dump":
             return self.dump(str(command_wire.get("request_id")))  # a read: not logged
         try:
@@ -547,7 +426,7 @@ class EngineRuntime:
         recent[command.request_id] = None
         if len(recent) > RECENT_REQUESTS:
             recent.popitem(last=False)
-        return self._collect(command, events, batch)
+        return batch.collect(command, events)
 
     def _storable_after(self, deposit: c.Deposit) -> bool:
         """Whether every balance of the asset stays storable after the deposit. Trades and
@@ -556,170 +435,6 @@ class EngineRuntime:
         decimals = self.asset_decimals.get(deposit.asset, DEFAULT_DECIMALS)
         total = self.engine.net_deposits.get(deposit.asset, 0) + deposit.amount
         return total <= max_units(decimals)
-
-    def _collect(self, command: c.Command, events: list[Any], batch: _Batch) -> dict[str, Any]:
-        """Fold one command's events into the batch and build its reply. The events come
-        most frequent first: balances (about three a command), depth, orders, trades."""
-        request_id = command.request_id
-        sequence = self.engine.next_seq - 1
-        reply: dict[str, Any] = {"request_id": request_id, "ok": True, "sequence": sequence}
-        fills: list[dict[str, Any]] = []
-        # this command's orders, their last event (rendered once, after the loop)
-        order_events: dict[int, wire.OrderEvent] = {}
-        # the command's own order, whose fills the reply carries (a placed or amended one;
-        # the stops its trades trigger are others' orders)
-        own = command.order_id if isinstance(command, c.AmendOrder) else None
-        user_events = batch.user_events
-        units_of = self.units
-        record: dict[str, Any] = {  # what the DB processor persists (docs/event-stream.md)
-            "seq": sequence,
-            "kind": type(command).__name__,
-            "ts": command.ts,
-            "request_id": request_id,
-        }
-        batch.records.append(record)
-        # the record's lists, each put in the record when its first item comes (the
-        # record's keys keep the order of the events)
-        record_balances: list[dict[str, Any]] | None = None
-        record_trades: list[dict[str, Any]] | None = None
-        prefix = EVENT_PREFIX
-        asset_decimals = self.asset_decimals
-        balances, depth = batch.balances, batch.depth
-        balance_texts = wire.balance_texts
-        for event in events:
-            kind = type(event)
-            if kind is e.BalanceChanged:
-                user_id, asset = event.user_id, event.asset
-                decimals = asset_decimals.get(asset, DEFAULT_DECIMALS)
-                available = format_scaled(event.available, decimals)
-                locked = format_scaled(event.locked, decimals)
-                text, event_text = balance_texts(asset, available, locked)
-                balances[(user_id, asset)] = text
-                texts = user_events.get(user_id)
-                if texts is None:
-                    user_events[user_id] = [event_text]
-                else:
-                    texts.append(event_text)
-                if record_balances is None:
-                    record_balances = record["balances"] = []
-                record_balances.append(
-                    {"user_id": user_id, "asset": asset, "available": available, "locked": locked}
-                )
-            elif kind is e.DepthChanged:  # coalesced per book: its levels' last quantities
-                symbol, depth_seq = event.symbol, event.depth_seq
-                update = depth.get(symbol)
-                if update is None:
-                    update = depth[symbol] = {
-                        "symbol": symbol,
-                        "first_sequence": depth_seq,
-                        "sequence": depth_seq,
-                        "bids": {},
-                        "asks": {},
-                    }
-                else:
-                    update["sequence"] = depth_seq
-                update["bids" if event.side == "buy" else "asks"][event.price] = event.quantity
-            elif kind is e.OrderAccepted:
-                order_id = event.order_id
-                order_events[order_id] = event
-                if own is None:
-                    own = order_id
-                if event.client_order_id:
-                    batch.new_client_ids.append((event.user_id, event.client_order_id, order_id))
-            elif kind is e.OrderUpdated:
-                order_events[event.order_id] = event
-            elif kind is e.Trade:
-                (maker, maker_text), (taker, taker_text), (_, public_text), trade = (
-                    wire.trade_bodies(event, units_of[event.symbol])
-                )
-                maker_user, taker_user = event.maker_user_id, event.taker_user_id
-                fills_of = batch.fills
-                fills_of.setdefault(maker_user, []).append(maker_text)
-                fills_of.setdefault(taker_user, []).append(taker_text)
-                fill_prefix = prefix["fill"]
-                user_events.setdefault(maker_user, []).append(fill_prefix + maker_text[1:])
-                user_events.setdefault(taker_user, []).append(fill_prefix + taker_text[1:])
-                batch.trades.setdefault(event.symbol, []).append(public_text)
-                if record_trades is None:
-                    record_trades = record["trades"] = []
-                record_trades.append(trade)
-                if event.taker_order_id == own:
-                    fills.append(taker)
-                elif event.maker_order_id == own:
-                    fills.append(maker)
-            elif kind is e.OrderTriggered:
-                order_events[event.order_id] = event
-                _, text = wire.order_json_text(event, units_of[event.symbol])
-                user_events.setdefault(event.user_id, []).append(prefix["triggered"] + text[1:])
-            elif kind is e.Deposited or kind is e.Withdrawn:
-                decimals = self.asset_decimals.get(event.asset, DEFAULT_DECIMALS)
-                record.setdefault("transfers", []).append(
-                    {
-                        "user_id": event.user_id,
-                        "asset": event.asset,
-                        "kind": "deposit" if kind is e.Deposited else "withdrawal",
-                        "amount": format_scaled(event.amount, decimals),
-                    }
-                )
-            elif kind is e.OrderRejected or kind is e.CommandRejected:
-                record["rejected"] = event.reason.value
-                message = None
-                if event.reason is RejectReason.INVALID_QUANTITY and type(command) is c.AmendOrder:
-                    message = AMEND_QUANTITY_MESSAGE  # not above what has filled
-                rejected = {
-                    **rejection(command.request_id, event.reason, message),
-                    "sequence": event.seq,
-                }
-                if kind is e.OrderRejected and event.order_id is not None:
-                    rejected["order_id"] = event.order_id  # the order holding the client id
-                return rejected
-            elif kind is e.LimitsChanged:
-                batch.limits_changed = True
-            elif kind is e.MarketChanged:
-                batch.catalogue_changed = True
-                reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
-        orders: dict[int, dict[str, Any]] = {}
-        if order_events:
-            priorities: dict[str, int] = {}
-            engine = self.engine
-            order_prefix = prefix["order"]
-            order_json_text, batch_orders = wire.order_json_text, batch.orders
-            for order_id, event in order_events.items():
-                body, text = order_json_text(event, units_of[event.symbol])
-                orders[order_id] = body
-                user_id = event.user_id
-                user_events.setdefault(user_id, []).append(order_prefix + text[1:])
-                is_open = event.status in OPEN_STATUSES
-                batch_orders[order_id] = (user_id, is_open, text)
-                if is_open and (o := engine.get_order(order_id)) is not None:
-                    # the queue place of each order the command left open, for recovery
-                    # (engine state, not part of an order's public shape)
-                    priorities[str(order_id)] = o.priority
-            record["orders"] = list(orders.values())
-            if priorities:
-                record["priorities"] = priorities
-        if isinstance(command, c.PlaceOrder):
-            reply["order"] = next(iter(orders.values()))  # the new order's final state
-            reply["fills"] = fills
-        elif isinstance(command, c.CancelOrder):
-            reply["order"] = orders[command.order_id]
-        elif isinstance(command, c.AmendOrder):
-            reply["order"] = orders[command.order_id]
-            reply["fills"] = fills
-        elif isinstance(command, c.PlaceOrderList):
-            limit_order, stop_order = list(orders.values())[:2]
-            reply["order_list"] = {"id": limit_order["id"], "orders": [limit_order, stop_order]}
-        elif isinstance(command, c.CancelAll):
-            reply["orders"] = list(orders.values())
-        elif isinstance(command, c.Deposit | c.Withdraw):
-            free, held = self.engine.balance(command.user_id, command.asset)
-            reply["balance"] = wire.balance_json(
-                command.asset,
-                free,
-                held,
-                self.asset_decimals.get(command.asset, DEFAULT_DECIMALS),
-            )
-        return reply
 
     # -- a live state dump, for reconcile ----------------------------------------------
 
@@ -778,82 +493,26 @@ class EngineRuntime:
     # -- one atomic write per batch ---------------------------------------------------
 
     def _commit_words(
-        self, batch: _Batch, first: int, last: int, ops: Iterable[tuple[str, ...]] = ()
+        self, batch: Batch, first: int, last: int, ops: Iterable[tuple[str, ...]] = ()
     ) -> list[Word]:
         """Everything the batch did, and ``ops``, as APPLY_OPS' words: one script call in
-        one MULTI/EXEC (:meth:`send`). Each order, fill and balance stored or published
-        alone was encoded once, when it was rendered; the replies and the records are
-        encoded here, each list in one call."""
+        one MULTI/EXEC (:meth:`send`). The log's entries first, then the batch's replies,
+        read-model writes and publications (fold.Batch.commit_words)."""
         words: list[Word] = []
         dumps = wire.dumps
-
-        def op(*args: Word) -> None:
-            if len(args) <= MAX_OP_WORDS:
-                words.append(str(len(args)))
-                words.extend(args)
-            else:
-                words.extend(op_words(args))
-
         if batch.logged:
             # the command log, keyed by the batch's last sequence number (recovery starts
             # right after the snapshot's), then what the batch did, for the DB processor
-            op("XADD", self.commands, f"{last}-0", "first_seq", str(first),
-               "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
-            op("XADD", self.stream, "*", "first_seq", str(first), "last_seq", str(last),
-               "records", dumps(batch.records),
-               "state", dumps(self._state(batch)))  # fmt: skip
-        for reply_to, start, end in batch.jobs:  # each job's replies to its own gateway
-            if reply_to:
-                replies = batch.replies[start:end]
-                op("PUBLISH", reply_to, dumps({"shard": self.shard, "replies": replies}))
-        opened: dict[int, list[str]] = {}
-        closed: dict[int, list[str]] = {}
-        rm_order = keys.rm_order
-        open_orders: list[Word] = []
-        for order_id, (user_id, is_open, text) in batch.orders.items():
-            if is_open:
-                open_orders += (rm_order(order_id), text)
-                opened.setdefault(user_id, []).extend((str(order_id), str(order_id)))
-            else:
-                op("SET", rm_order(order_id), text, "EX", str(CLOSED_ORDER_TTL))
-                closed.setdefault(user_id, []).append(str(order_id))
-        if open_orders:
-            op("MSET", *open_orders)
-        for user_id, pairs in opened.items():
-            op("ZADD", keys.rm_open_orders(user_id), *pairs)
-        for user_id, ids in closed.items():
-            op("ZREM", keys.rm_open_orders(user_id), *ids)
-            op("LPUSH", keys.rm_closed_orders(user_id), *ids)
-            op("LTRIM", keys.rm_closed_orders(user_id), "0", str(RECENT_ITEMS - 1))
-        for user_id, client_order_id, order_id in batch.new_client_ids:
-            op("HSET", keys.rm_client_order_ids(user_id), client_order_id, str(order_id))
-        by_user: dict[int, list[Word]] = {}
-        for (user_id, asset), text in batch.balances.items():
-            by_user.setdefault(user_id, []).extend((asset, text))
-        for user_id, fields in by_user.items():
-            op("HSET", keys.rm_balances(user_id), *fields)
-        for user_id, fills in batch.fills.items():
-            op("LPUSH", keys.rm_fills(user_id), *fills[-RECENT_ITEMS:])
-            op("LTRIM", keys.rm_fills(user_id), "0", str(RECENT_ITEMS - 1))
-        for symbol, trades in batch.trades.items():
-            op("LPUSH", keys.rm_trades(symbol), *trades[-RECENT_ITEMS:])
-            op("LTRIM", keys.rm_trades(symbol), "0", str(RECENT_ITEMS - 1))
-            op("PUBLISH", keys.md_channel("trades", symbol), b"[" + b",".join(trades) + b"]")
-        for symbol, update in batch.depth.items():
-            self._book_ops(symbol, update, op)  # the whole book's changed levels
-            units = self.units[symbol]
-            price, qty = units.ticks_to_price, units.lots_to_quantity
-            update["bids"] = [[price(p), qty(q)] for p, q in update["bids"].items()]
-            update["asks"] = [[price(p), qty(q)] for p, q in update["asks"].items()]
-            op("PUBLISH", keys.md_channel("depth", symbol), dumps(update))
-            op("SET", keys.rm_depth(symbol), dumps(self._depth_body(symbol)))
-        for user_id, events in batch.user_events.items():
-            op("PUBLISH", keys.user_channel(user_id), b"[" + b",".join(events) + b"]")
-        for args in ops:
-            op(*args)
+            add_op(words, "XADD", self.commands, f"{last}-0", "first_seq", str(first),
+                   "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
+            add_op(words, "XADD", self.stream, "*", "first_seq", str(first),
+                   "last_seq", str(last), "records", dumps(batch.records),
+                   "state", dumps(self._state(batch)))  # fmt: skip
+        batch.commit_words(words, self.shard, self._book_ops, DEPTH_LEVELS)
+        extra_ops(words, ops)
         return words
 
-    def _state(self, batch: _Batch) -> dict[str, Any]:
+    def _state(self, batch: Batch) -> dict[str, Any]:
         """The engine's counters after this batch, the depth sequence of the books it
         changed and, when the batch changed them, the markets and assets; the DB
         processor merges these into ProcessorState.engine_state (docs/event-stream.md)."""
@@ -879,24 +538,22 @@ class EngineRuntime:
             state["limits"] = limits_to_state(engine)
         return state
 
-    def _depth_body(self, symbol: str) -> dict[str, Any]:
-        bids, asks, depth_seq = self.engine.depth_snapshot(symbol, DEPTH_LEVELS)
-        sides = wire.depth_json(self.units[symbol], bids, asks)
-        return depth_body(symbol=symbol, sequence=depth_seq, **sides)
-
     def write_depth(self, symbols: Iterable[str]) -> None:
         """The depth snapshots and whole books of ``symbols``, from memory (start-up)."""
         symbols = list(symbols)
         pipe = self.redis.pipeline(transaction=True)
         for symbol in symbols:
-            pipe.set(keys.rm_depth(symbol), wire.dumps(self._depth_body(symbol)))
+            pipe.set(
+                keys.rm_depth(symbol),
+                wire.dumps(depth_body_of(self.engine, self.units[symbol], symbol, DEPTH_LEVELS)),
+            )
         pipe.execute()
         for symbol in symbols:
             self._write_book(symbol)
 
     # -- the whole book, for deep depth (infra/deepbook.py) ---------------------
 
-    def _book_ops(self, symbol: str, update: dict[str, Any], op: Any) -> None:
+    def _book_ops(self, symbol: str, update: dict[str, Any], words: list[Word]) -> None:
         """A batch's changed levels of one book (ticks -> lots, before they are rendered
         for the depth update) as commands for the whole book, and its sequence."""
         units = self.units[symbol]
@@ -907,10 +564,11 @@ class EngineRuntime:
             key = keys.rm_book(symbol, side)
             step = MAX_VALUES_PER_OP
             for start in range(0, len(removed), step):
-                op("ZREM", key, *removed[start : start + step])
+                add_op(words, "ZREM", key, *removed[start : start + step])
             for start in range(0, len(added), step // 2):
-                op("ZADD", key, *(w for m in added[start : start + step // 2] for w in ("0", m)))
-        op("SET", keys.rm_book_seq(symbol), str(update["sequence"]))
+                pairs = (w for m in added[start : start + step // 2] for w in ("0", m))
+                add_op(words, "ZADD", key, *pairs)
+        add_op(words, "SET", keys.rm_book_seq(symbol), str(update["sequence"]))
 
     def _write_book(self, symbol: str) -> None:
         units = self.units[symbol]

@@ -1,5 +1,5 @@
 """Compile the engine core (engine_worker/core) and its presenters (PRESENTERS: wire,
-shapes, units) with mypyc; `make venv` runs this.
+fold, shapes, units) with mypyc; `make venv` runs this.
 
 The build goes to var/build/core/<digest>/ (engine_worker/core/, and the presenters under
 engine_worker/ and marketdata/), where <digest> is engine_worker.core.source_digest() of
@@ -65,7 +65,8 @@ def build(target: Path, log: Path) -> None:
     (src / "engine_worker" / "__init__.py").write_text("")
     for path in core._HERE.glob("*.py"):  # mypy reads them all; mypyc compiles MODULES
         shutil.copy2(path, pkg / path.name)
-    for name in core.PRESENTERS:  # and the presenters, with their packages (empty here)
+    for name in core.PRESENTERS + core.DEPENDENCIES:  # and the presenters, with their
+        # packages (empty here), and the modules they import, for their types
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).parent.joinpath("__init__.py").touch()
         shutil.copy2(ROOT / name, src / name)

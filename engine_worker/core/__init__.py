@@ -37,9 +37,17 @@ MODULES = ("balances", "book", "commands", "engine", "events", "stops", "types")
 #: repository: the presenters the engine worker renders every event with. Compiled with
 #: the core, they read its classes' fields natively, so they load only from the build of
 #: the core in use (:func:`prefer_build`), and as plain Python otherwise.
-PRESENTERS = ("engine_worker/wire.py", "marketdata/shapes.py", "marketdata/units.py")
+PRESENTERS = (
+    "engine_worker/wire.py",
+    "engine_worker/fold.py",
+    "marketdata/shapes.py",
+    "marketdata/units.py",
+)
+#: Modules the presenters import that are not compiled: mypyc reads them for their types
+#: (so the compiled code checks what they return), and they are part of the digest.
+DEPENDENCIES = ("infra/keys.py",)
 #: Bumped when scripts/build_core.py changes how it builds, so old builds are not loaded.
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3
 
 _HERE = Path(__file__).resolve().parent
 #: Where scripts/build_core.py puts its builds (one directory per source digest).
@@ -48,16 +56,15 @@ BUILD_ROOT = Path(os.environ.get("ENGINE_CORE_BUILD_ROOT") or _REPO / "var/build
 
 
 def source_digest() -> str:
-    """What a build must have been made from: the package's sources (this file aside) and
-    the presenters', the modules compiled, the interpreter's extension-module ABI and the
-    build format (sha256, 16 hex digits)."""
-    h = hashlib.sha256(
-        repr((BUILD_FORMAT, sysconfig.get_config_var("EXT_SUFFIX"), MODULES, PRESENTERS)).encode()
-    )
+    """What a build must have been made from: the package's sources (this file aside), the
+    presenters' and their dependencies', the modules compiled, the interpreter's
+    extension-module ABI and the build format (sha256, 16 hex digits)."""
+    what = (BUILD_FORMAT, sysconfig.get_config_var("EXT_SUFFIX"), MODULES, PRESENTERS, DEPENDENCIES)
+    h = hashlib.sha256(repr(what).encode())
     for path in sorted(_HERE.glob("*.py")):
         if path.name != "__init__.py":
             h.update(b"\0" + path.name.encode() + b"\0" + path.read_bytes())
-    for name in PRESENTERS:
+    for name in PRESENTERS + DEPENDENCIES:
         h.update(b"\0" + name.encode() + b"\0" + (_REPO / name).read_bytes())
     return h.hexdigest()[:16]
 

@@ -19,9 +19,10 @@ from django.conf import settings
 
 from accounts.models import Balance
 from accounts.selectors import fee_account_id
-from engine_worker import jobs, wire
+from engine_worker import jobs
 from engine_worker.core.engine import Engine
-from engine_worker.runtime import APPLY_OPS, EngineRuntime, FailStop
+from engine_worker.fold import APPLY_OPS
+from engine_worker.runtime import EngineRuntime, FailStop
 from engine_worker.worker import check_consistent
 from infra import keys
 from marketdata.units import AMOUNT_MAX, CONTEXT, MarketUnits, market_units_to_wire
@@ -168,9 +169,10 @@ def test_a_failure_after_apply_stops_before_any_reply_and_the_restart_is_clean(c
     listener.subscribe(channel)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise ArithmeticError("rendering failed")
+        raise ArithmeticError("building the commit failed")
 
-    monkeypatch.setattr(wire, "order_json_text", broken)
+    # after the engine applied the order (the fold is compiled: its calls cannot be patched)
+    monkeypatch.setattr(shard.runtime, "_commit_words", broken)
     order = shard.limit(SELLER, "sell", market.symbol, 10**18, 5)
     with pytest.raises(FailStop) as stopped:
         shard.runtime.apply_batch([order], reply_to=channel)

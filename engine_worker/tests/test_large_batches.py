@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 
 from engine_client.gateway import get_gateway, now_ms
-from engine_worker.runtime import MAX_OP_WORDS, MAX_VALUES_PER_OP, op_words
+from engine_worker.fold import MAX_OP_WORDS, MAX_VALUES_PER_OP, op_words
 from infra import keys
 from orders.tests.helpers import balances, place
 

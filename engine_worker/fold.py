@@ -1,0 +1,437 @@
+"""A batch's fold: what its commands did, gathered as they are applied, and the words of
+the one commit that writes it (docs/architecture.md, "The path of an order").
+
+:class:`~engine_worker.runtime.EngineRuntime` owns the engine, the command log and the
+connection; for each batch it makes a :class:`Batch`, hands it every applied command's
+events (:meth:`Batch.collect`, which also builds the command's reply) and then asks it
+for the commit's read-model writes and publications (:meth:`Batch.commit_words`). This
+is the hot path between the core and Redis: about seven events a command, each rendered
+once. It is compiled with the core (engine_worker/core/__init__.py, PRESENTERS), so it
+reads the events' fields natively, and runs as plain Python otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine_worker import wire
+from engine_worker.core import commands as c
+from engine_worker.core import events as e
+from engine_worker.core.engine import Engine
+from engine_worker.core.types import OPEN_STATUSES, RejectReason
+from infra import keys
+from marketdata.shapes import depth_body
+from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled
+
+RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
+CLOSED_ORDER_TTL = 7 * 24 * 3600
+
+AMEND_QUANTITY_MESSAGE = "The new quantity must be above what has already filled."
+REASON_MESSAGES: dict[RejectReason | str, str] = {
+    RejectReason.INSUFFICIENT_BALANCE: "Insufficient balance for this order.",
+    RejectReason.POST_ONLY_WOULD_TAKE: "A post-only order would have taken liquidity.",
+    RejectReason.MARKET_HALTED: "The market is halted.",
+    RejectReason.MARKET_CANCEL_ONLY: "The market accepts cancels only.",
+    RejectReason.FOK_NOT_FILLED: "The fill-or-kill order could not be filled completely.",
+    RejectReason.MIN_NOTIONAL: "The order's value is below the market's minimum notional.",
+    RejectReason.MIN_QUANTITY: "The quantity is below the market's minimum.",
+    RejectReason.MAX_QUANTITY: "The quantity is above the market's maximum.",
+    RejectReason.MAX_PRICE: "The price is above the market's maximum.",
+    RejectReason.INVALID_PRICE: "The price must be positive.",
+    RejectReason.INVALID_QUANTITY: "The quantity must be positive.",
+    RejectReason.INVALID_AMOUNT: "The amount must be positive.",
+    RejectReason.UNKNOWN_MARKET: "Unknown market.",
+    RejectReason.UNKNOWN_ORDER: "No such open order.",
+    RejectReason.ORDER_NOT_OPEN: "The order is no longer open.",
+    RejectReason.DUPLICATE_CLIENT_ORDER_ID: (
+        "This client_order_id was used by an order still open or placed within the "
+        "retention window; details.order_id is that order."
+    ),
+    RejectReason.TOO_MANY_OPEN_ORDERS: (
+        "You have as many open orders in this market as allowed; cancel some first."
+    ),
+    RejectReason.INVALID_LIMIT: "A limit must be a positive number.",
+    RejectReason.MARKET_EXISTS: "The market already exists.",
+    RejectReason.INVALID_STOP_PRICE: (
+        "The stop price must be positive; in an OCO list, below the limit price for a "
+        "sell and above it for a buy."
+    ),
+    RejectReason.STOP_WOULD_TRIGGER: (
+        "The stop price is already reached by the market's last trade price: the stop "
+        "would trigger at once."
+    ),
+    RejectReason.ORDER_IN_LIST: (
+        "The order is part of an OCO list still linked: cancel the list and place it again."
+    ),
+    RejectReason.MALFORMED_COMMAND: "Malformed command.",
+    "duplicate_request": "This request_id was applied already; look the order up instead.",
+    "balance_limit": "The deposit would take the asset's balances past what the database "
+    "can store.",
+}
+
+
+def rejection(
+    request_id: str, reason: RejectReason | str, message: str | None = None
+) -> dict[str, Any]:
+    """A refused command's reply: ``code`` is the reason's value, ``message`` its text."""
+    code: RejectReason | str = (
+        RejectReason(reason) if reason in RejectReason._value2member_map_ else reason
+    )
+    return {
+        "request_id": request_id,
+        "ok": False,
+        "code": str(code),
+        "message": message or REASON_MESSAGES.get(code, str(code)),
+    }
+
+
+# Applies a batch's read-model writes and publications inside Redis: one round trip and
+# one atomic step, however many keys the batch touched. ARGV is a flat run of commands,
+# each preceded by its number of words: 3 SET k v 2 DEL k ... Lua's unpack() fails past
+# about 8,000 values (its C stack), so no command may be longer than MAX_OP_WORDS:
+# op_words() splits the multi-value ones.
+APPLY_OPS = """
+local i = 1
+local n = #ARGV
+while i <= n do
+  local count = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + count))
+  i = i + count + 1
+end
+return n
+"""
+MAX_VALUES_PER_OP = 1000  # values (members, elements, field-value pairs) per command
+# command -> (words before the values: the command and its key if any, words per value):
+# the commands a batch issues with any number of values
+MULTI_VALUE_OPS = {"ZADD": (2, 2), "ZREM": (2, 1), "LPUSH": (2, 1), "HSET": (2, 2), "MSET": (1, 2)}
+MAX_OP_WORDS = 2 + 2 * MAX_VALUES_PER_OP  # command, key, values
+
+Word = str | bytes
+
+
+def op_words(args: tuple[Word, ...] | list[Word]) -> list[Word]:
+    """One command as APPLY_OPS' words (its length, then the command), split into several
+    commands of at most MAX_VALUES_PER_OP values each if it is longer. Splitting keeps the
+    effect: each of these commands adds or removes its values one by one, in order (LPUSH
+    of a, b then of c leaves c, b, a on top, as one LPUSH of a, b, c does). A longer
+    command of any other kind is a bug, refused before anything is applied."""
+    if len(args) <= MAX_OP_WORDS:
+        return [str(len(args)), *args]
+    shape = MULTI_VALUE_OPS.get(str(args[0]))
+    if shape is None:
+        raise ValueError(f"{args[0]!r} with {len(args)} words cannot be split")
+    before, step = shape
+    head, values = list(args[:before]), args[before:]
+    chunk = step * MAX_VALUES_PER_OP
+    words: list[Word] = []
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        words.append(str(len(part) + before))
+        words.extend(head)
+        words.extend(part)
+    return words
+
+
+def add_op(words: list[Word], *args: Word) -> None:
+    """Append one command to a commit's APPLY_OPS words (split if it is long)."""
+    if len(args) <= MAX_OP_WORDS:
+        words.append(str(len(args)))
+        words.extend(args)
+    else:
+        words.extend(op_words(args))
+
+
+def depth_body_of(engine: Engine, units: MarketUnits, symbol: str, levels: int) -> dict[str, Any]:
+    """The read model's depth snapshot of one book, its top ``levels`` a side, from the
+    engine's memory."""
+    bids, asks, depth_seq = engine.depth_snapshot(symbol, levels)
+    sides = wire.depth_json(units, bids, asks)
+    return depth_body(symbol=symbol, sequence=depth_seq, **sides)
+
+
+# {"event": kind, ...body}: a user event's text, spliced from the body's (a JSON object)
+_ORDER_EVENT = wire.event_prefix("order")
+_FILL_EVENT = wire.event_prefix("fill")
+_TRIGGERED_EVENT = wire.event_prefix("triggered")
+
+#: A book's changed levels as the commit's words for the whole book (symbol, the batch's
+#: update of it with its levels still ticks -> lots, the words): EngineRuntime's, which
+#: keeps each book's mirror.
+BookOps = Callable[[str, dict[str, Any], list[Word]], None]
+
+
+class Batch:
+    """What one batch changed, collected while its commands are applied. Every order,
+    fill and balance is rendered once, here: its body (for the replies and the records,
+    encoded with them at the commit) and, where it is stored or published alone, its
+    JSON text (for the read model and the user's channel)."""
+
+    def __init__(
+        self, engine: Engine, units: dict[str, MarketUnits], asset_decimals: dict[str, int]
+    ) -> None:
+        # the runtime's, as they are for this batch (read, never replaced, here)
+        self.engine = engine
+        self.units = units
+        self.asset_decimals = asset_decimals
+        self.logged: list[Any] = []  # wire commands the engine applied
+        self.replies: list[dict[str, Any]] = []
+        self.orders: dict[int, tuple[int, bool, bytes]] = {}  # id: user, open, text
+        self.new_client_ids: list[tuple[int, str, int]] = []
+        self.balances: dict[tuple[int, str], bytes] = {}  # (user, asset): text
+        self.fills: dict[int, list[bytes]] = {}  # user -> fills' texts, oldest first
+        self.trades: dict[str, list[bytes]] = {}  # symbol -> public trades' texts
+        self.depth: dict[str, dict[str, Any]] = {}  # symbol -> coalesced update
+        # user -> that user's events, each {"event": kind, ...body} as JSON text
+        self.user_events: dict[int, list[bytes]] = {}
+        self.records: list[dict[str, Any]] = []  # per applied command, for the DB processor
+        self.catalogue_changed = False  # a market or an asset was added or changed
+        self.limits_changed = False  # Configure or SetOrderLimit applied
+        self.jobs: list[tuple[str | None, int, int]] = []  # reply_to, its replies' slice
+
+    def collect(self, command: c.Command, events: list[e.Event]) -> dict[str, Any]:
+        """Fold one applied command's events into the batch and build its reply. The
+        events come most frequent first: balances (about three a command), depth,
+        orders, trades."""
+        engine = self.engine
+        request_id = command.request_id
+        sequence = engine.next_seq - 1
+        reply: dict[str, Any] = {"request_id": request_id, "ok": True, "sequence": sequence}
+        fills: list[dict[str, Any]] = []
+        # this command's orders, their last event (rendered once, after the loop)
+        order_events: dict[int, wire.OrderEvent] = {}
+        # the command's own order, whose fills the reply carries (a placed or amended one;
+        # the stops its trades trigger are others' orders)
+        own = command.order_id if isinstance(command, c.AmendOrder) else None
+        user_events = self.user_events
+        units_of = self.units
+        asset_decimals = self.asset_decimals
+        record: dict[str, Any] = {  # what the DB processor persists (docs/event-stream.md)
+            "seq": sequence,
+            "kind": type(command).__name__,
+            "ts": command.ts,
+            "request_id": request_id,
+        }
+        self.records.append(record)
+        # the record's lists, each put in the record when its first item comes (the
+        # record's keys keep the order of the events)
+        record_balances: list[dict[str, Any]] | None = None
+        record_trades: list[dict[str, Any]] | None = None
+        balances, depth = self.balances, self.depth
+        for event in events:
+            if isinstance(event, e.BalanceChanged):
+                user_id, asset = event.user_id, event.asset
+                decimals = asset_decimals.get(asset, DEFAULT_DECIMALS)
+                available = format_scaled(event.available, decimals)
+                locked = format_scaled(event.locked, decimals)
+                text, event_text = wire.balance_texts(asset, available, locked)
+                balances[(user_id, asset)] = text
+                texts = user_events.get(user_id)
+                if texts is None:
+                    user_events[user_id] = [event_text]
+                else:
+                    texts.append(event_text)
+                if record_balances is None:
+                    record_balances = []
+                    record["balances"] = record_balances
+                record_balances.append(
+                    {"user_id": user_id, "asset": asset, "available": available, "locked": locked}
+                )
+            elif isinstance(event, e.DepthChanged):  # coalesced per book: levels' last lots
+                symbol, depth_seq = event.symbol, event.depth_seq
+                update = depth.get(symbol)
+                if update is None:
+                    update = {
+                        "symbol": symbol,
+                        "first_sequence": depth_seq,
+                        "sequence": depth_seq,
+                        "bids": {},
+                        "asks": {},
+                    }
+                    depth[symbol] = update
+                else:
+                    update["sequence"] = depth_seq
+                update["bids" if event.side == "buy" else "asks"][event.price] = event.quantity
+            elif isinstance(event, e.OrderAccepted):
+                order_id = event.order_id
+                order_events[order_id] = event
+                if own is None:
+                    own = order_id
+                if event.client_order_id:
+                    self.new_client_ids.append((event.user_id, event.client_order_id, order_id))
+            elif isinstance(event, e.OrderUpdated):
+                order_events[event.order_id] = event
+            elif isinstance(event, e.Trade):
+                (maker, maker_text), (taker, taker_text), (_, public_text), trade = (
+                    wire.trade_bodies(event, units_of[event.symbol])
+                )
+                maker_user, taker_user = event.maker_user_id, event.taker_user_id
+                fills_of = self.fills
+                fills_of.setdefault(maker_user, []).append(maker_text)
+                fills_of.setdefault(taker_user, []).append(taker_text)
+                user_events.setdefault(maker_user, []).append(_FILL_EVENT + maker_text[1:])
+                user_events.setdefault(taker_user, []).append(_FILL_EVENT + taker_text[1:])
+                self.trades.setdefault(event.symbol, []).append(public_text)
+                if record_trades is None:
+                    record_trades = []
+                    record["trades"] = record_trades
+                record_trades.append(trade)
+                if event.taker_order_id == own:
+                    fills.append(taker)
+                elif event.maker_order_id == own:
+                    fills.append(maker)
+            elif isinstance(event, e.OrderTriggered):
+                order_events[event.order_id] = event
+                _, triggered = wire.order_json_text(event, units_of[event.symbol])
+                user_events.setdefault(event.user_id, []).append(_TRIGGERED_EVENT + triggered[1:])
+            elif isinstance(event, e.Deposited | e.Withdrawn):
+                decimals = asset_decimals.get(event.asset, DEFAULT_DECIMALS)
+                record.setdefault("transfers", []).append(
+                    {
+                        "user_id": event.user_id,
+                        "asset": event.asset,
+                        "kind": "deposit" if isinstance(event, e.Deposited) else "withdrawal",
+                        "amount": format_scaled(event.amount, decimals),
+                    }
+                )
+            elif isinstance(event, e.OrderRejected | e.CommandRejected):
+                record["rejected"] = event.reason.value
+                message = None
+                if event.reason is RejectReason.INVALID_QUANTITY and isinstance(
+                    command, c.AmendOrder
+                ):
+                    message = AMEND_QUANTITY_MESSAGE  # not above what has filled
+                rejected = rejection(command.request_id, event.reason, message)
+                rejected["sequence"] = event.seq
+                if isinstance(event, e.OrderRejected) and event.order_id is not None:
+                    rejected["order_id"] = event.order_id  # the order holding the client id
+                return rejected
+            elif isinstance(event, e.LimitsChanged):
+                self.limits_changed = True
+            elif isinstance(event, e.MarketChanged):
+                self.catalogue_changed = True
+                reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
+        orders: dict[int, dict[str, Any]] = {}
+        if order_events:
+            priorities: dict[str, int] = {}
+            batch_orders = self.orders
+            for order_id, order_event in order_events.items():
+                body, order_text = wire.order_json_text(order_event, units_of[order_event.symbol])
+                orders[order_id] = body
+                user_id = order_event.user_id
+                user_events.setdefault(user_id, []).append(_ORDER_EVENT + order_text[1:])
+                is_open = order_event.status in OPEN_STATUSES
+                batch_orders[order_id] = (user_id, is_open, order_text)
+                if is_open:
+                    resting = engine.get_order(order_id)
+                    if resting is not None:
+                        # the queue place of each order the command left open, for
+                        # recovery (engine state, not part of an order's public shape)
+                        priorities[str(order_id)] = resting.priority
+            record["orders"] = list(orders.values())
+            if priorities:
+                record["priorities"] = priorities
+        if isinstance(command, c.PlaceOrder):
+            reply["order"] = next(iter(orders.values()))  # the new order's final state
+            reply["fills"] = fills
+        elif isinstance(command, c.CancelOrder):
+            reply["order"] = orders[command.order_id]
+        elif isinstance(command, c.AmendOrder):
+            reply["order"] = orders[command.order_id]
+            reply["fills"] = fills
+        elif isinstance(command, c.PlaceOrderList):
+            limit_order, stop_order = list(orders.values())[:2]
+            reply["order_list"] = {"id": limit_order["id"], "orders": [limit_order, stop_order]}
+        elif isinstance(command, c.CancelAll):
+            reply["orders"] = list(orders.values())
+        elif isinstance(command, c.Deposit | c.Withdraw):
+            free, held = engine.balance(command.user_id, command.asset)
+            reply["balance"] = wire.balance_json(
+                command.asset, free, held, asset_decimals.get(command.asset, DEFAULT_DECIMALS)
+            )
+        return reply
+
+    def commit_words(
+        self, words: list[Word], shard: int, book_ops: BookOps, depth_levels: int
+    ) -> None:
+        """Append to ``words`` everything the batch did but its log entries: each job's
+        replies, the read model's orders, balances, fills, trades and books (each changed
+        book's snapshot of ``depth_levels`` a side), and the market and user events. Each
+        order, fill and balance stored or published alone was encoded once, when it was
+        rendered; the replies are encoded here, a job's in one call."""
+        dumps = wire.dumps
+        replies = self.replies
+        for reply_to, start, end in self.jobs:  # each job's replies to its own gateway
+            if reply_to:
+                message = {"shard": shard, "replies": replies[start:end]}
+                add_op(words, "PUBLISH", reply_to, dumps(message))
+        opened: dict[int, list[Word]] = {}
+        closed: dict[int, list[Word]] = {}
+        open_orders: list[Word] = []
+        closed_ttl = str(CLOSED_ORDER_TTL)
+        for order_id, (user_id, is_open, text) in self.orders.items():
+            if is_open:
+                open_orders.append(keys.rm_order(order_id))
+                open_orders.append(text)
+                member = str(order_id)
+                pairs = opened.get(user_id)
+                if pairs is None:
+                    opened[user_id] = [member, member]
+                else:
+                    pairs.append(member)
+                    pairs.append(member)
+            else:
+                add_op(words, "SET", keys.rm_order(order_id), text, "EX", closed_ttl)
+                closed.setdefault(user_id, []).append(str(order_id))
+        if open_orders:
+            add_op(words, "MSET", *open_orders)
+        for user_id, pairs in opened.items():
+            add_op(words, "ZADD", keys.rm_open_orders(user_id), *pairs)
+        last_item = str(RECENT_ITEMS - 1)
+        for user_id, ids in closed.items():
+            add_op(words, "ZREM", keys.rm_open_orders(user_id), *ids)
+            add_op(words, "LPUSH", keys.rm_closed_orders(user_id), *ids)
+            add_op(words, "LTRIM", keys.rm_closed_orders(user_id), "0", last_item)
+        for user_id, client_order_id, order_id in self.new_client_ids:
+            add_op(words, "HSET", keys.rm_client_order_ids(user_id), client_order_id, str(order_id))
+        by_user: dict[int, list[Word]] = {}
+        for (user_id, asset), balance_text in self.balances.items():
+            fields = by_user.get(user_id)
+            if fields is None:
+                by_user[user_id] = [asset, balance_text]
+            else:
+                fields.append(asset)
+                fields.append(balance_text)
+        for user_id, fields in by_user.items():
+            add_op(words, "HSET", keys.rm_balances(user_id), *fields)
+        for user_id, fills in self.fills.items():
+            add_op(words, "LPUSH", keys.rm_fills(user_id), *fills[-RECENT_ITEMS:])
+            add_op(words, "LTRIM", keys.rm_fills(user_id), "0", last_item)
+        for symbol, trades in self.trades.items():
+            add_op(words, "LPUSH", keys.rm_trades(symbol), *trades[-RECENT_ITEMS:])
+            add_op(words, "LTRIM", keys.rm_trades(symbol), "0", last_item)
+            add_op(
+                words, "PUBLISH", keys.md_channel("trades", symbol), b"[" + b",".join(trades) + b"]"
+            )
+        for symbol, update in self.depth.items():
+            book_ops(symbol, update, words)  # the whole book's changed levels
+            units = self.units[symbol]
+            bids: dict[int, int] = update["bids"]
+            asks: dict[int, int] = update["asks"]
+            update["bids"] = [
+                [units.ticks_to_price(p), units.lots_to_quantity(q)] for p, q in bids.items()
+            ]
+            update["asks"] = [
+                [units.ticks_to_price(p), units.lots_to_quantity(q)] for p, q in asks.items()
+            ]
+            add_op(words, "PUBLISH", keys.md_channel("depth", symbol), dumps(update))
+            snapshot = depth_body_of(self.engine, units, symbol, depth_levels)
+            add_op(words, "SET", keys.rm_depth(symbol), dumps(snapshot))
+        for user_id, texts in self.user_events.items():
+            add_op(words, "PUBLISH", keys.user_channel(user_id), b"[" + b",".join(texts) + b"]")
+
+
+def extra_ops(words: list[Word], ops: Iterable[tuple[str, ...]]) -> None:
+    """Append more Redis commands (the worker's job bookkeeping) to a commit's words."""
+    for args in ops:
+        add_op(words, *args)

@@ -1,0 +1,88 @@
+"""The fold (engine_worker/fold.py) is compiled with the core (engine_worker/core PRESENTERS),
+so the compiled fold must write, byte for byte, what its source writes. A random stream of
+every kind of command (test_recovery's, with a malformed and a resent command) goes through
+EngineRuntime.prepare in batches of random sizes: applied and its commit built, nothing
+sent. The digest of every commit's words and every reply must be the same under both
+implementations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+
+import pytest
+import redis
+
+import engine_worker.core as core
+from engine_client import commands as wire_commands
+from engine_worker.runtime import EngineRuntime
+from engine_worker.tests.core.test_core_build import _built, _python
+from engine_worker.tests.test_recovery import UNITS, random_commands
+from marketdata.units import market_units_to_wire
+
+SEED = 11
+
+
+def commit_digest(seed: int = SEED) -> tuple[str, dict[str, int]]:
+    """The sha256 of the words and replies of the stream's batches, and what the stream
+    did (record kinds, trades, rejections): the same stream each call."""
+    rng = random.Random(seed)
+    # never connected to: prepare builds the commit without sending it
+    runtime = EngineRuntime(0, fee_account=1, connection=redis.Redis(port=1))
+    setup = [
+        wire_commands.add_market(market=market_units_to_wire(UNITS)),
+        wire_commands.configure(max_open_orders=0, client_order_id_retention=60),
+    ]
+    stream = [
+        wire_commands.stamped(command, request_id=f"setup-{n}", ts=1_800_000_000_000)
+        for n, command in enumerate(setup)
+    ]
+    stream += random_commands(rng, 600)
+    stream.insert(300, {"kind": "PlaceOrder", "request_id": "bad", "ts": 1, "price": "x"})
+    stream.insert(400, dict(stream[350]))  # a resend: refused as a duplicate request
+    digest = hashlib.sha256()
+    seen: Counter[str] = Counter()
+    while stream:
+        size = rng.randint(1, 40)
+        pending = runtime.prepare([(stream[:size], "engine.reply.fold")])
+        del stream[:size]
+        for word in pending.words:
+            digest.update(word if isinstance(word, bytes) else word.encode())
+            digest.update(b"\0")
+        digest.update(json.dumps(pending.batch.replies).encode())
+        for record in pending.batch.records:
+            seen[record["kind"]] += 1
+            seen["trades"] += len(record.get("trades", ()))
+            seen["rejected"] += "rejected" in record
+        seen["refused"] += sum(not r["ok"] for r in pending.batch.replies)
+    return digest.hexdigest(), dict(seen)
+
+
+def test_the_stream_exercises_every_part_of_the_fold():
+    _, seen = commit_digest()
+    for kind in ("PlaceOrder", "PlaceOrderList", "AmendOrder", "CancelOrder", "CancelAll",
+                 "Deposit", "Withdraw", "AddMarket", "Configure"):  # fmt: skip
+        assert seen.get(kind), (kind, seen)
+    assert seen["trades"] > 50 and seen["rejected"] > 10, seen
+    assert seen["refused"] > seen["rejected"], seen  # the malformed and the resent one too
+
+
+def test_the_compiled_fold_writes_what_its_source_writes():
+    if not _built():
+        pytest.skip("no compiled core for these sources (make venv builds it): pure only")
+    other = "pure" if core.IMPLEMENTATION == "compiled" else "compiled"
+    code = (
+        "import django, os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'exchange_site.settings_test')\n"
+        "django.setup()\n"
+        "import engine_worker.core, engine_worker.fold as f\n"
+        "from engine_worker.tests.test_fold import commit_digest\n"
+        "print(engine_worker.core.IMPLEMENTATION, f.__file__.endswith('.py'), commit_digest()[0])"
+    )
+    proc = _python(["-c", code], other)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    implementation, from_source, digest = proc.stdout.split()[-3:]
+    assert (implementation, from_source) == (other, str(other == "pure"))
+    assert digest == commit_digest()[0]
