@@ -88,10 +88,17 @@ def _place_order(wire: dict[str, Any]) -> c.PlaceOrder | None:
     side, kind, tif = _SIDES.get(side), _TYPES.get(kind), _TIFS.get(tif)
     if side is None or kind is None or tif is None:
         return None
-    return c.PlaceOrder(
-        request_id, ts, user_id, symbol, side, kind, tif, price, quantity, post_only,
-        client_order_id, stop_price or 0,
-    )  # fmt: skip
+    order = _new_place_order(c.PlaceOrder)  # each field stored: no dataclass __init__
+    order.request_id, order.ts, order.user_id, order.symbol = request_id, ts, user_id, symbol
+    order.side, order.type, order.time_in_force = side, kind, tif
+    order.price, order.quantity, order.post_only = price, quantity, post_only
+    order.client_order_id, order.stop_price = client_order_id, stop_price or 0
+    return order
+
+
+# PlaceOrder's allocator: object.__new__ in pure Python; compiled, the native class's own
+# (object.__new__ refuses those), as engine_worker/core/engine.py does for the events
+_new_place_order = c.PlaceOrder.__new__
 
 
 def _checked_command(wire: Any) -> tuple[c.Command, MarketUnits | None]:
