@@ -36,10 +36,9 @@ from engine_worker.fold import (
     APPLY_OPS,
     MAX_VALUES_PER_OP,
     Batch,
+    Commit,
     Word,
-    add_op,
     depth_body_of,
-    extra_ops,
     rejection,
 )
 from engine_worker.metrics import EngineMetrics
@@ -66,24 +65,24 @@ ORDER_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(e.OrderUpdated) if
 
 
 class Pending:
-    """A batch applied in memory, with its commit's words (EngineRuntime.prepare), then
+    """A batch applied in memory, with its commit (EngineRuntime.prepare), then
     sent (``connection``, the one its answer comes on) until it is confirmed."""
 
-    __slots__ = ("applied", "batch", "commands", "connection", "first", "jobs", "last",
-                 "sent", "started", "words")  # fmt: skip
+    __slots__ = ("applied", "batch", "commands", "commit", "connection", "first", "jobs",
+                 "last", "sent", "started")  # fmt: skip
 
     def __init__(
         self,
         batch: Batch,
         first: int,
         last: int,
-        words: list[Word],
+        commit: Commit,
         commands: list[Any],
         jobs: int,
         started: float,
         applied: float,
     ) -> None:
-        self.batch, self.first, self.last, self.words = batch, first, last, words
+        self.batch, self.first, self.last, self.commit = batch, first, last, commit
         self.commands, self.jobs, self.started, self.applied = commands, jobs, started, applied
         self.sent = applied
         self.connection: Connection | None = None
@@ -260,24 +259,20 @@ class EngineRuntime:
                     replies.append(self._apply_one(command, batch))
                 batch.jobs.append((reply_to, start, len(replies)))
             last_seq = self.engine.next_seq - 1
-            words = self._commit_words(batch, first_seq, last_seq, ops)
+            commit = self._commit_words(batch, first_seq, last_seq, ops)
             applied = clock()
         except Exception as exc:
             if self.engine.next_seq == first_seq:
                 raise  # nothing applied: the memory is still what the log describes
             raise self._fail_stop(first_seq, exc) from exc
         commands = [c for cs, _ in jobs if isinstance(cs, list) for c in cs]
-        return Pending(batch, first_seq, last_seq, words, commands, len(jobs), started, applied)
+        return Pending(batch, first_seq, last_seq, commit, commands, len(jobs), started, applied)
 
     def send(self, pending: Pending) -> None:
         """Write ``pending``'s commit to Redis without waiting for its answer."""
         try:
             pending.connection = connection = self.redis.connection_pool.get_connection()
-            connection.send_packed_command(
-                connection.pack_commands(
-                    [("MULTI",), ("EVALSHA", self._apply_ops.sha, 0, *pending.words), ("EXEC",)]
-                )
-            )
+            connection.send_packed_command(pending.commit.packed(self._apply_ops.sha))
             pending.sent = time.perf_counter()
         except Exception as exc:
             self._release(pending, broken=True)
@@ -494,23 +489,23 @@ class EngineRuntime:
 
     def _commit_words(
         self, batch: Batch, first: int, last: int, ops: Iterable[tuple[str, ...]] = ()
-    ) -> list[Word]:
+    ) -> Commit:
         """Everything the batch did, and ``ops``, as APPLY_OPS' words: one script call in
         one MULTI/EXEC (:meth:`send`). The log's entries first, then the batch's replies,
         read-model writes and publications (fold.Batch.commit_words)."""
-        words: list[Word] = []
+        commit = Commit()
         dumps = wire.dumps
         if batch.logged:
             # the command log, keyed by the batch's last sequence number (recovery starts
             # right after the snapshot's), then what the batch did, for the DB processor
-            add_op(words, "XADD", self.commands, f"{last}-0", "first_seq", str(first),
-                   "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
-            add_op(words, "XADD", self.stream, "*", "first_seq", str(first),
-                   "last_seq", str(last), "records", dumps(batch.records),
-                   "state", dumps(self._state(batch)))  # fmt: skip
-        batch.commit_words(words, self.shard, self._book_ops, DEPTH_LEVELS)
-        extra_ops(words, ops)
-        return words
+            commit.op("XADD", self.commands, f"{last}-0", "first_seq", str(first),
+                      "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
+            commit.op("XADD", self.stream, "*", "first_seq", str(first),
+                      "last_seq", str(last), "records", dumps(batch.records),
+                      "state", dumps(self._state(batch)))  # fmt: skip
+        batch.commit_words(commit, self.shard, self._book_ops, DEPTH_LEVELS)
+        commit.ops(ops)
+        return commit
 
     def _state(self, batch: Batch) -> dict[str, Any]:
         """The engine's counters after this batch, the depth sequence of the books it
@@ -553,7 +548,7 @@ class EngineRuntime:
 
     # -- the whole book, for deep depth (infra/deepbook.py) ---------------------
 
-    def _book_ops(self, symbol: str, update: dict[str, Any], words: list[Word]) -> None:
+    def _book_ops(self, symbol: str, update: dict[str, Any], commit: Commit) -> None:
         """A batch's changed levels of one book (ticks -> lots, before they are rendered
         for the depth update) as commands for the whole book, and its sequence."""
         units = self.units[symbol]
@@ -564,11 +559,11 @@ class EngineRuntime:
             key = keys.rm_book(symbol, side)
             step = MAX_VALUES_PER_OP
             for start in range(0, len(removed), step):
-                add_op(words, "ZREM", key, *removed[start : start + step])
+                commit.op("ZREM", key, *removed[start : start + step])
             for start in range(0, len(added), step // 2):
                 pairs = (w for m in added[start : start + step // 2] for w in ("0", m))
-                add_op(words, "ZADD", key, *pairs)
-        add_op(words, "SET", keys.rm_book_seq(symbol), str(update["sequence"]))
+                commit.op("ZADD", key, *pairs)
+        commit.op("SET", keys.rm_book_seq(symbol), str(update["sequence"]))
 
     def _write_book(self, symbol: str) -> None:
         units = self.units[symbol]

@@ -17,6 +17,7 @@ import redis
 
 import engine_worker.core as core
 from engine_client import commands as wire_commands
+from engine_worker.fold import Commit
 from engine_worker.runtime import EngineRuntime
 from engine_worker.tests.core.test_core_build import _built, _python
 from engine_worker.tests.test_recovery import UNITS, random_commands
@@ -48,9 +49,7 @@ def commit_digest(seed: int = SEED) -> tuple[str, dict[str, int]]:
         size = rng.randint(1, 40)
         pending = runtime.prepare([(stream[:size], "engine.reply.fold")])
         del stream[:size]
-        for word in pending.words:
-            digest.update(word if isinstance(word, bytes) else word.encode())
-            digest.update(b"\0")
+        digest.update(b"".join(pending.commit.packed("0" * 40)))
         digest.update(json.dumps(pending.batch.replies).encode())
         for record in pending.batch.records:
             seen[record["kind"]] += 1
@@ -86,3 +85,28 @@ def test_the_compiled_fold_writes_what_its_source_writes():
     implementation, from_source, digest = proc.stdout.split()[-3:]
     assert (implementation, from_source) == (other, str(other == "pure"))
     assert digest == commit_digest()[0]
+
+
+def test_a_commit_is_what_redis_pys_packer_sends():
+    """Commit writes the protocol itself, as each word is made: byte for byte what
+    redis-py's packer (hiredis's when installed, as here) makes of the same words."""
+    from redis.connection import Connection
+
+    from engine_worker.fold import MAX_OP_WORDS, op_words
+
+    ops: list[tuple[str | bytes, ...]] = [
+        ("SET", "rm:order:1", b'{"id":1}', "EX", "604800"),
+        ("PUBLISH", "user.7", "é" * 3 + "\0", b""),  # non-ASCII, a NUL byte, an empty word
+        ("SET", "big", b"x" * 70_000),  # a word past the heads' table
+        ("HSET", "h", *[f"f{i}" for i in range(2 * MAX_OP_WORDS)]),  # split in three
+    ]
+    commit = Commit()
+    for op in ops:
+        commit.op(*op)
+    commit.ops([("DEL", "rq:job:1")])
+    words = [w for op in [*ops, ("DEL", "rq:job:1")] for w in op_words(op)]
+    sha = "a" * 40
+    expected = Connection().pack_commands([("MULTI",), ("EVALSHA", sha, 0, *words), ("EXEC",)])
+    assert b"".join(commit.packed(sha)) == b"".join(expected)
+    assert commit.word_list() == [w.encode() if isinstance(w, str) else w for w in words]
+    assert commit.words == len(words)

@@ -132,7 +132,7 @@ def test_the_jobs_bookkeeping_is_in_the_batchs_one_commit(conn, monkeypatch):
     send = shard.runtime.send
 
     def spy(pending: Pending) -> None:
-        calls.append([w.decode() if isinstance(w, bytes) else w for w in pending.words])
+        calls.append([w.decode() for w in pending.commit.word_list()])
         send(pending)
 
     monkeypatch.setattr(shard.runtime, "send", spy)
