@@ -134,7 +134,8 @@ def op_words(args: tuple[Word, ...] | list[Word]) -> list[Word]:
 
 
 # a bulk string's head in the Redis protocol (RESP), for the usual lengths of a word
-_HEADS = [b"$" + str(n).encode() + b"\r\n" for n in range(4096)]
+_HEAD_LIMIT = 4096
+_HEADS = [b"$" + str(n).encode() + b"\r\n" for n in range(_HEAD_LIMIT)]
 # a command's number of words as APPLY_OPS' word before it, whole (head, digits, CRLF)
 _COUNTS = [b"$%d\r\n%d\r\n" % (len(str(n)), n) for n in range(MAX_OP_WORDS + 1)]
 _CRLF = b"\r\n"
@@ -145,15 +146,17 @@ _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 class Commit:
     """A commit's APPLY_OPS arguments, written in the Redis protocol as they are made:
     each word a bulk string (its head, the word, CRLF). Nothing is packed again at the send
-    (redis-py's packer, hiredis's, took about 0.5 ms a 100-command batch, 15% of the
-    worker's time); :meth:`packed` is the MULTI, the EVALSHA and the EXEC around them."""
+    (redis-py's packer, hiredis's, took about 0.6 ms of a 100-command batch's 4.6 ms of
+    worker CPU); :meth:`packed` is the MULTI, the EVALSHA and the EXEC around them. Words
+    are str (sent UTF-8 encoded) or bytes: unlike redis-py's packer, no numbers."""
 
     def __init__(self) -> None:
         self.pieces: list[bytes] = []
         self.words = 0  # APPLY_OPS arguments so far
 
     def op(self, *args: Word) -> None:
-        """One Redis command, as its number of words and its words (split if long)."""
+        """One Redis command, as its number of words and its words (split if long). The
+        loop is :meth:`word` inline: this runs for every word of every batch."""
         if len(args) > MAX_OP_WORDS:
             for word in op_words(args):
                 self.word(word)
@@ -163,7 +166,7 @@ class Commit:
         for word in args:
             data = word.encode() if isinstance(word, str) else word
             size = len(data)
-            pieces.append(_HEADS[size] if size < 4096 else b"$%d\r\n" % size)
+            pieces.append(_HEADS[size] if size < _HEAD_LIMIT else b"$%d\r\n" % size)
             pieces.append(data)
             pieces.append(_CRLF)
         self.words += len(args) + 1
@@ -171,7 +174,7 @@ class Commit:
     def word(self, word: Word) -> None:
         data = word.encode() if isinstance(word, str) else word
         size = len(data)
-        self.pieces += (_HEADS[size] if size < 4096 else b"$%d\r\n" % size, data, _CRLF)
+        self.pieces += (_HEADS[size] if size < _HEAD_LIMIT else b"$%d\r\n" % size, data, _CRLF)
         self.words += 1
 
     def ops(self, ops: Iterable[tuple[str, ...]]) -> None:
@@ -341,7 +344,7 @@ class Batch:
                 order_events[event.order_id] = event
                 _, triggered = wire.order_json_text(event, units_of[event.symbol])
                 user_events.setdefault(event.user_id, []).append(_TRIGGERED_EVENT + triggered[1:])
-            elif isinstance(event, e.Deposited | e.Withdrawn):
+            elif isinstance(event, (e.Deposited, e.Withdrawn)):
                 decimals = asset_decimals.get(event.asset, DEFAULT_DECIMALS)
                 record.setdefault("transfers", []).append(
                     {
@@ -351,7 +354,7 @@ class Batch:
                         "amount": format_scaled(event.amount, decimals),
                     }
                 )
-            elif isinstance(event, e.OrderRejected | e.CommandRejected):
+            elif isinstance(event, (e.OrderRejected, e.CommandRejected)):
                 record["rejected"] = event.reason.value
                 message = None
                 if event.reason is RejectReason.INVALID_QUANTITY and isinstance(
@@ -401,7 +404,7 @@ class Batch:
             reply["order_list"] = {"id": limit_order["id"], "orders": [limit_order, stop_order]}
         elif isinstance(command, c.CancelAll):
             reply["orders"] = list(orders.values())
-        elif isinstance(command, c.Deposit | c.Withdraw):
+        elif isinstance(command, (c.Deposit, c.Withdraw)):
             free, held = engine.balance(command.user_id, command.asset)
             reply["balance"] = wire.balance_json(
                 command.asset, free, held, asset_decimals.get(command.asset, DEFAULT_DECIMALS)

@@ -259,7 +259,7 @@ class EngineRuntime:
                     replies.append(self._apply_one(command, batch))
                 batch.jobs.append((reply_to, start, len(replies)))
             last_seq = self.engine.next_seq - 1
-            commit = self._commit_words(batch, first_seq, last_seq, ops)
+            commit = self._commit(batch, first_seq, last_seq, ops)
             applied = clock()
         except Exception as exc:
             if self.engine.next_seq == first_seq:
@@ -487,12 +487,12 @@ class EngineRuntime:
 
     # -- one atomic write per batch ---------------------------------------------------
 
-    def _commit_words(
+    def _commit(
         self, batch: Batch, first: int, last: int, ops: Iterable[tuple[str, ...]] = ()
     ) -> Commit:
-        """Everything the batch did, and ``ops``, as APPLY_OPS' words: one script call in
-        one MULTI/EXEC (:meth:`send`). The log's entries first, then the batch's replies,
-        read-model writes and publications (fold.Batch.commit_words)."""
+        """Everything the batch did, and ``ops``, as the commit's APPLY_OPS arguments: one
+        script call in one MULTI/EXEC (:meth:`send`). The log's entries first, then the
+        batch's replies, read-model writes and publications (fold.Batch.commit_words)."""
         commit = Commit()
         dumps = wire.dumps
         if batch.logged:

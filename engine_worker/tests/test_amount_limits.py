@@ -168,15 +168,13 @@ def test_a_failure_after_apply_stops_before_any_reply_and_the_restart_is_clean(c
     listener = conn.pubsub(ignore_subscribe_messages=True)
     listener.subscribe(channel)
 
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        raise ArithmeticError("building the commit failed")
-
-    # after the engine applied the order (the fold is compiled: its calls cannot be patched)
-    monkeypatch.setattr(shard.runtime, "_commit_words", broken)
+    # the market's decimal units gone: the order decodes and the engine applies it, then
+    # rendering its events (the fold, compiled: its calls cannot be patched) fails
+    monkeypatch.delitem(shard.runtime.units, market.symbol)
     order = shard.limit(SELLER, "sell", market.symbol, 10**18, 5)
     with pytest.raises(FailStop) as stopped:
         shard.runtime.apply_batch([order], reply_to=channel)
-    assert isinstance(stopped.value.__cause__, ArithmeticError)
+    assert isinstance(stopped.value.__cause__, KeyError)
     assert shard.runtime.engine.next_seq == seq + 1  # the memory had moved on...
     assert (conn.xlen(commands), conn.xlen(events)) == (logged, streamed)  # ...the log not
     time.sleep(0.05)

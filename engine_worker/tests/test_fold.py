@@ -43,6 +43,13 @@ def commit_digest(seed: int = SEED) -> tuple[str, dict[str, int]]:
     stream += random_commands(rng, 600)
     stream.insert(300, {"kind": "PlaceOrder", "request_id": "bad", "ts": 1, "price": "x"})
     stream.insert(400, dict(stream[350]))  # a resend: refused as a duplicate request
+    changes = [  # at 100, a user's own limit; from 200 to 220 the market halted
+        (100, wire_commands.set_order_limit(user_id=9_000_001, max_open_orders=3)),
+        (200, wire_commands.set_market_status(symbol=UNITS.symbol, status="halted")),
+        (220, wire_commands.set_market_status(symbol=UNITS.symbol, status="trading")),
+    ]
+    for at, command in reversed(changes):
+        stream.insert(at, wire_commands.stamped(command, request_id=f"c{at}", ts=1_800_000_000_100))
     digest = hashlib.sha256()
     seen: Counter[str] = Counter()
     while stream:
@@ -62,7 +69,8 @@ def commit_digest(seed: int = SEED) -> tuple[str, dict[str, int]]:
 def test_the_stream_exercises_every_part_of_the_fold():
     _, seen = commit_digest()
     for kind in ("PlaceOrder", "PlaceOrderList", "AmendOrder", "CancelOrder", "CancelAll",
-                 "Deposit", "Withdraw", "AddMarket", "Configure"):  # fmt: skip
+                 "Deposit", "Withdraw", "AddMarket", "Configure", "SetMarketStatus",
+                 "SetOrderLimit"):  # fmt: skip
         assert seen.get(kind), (kind, seen)
     assert seen["trades"] > 50 and seen["rejected"] > 10, seen
     assert seen["refused"] > seen["rejected"], seen  # the malformed and the resent one too
