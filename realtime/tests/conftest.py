@@ -49,6 +49,19 @@ def stack0(stack) -> Iterator[WebStack]:
     web.stop()
 
 
+@pytest.fixture(scope="module")
+def paced_stack(stack) -> Iterator[WebStack]:
+    """A second daphne and bridge letting a socket send 5 messages a second (a bucket of
+    10): a flood outruns that by far on any machine. At 50 a second (``stack``), whether
+    150 pings sent at once got 30 rate_limited errors depended on daphne answering them
+    all within 0.4 s, which a loaded machine did not always do."""
+    env = {k: v for k, v in stack.env.items() if k != "CHANNEL_LAYER_PREFIX"}
+    web = WebStack({**env, "WS_RATE_PER_SECOND": "5"}, coalesce_ms=50)
+    web.start()
+    yield web
+    web.stop()
+
+
 @pytest.fixture
 def ws_market(stack) -> str:
     """A market of the test's own, added by `manage.py add_market` in a process of its own
