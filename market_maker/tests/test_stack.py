@@ -193,8 +193,10 @@ def test_its_orders_respect_the_market_rules_and_its_book_never_crosses(stack):
         _, markets = http("GET", f"{stack.base}/api/v1/markets")
         rules = {m["symbol"]: m for m in markets}
         samples = 0
+        # 15 s of samples, and more than 10 of them however long a loaded machine takes to
+        # serve each (two requests a sample: 15 s alone gave fewer than 11 when slow)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or samples <= 10:
             status, page = http("GET", f"{stack.base}/api/v1/orders?limit=1000", token=token)
             assert status == 200, page
             by_symbol: dict[str, dict[str, list[Decimal]]] = defaultdict(
@@ -218,7 +220,6 @@ def test_its_orders_respect_the_market_rules_and_its_book_never_crosses(stack):
                 assert Decimal(balance["locked"]) >= 0
             samples += 1
             time.sleep(0.2)
-        assert samples > 10
     except BaseException:
         print(stack.tail())
         raise
