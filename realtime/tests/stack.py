@@ -36,6 +36,17 @@ class WebStack:
         return f"ws://127.0.0.1:{self.port}/ws/v1"
 
     def start(self, timeout: float = 30) -> None:
+        import redis
+        from django.conf import settings
+
+        from realtime.bridge import PATTERNS
+
+        conn = redis.Redis.from_url(settings.REDIS_URL)
+
+        def bridges() -> int:  # clients subscribed to every pattern of the bridge's
+            return sum(int(c.get("psub", 0)) >= len(PATTERNS) for c in conn.client_list())
+
+        running = bridges()  # another stack's, if one is up
         self.procs.append(
             subprocess.Popen(  # noqa: S603  (as `make run` starts it: deploy/supervisord.conf)
                 [sys.executable, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(self.port),
@@ -61,7 +72,12 @@ class WebStack:
                 if time.monotonic() > deadline:
                     raise TimeoutError("daphne did not come up") from None
                 time.sleep(0.1)
-        time.sleep(0.5)  # the bridge's subscription
+        # and the bridge's subscription (no fixed pause: a loaded machine may take longer)
+        while bridges() <= running:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bridge did not subscribe")
+            time.sleep(0.05)
+        conn.close()
 
     def stop(self) -> None:
         for proc in self.procs:
