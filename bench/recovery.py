@@ -81,6 +81,7 @@ def main() -> None:
     import redis
 
     from accounts.selectors import fee_account_id
+    from engine_worker.fold import decode
     from engine_worker.runtime import EngineRuntime
     from infra import keys
     from marketdata.units import MarketUnits
@@ -137,7 +138,7 @@ def main() -> None:
                        "amount": 10**8, "decimals": 8}  # fmt: skip
         n += 1
         seq = engine.next_seq
-        events = engine.apply(live._decode(command))
+        events = engine.apply(decode(command, live.units, live.asset_decimals))
         if command["kind"] == "PlaceOrder" and events and hasattr(events[0], "order_id"):
             open_ids.append(events[0].order_id)
         pipe.xadd(

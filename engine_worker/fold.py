@@ -2,16 +2,19 @@
 commit that writes it (docs/architecture.md, "The path of an order").
 
 :class:`~engine_worker.runtime.EngineRuntime` owns the engine, the command log and the
-connection; for each batch it makes a :class:`Batch`, hands it every applied command's
-events (:meth:`Batch.collect`, which also builds the command's reply) and then asks it
-for the commit's read-model writes and publications (:meth:`Batch.commit_words`). This
-is the hot path between the core and Redis: about seven events a command, each rendered
-once. It is compiled with the core (engine_worker/core/__init__.py, PRESENTERS), so it
+connection; for each batch it makes a :class:`Batch`, which applies the jobs' commands
+(:meth:`Batch.apply_jobs`: decode, refuse a malformed or resent one, the engine, then
+:meth:`Batch.collect`, which folds the command's events and builds its reply), and then
+asks it for the commit's read-model writes and publications (:meth:`Batch.commit_words`).
+This is the hot path between the core and Redis: about seven events a command, each
+rendered once. It is compiled with the core (engine_worker/core/__init__.py, PRESENTERS), so it
 reads the events' fields natively, and runs as plain Python otherwise.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,9 +25,12 @@ from engine_worker.core.engine import Engine
 from engine_worker.core.types import OPEN_STATUSES, RejectReason
 from infra import keys
 from marketdata.shapes import depth_body
-from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled
+from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled, max_units
+
+logger = logging.getLogger(__name__)
 
 RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
+RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
 CLOSED_ORDER_TTL = 7 * 24 * 3600
 
 AMEND_QUANTITY_MESSAGE = "The new quantity must be above what has already filled."
@@ -210,6 +216,42 @@ def depth_body_of(engine: Engine, units: MarketUnits, symbol: str, levels: int) 
     return depth_body(symbol=symbol, sequence=depth_seq, **sides)
 
 
+def decode(
+    command_wire: Any,
+    units: dict[str, MarketUnits],
+    asset_decimals: dict[str, int],
+    *,
+    logged: bool = False,
+) -> c.Command:
+    """The core's command, learning the decimal units that travel with it (a market's, an
+    asset's) into ``units`` and ``asset_decimals``. A command from the engine's own log
+    (``logged``) was checked when it first came in. wire.MalformedCommand if it is not
+    one."""
+    command, market = (wire.command_from_log if logged else wire.command_from_wire)(command_wire)
+    if market is not None:
+        units.setdefault(market.symbol, market)
+        asset_decimals.setdefault(market.base, market.base_decimals)
+        asset_decimals.setdefault(market.quote, market.quote_decimals)
+    if isinstance(command, (c.Deposit, c.Withdraw)):
+        decimals = command_wire.get("decimals")
+        if isinstance(decimals, int):
+            asset_decimals.setdefault(command.asset, decimals)
+    return command
+
+
+def storable_after(engine: Engine, asset_decimals: dict[str, int], deposit: c.Deposit) -> bool:
+    """Whether every balance of the asset stays storable after the deposit. Trades and
+    fees only move funds between balances, so the asset's total (deposits minus
+    withdrawals) bounds each of them: keeping it storable keeps all of them so."""
+    decimals = asset_decimals.get(deposit.asset, DEFAULT_DECIMALS)
+    total = engine.net_deposits.get(deposit.asset, 0) + deposit.amount
+    return total <= max_units(decimals)
+
+
+#: The runtime's answer to a "Dump" command (a read of the whole state: not a core
+#: command, not logged), given its request id.
+Dump = Callable[[str], dict[str, Any]]
+
 # {"event": kind, ...body}: a user event's text, spliced from the body's (a JSON object)
 _ORDER_EVENT = wire.event_prefix("order")
 _FILL_EVENT = wire.event_prefix("fill")
@@ -228,12 +270,17 @@ class Batch:
     JSON text (for the read model and the user's channel)."""
 
     def __init__(
-        self, engine: Engine, units: dict[str, MarketUnits], asset_decimals: dict[str, int]
+        self,
+        engine: Engine,
+        units: dict[str, MarketUnits],
+        asset_decimals: dict[str, int],
+        recent_requests: OrderedDict[str, None],
     ) -> None:
-        # the runtime's, as they are for this batch (read, never replaced, here)
+        # the runtime's, as they are for this batch (updated, never replaced, here)
         self.engine = engine
         self.units = units
         self.asset_decimals = asset_decimals
+        self.recent_requests = recent_requests  # request ids applied lately, oldest first
         self.logged: list[Any] = []  # wire commands the engine applied
         self.replies: list[dict[str, Any]] = []
         self.orders: dict[int, tuple[int, bool, bytes]] = {}  # id: user, open, text
@@ -248,6 +295,65 @@ class Batch:
         self.catalogue_changed = False  # a market or an asset was added or changed
         self.limits_changed = False  # Configure or SetOrderLimit applied
         self.jobs: list[tuple[str | None, int, int]] = []  # reply_to, its replies' slice
+
+    def apply_jobs(self, jobs: list[tuple[Any, str | None]], dump: Dump) -> None:
+        """Apply the jobs' commands, in order, each job's replies one slice of
+        :attr:`replies` (:attr:`jobs`). A job whose commands are not a list has none."""
+        replies = self.replies
+        for commands, reply_to in jobs:
+            start = len(replies)
+            if isinstance(commands, list):
+                for command in commands:
+                    replies.append(self.apply(command, dump))
+            self.jobs.append((reply_to, start, len(replies)))
+
+    def apply(self, command_wire: Any, dump: Dump) -> dict[str, Any]:
+        """Apply one wire command and fold what it did; its reply. Refused before the
+        engine sees it, with the reason as the reply: a malformed command, a resent one
+        (its request id applied lately) and a deposit past what the database can store."""
+        if isinstance(command_wire, dict) and command_wire.get("kind") == "Dump":
+            return dump(str(command_wire.get("request_id")))  # a read: not logged
+        asset_decimals = self.asset_decimals
+        known = len(asset_decimals)
+        try:
+            command = decode(command_wire, self.units, asset_decimals)
+        except wire.MalformedCommand as exc:
+            request_id = command_wire.get("request_id") if isinstance(command_wire, dict) else None
+            logger.warning(
+                "request %s: malformed command: %s",
+                request_id,
+                exc,
+                extra={"request_id": str(request_id)},
+            )
+            return rejection(str(request_id), RejectReason.MALFORMED_COMMAND, str(exc))
+        request_id = command.request_id
+        recent = self.recent_requests
+        if request_id in recent:
+            logger.warning(
+                "request %s: already applied, refused",
+                request_id,
+                extra={"request_id": request_id},
+            )
+            return rejection(request_id, "duplicate_request")
+        if isinstance(command, c.Deposit) and not storable_after(
+            self.engine, asset_decimals, command
+        ):
+            if len(asset_decimals) != known:  # learnt from a refused command: forget
+                asset_decimals.pop(command.asset, None)
+            logger.warning(
+                "request %s: deposit past the storable total, refused",
+                request_id,
+                extra={"request_id": request_id},
+            )
+            return rejection(request_id, "balance_limit")
+        if len(asset_decimals) != known:
+            self.catalogue_changed = True  # a new asset: its decimals go to the snapshot
+        events = self.engine.apply(command)
+        self.logged.append(command_wire)
+        recent[request_id] = None
+        if len(recent) > RECENT_REQUESTS:
+            recent.popitem(last=False)
+        return self.collect(command, events)
 
     def collect(self, command: c.Command, events: list[e.Event]) -> dict[str, Any]:
         """Fold one applied command's events into the batch and build its reply. The

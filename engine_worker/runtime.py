@@ -28,18 +28,17 @@ from redis.connection import Connection
 
 from engine_client import commands
 from engine_worker import wire
-from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
-from engine_worker.core.types import RejectReason
 from engine_worker.fold import (
     APPLY_OPS,
     MAX_VALUES_PER_OP,
+    RECENT_REQUESTS,
     Batch,
     Commit,
     Word,
+    decode,
     depth_body_of,
-    rejection,
 )
 from engine_worker.metrics import EngineMetrics
 from engine_worker.recovery import engine_restore, limits_to_state
@@ -48,14 +47,12 @@ from marketdata.units import (
     DEFAULT_DECIMALS,
     MarketUnits,
     market_units_to_wire,
-    max_units,
 )
 from persistence.snapshot import Limits, Snapshot
 
 logger = logging.getLogger(__name__)
 
 DEPTH_LEVELS = deepbook.TOP_LEVELS  # levels kept in the read model's depth snapshot
-RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
 RECENT_ENTRIES = 10_000  # command-log entries whose request ids are reloaded at start-up
 REPLAY_CHUNK = 2_000
 DUMP_TTL = 3600  # seconds a state dump (the "Dump" command, for reconcile) is kept
@@ -130,7 +127,9 @@ class EngineRuntime:
             for entry_id, fields in entries:
                 entries_read += 1
                 for command_wire in json.loads(fields[b"commands"]):
-                    self.engine.apply(self._decode(command_wire, logged=True))
+                    self.engine.apply(
+                        decode(command_wire, self.units, self.asset_decimals, logged=True)
+                    )
                     applied += 1
                     if applied % progress_every == 0:
                         logger.info("recovery: %d commands replayed", applied)
@@ -247,17 +246,12 @@ class EngineRuntime:
         batch between the two, while Redis runs this one's commit. An error once a command
         was applied is a FailStop (the memory is ahead of the log); before, it is raised
         as it is."""
-        batch = Batch(self.engine, self.units, self.asset_decimals)
+        batch = Batch(self.engine, self.units, self.asset_decimals, self.recent_requests)
         first_seq = self.engine.next_seq
         clock = time.perf_counter
         started = clock()
         try:
-            replies = batch.replies
-            for commands, reply_to in jobs:
-                start = len(replies)
-                for command in commands if isinstance(commands, list) else ():
-                    replies.append(self._apply_one(command, batch))
-                batch.jobs.append((reply_to, start, len(replies)))
+            batch.apply_jobs(jobs, self.dump)
             last_seq = self.engine.next_seq - 1
             commit = self._commit(batch, first_seq, last_seq, ops)
             applied = clock()
@@ -367,69 +361,6 @@ class EngineRuntime:
             f", {pending.jobs} jobs" if pending.jobs > 1 else "",
             extra={"seq": pending.last},
         )
-
-    def _decode(self, command_wire: Any, *, logged: bool = False) -> c.Command:
-        """The core's command, learning the decimal units that travel with it. A command
-        from the engine's own log (``logged``) was checked when it first came in."""
-        decode = wire.command_from_log if logged else wire.command_from_wire
-        command, units = decode(command_wire)
-        if units is not None:
-            self.units.setdefault(units.symbol, units)
-            self.asset_decimals.setdefault(units.base, units.base_decimals)
-            self.asset_decimals.setdefault(units.quote, units.quote_decimals)
-        decimals = command_wire.get("decimals")
-        if isinstance(command, c.Deposit | c.Withdraw) and isinstance(decimals, int):
-            self.asset_decimals.setdefault(command.asset, decimals)
-        return command
-
-    def _apply_one(self, command_wire: Any, batch: Batch) -> dict[str, Any]:
-        if isinstance(command_wire, dict) and command_wire.get("kind") == "Dump":
-            return self.dump(str(command_wire.get("request_id")))  # a read: not logged
-        try:
-            known = len(self.asset_decimals)
-            command = self._decode(command_wire)
-        except wire.MalformedCommand as exc:
-            request_id = command_wire.get("request_id") if isinstance(command_wire, dict) else None
-            logger.warning(
-                "request %s: malformed command: %s",
-                request_id,
-                exc,
-                extra={"request_id": str(request_id)},
-            )
-            return rejection(str(request_id), RejectReason.MALFORMED_COMMAND, str(exc))
-        if command.request_id in self.recent_requests:
-            logger.warning(
-                "request %s: already applied, refused",
-                command.request_id,
-                extra={"request_id": command.request_id},
-            )
-            return rejection(command.request_id, "duplicate_request")
-        if isinstance(command, c.Deposit) and not self._storable_after(command):
-            if len(self.asset_decimals) != known:  # learnt from a refused command: forget
-                self.asset_decimals.pop(command.asset, None)
-            logger.warning(
-                "request %s: deposit past the storable total, refused",
-                command.request_id,
-                extra={"request_id": command.request_id},
-            )
-            return rejection(command.request_id, "balance_limit")
-        if len(self.asset_decimals) != known:
-            batch.catalogue_changed = True  # a new asset: its decimals go to the snapshot
-        events = self.engine.apply(command)
-        batch.logged.append(command_wire)
-        recent = self.recent_requests
-        recent[command.request_id] = None
-        if len(recent) > RECENT_REQUESTS:
-            recent.popitem(last=False)
-        return batch.collect(command, events)
-
-    def _storable_after(self, deposit: c.Deposit) -> bool:
-        """Whether every balance of the asset stays storable after the deposit. Trades and
-        fees only move funds between balances, so the asset's total (deposits minus
-        withdrawals) bounds each of them: keeping it storable keeps all of them so."""
-        decimals = self.asset_decimals.get(deposit.asset, DEFAULT_DECIMALS)
-        total = self.engine.net_deposits.get(deposit.asset, 0) + deposit.amount
-        return total <= max_units(decimals)
 
     # -- a live state dump, for reconcile ----------------------------------------------
 

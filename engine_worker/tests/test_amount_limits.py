@@ -199,9 +199,13 @@ def test_a_failure_after_apply_stops_before_any_reply_and_the_restart_is_clean(c
 @pytest.mark.django_db
 def test_a_failure_before_anything_was_applied_is_an_ordinary_error(conn, monkeypatch):
     shard = Shard(conn, 42)
-    monkeypatch.setattr(shard.runtime, "_decode", lambda *a, **k: 1 / 0)
+    # a state dump (a read: nothing applied) that fails, first in its batch
+    monkeypatch.setattr(shard.runtime, "dump", lambda request_id: 1 / 0)
+    seq = shard.runtime.engine.next_seq
+    dump = {"kind": "Dump", "request_id": f"dump-{time.time_ns()}"}
     with pytest.raises(ZeroDivisionError):
-        shard.runtime.apply_batch([shard.command("Deposit")], reply_to=None)
+        shard.runtime.apply_batch([dump, shard.command("Deposit")], reply_to=None)
+    assert shard.runtime.engine.next_seq == seq
 
 
 def test_the_job_exits_the_worker_on_a_fail_stop(monkeypatch):
