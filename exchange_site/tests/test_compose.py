@@ -84,6 +84,9 @@ def test_every_service_make_run_starts_is_in_the_compose_file_with_its_command(r
     assert (
         "python -m realtime.server -b $HOST -p $PORT exchange_site.asgi:application" in dockerfile
     )
+    # and its engine is the compiled core, built in the image (never the pure one unnoticed)
+    assert "RUN python scripts/build_core.py" in dockerfile
+    assert "\nENV ENGINE_CORE=compiled\n" in dockerfile
 
 
 def test_the_databases_are_timescaledb_and_redis_with_its_append_only_file(rendered):
