@@ -32,7 +32,6 @@ from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.fold import (
     APPLY_OPS,
-    MAX_VALUES_PER_OP,
     RECENT_REQUESTS,
     Batch,
     Commit,
@@ -488,12 +487,10 @@ class EngineRuntime:
         for side, mirror in zip(deepbook.SIDES, mirrors, strict=True):
             removed, added = deepbook.apply_levels(mirror, update[side], price, qty)
             key = keys.rm_book(symbol, side)
-            step = MAX_VALUES_PER_OP
-            for start in range(0, len(removed), step):
-                commit.op("ZREM", key, *removed[start : start + step])
-            for start in range(0, len(added), step // 2):
-                pairs = (w for m in added[start : start + step // 2] for w in ("0", m))
-                commit.op("ZADD", key, *pairs)
+            if removed:  # Commit.op splits a long one (fold.split_op)
+                commit.op("ZREM", key, *removed)
+            if added:
+                commit.op("ZADD", key, *(w for m in added for w in ("0", m)))
         commit.op("SET", keys.rm_book_seq(symbol), str(update["sequence"]))
 
     def _write_book(self, symbol: str) -> None:

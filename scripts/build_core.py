@@ -126,8 +126,10 @@ def check(target: Path) -> None:
         "assert c.IMPLEMENTATION == 'compiled' and e.__file__.startswith(str(c.build_dir()))\n"
         "from engine_worker.core.commands import Deposit\n"
         "assert len(e.Engine().apply(Deposit('r', 0, 1, 'USDT', 5))) == 2\n"
-        "import engine_worker.wire as w, marketdata.units as u, marketdata.shapes as s\n"
-        "for m in (w, u, s): assert m.__file__.startswith(str(c.build_dir().parents[1])), m\n"
+        "import importlib, marketdata.units as u\n"
+        f"for name in {[n.removesuffix('.py').replace('/', '.') for n in core.PRESENTERS]!r}:\n"
+        "    m = importlib.import_module(name)\n"
+        "    assert m.__file__.startswith(str(c.build_dir().parents[1])), m\n"
         "assert u.format_scaled(-1234, 2) == '-12.34'\n"
     )
     env = {**os.environ, "ENGINE_CORE": "compiled"}

@@ -100,7 +100,7 @@ def test_a_commit_is_what_redis_pys_packer_sends():
     redis-py's packer (hiredis's when installed, as here) makes of the same words."""
     from redis.connection import Connection
 
-    from engine_worker.fold import MAX_OP_WORDS, op_words
+    from engine_worker.fold import MAX_OP_WORDS, split_op
 
     ops: list[tuple[str | bytes, ...]] = [
         ("SET", "rm:order:1", b'{"id":1}', "EX", "604800"),
@@ -112,7 +112,12 @@ def test_a_commit_is_what_redis_pys_packer_sends():
     for op in ops:
         commit.op(*op)
     commit.ops([("DEL", "rq:job:1")])
-    words = [w for op in [*ops, ("DEL", "rq:job:1")] for w in op_words(op)]
+    words = [
+        w
+        for op in [*ops, ("DEL", "rq:job:1")]
+        for part in split_op(op)
+        for w in (str(len(part)), *part)
+    ]
     sha = "a" * 40
     expected = Connection().pack_commands([("MULTI",), ("EVALSHA", sha, 0, *words), ("EXEC",)])
     assert b"".join(commit.packed(sha)) == b"".join(expected)

@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 
 from engine_client.gateway import get_gateway, now_ms
-from engine_worker.fold import MAX_OP_WORDS, MAX_VALUES_PER_OP, op_words
+from engine_worker.fold import MAX_OP_WORDS, MAX_VALUES_PER_OP, split_op
 from infra import keys
 from orders.tests.helpers import balances, place
 
@@ -23,35 +23,26 @@ pytestmark = pytest.mark.django_db
 MANY = 8_200  # past the ~8,000 values one Lua unpack() takes
 
 
-def test_op_words_splits_every_multi_value_command_and_keeps_the_rest():
-    assert op_words(("SET", "k", "v")) == ["3", "SET", "k", "v"]
+def test_split_op_splits_every_multi_value_command_and_keeps_the_rest():
+    assert split_op(("SET", "k", "v")) == [("SET", "k", "v")]
     members = [str(i) for i in range(2 * MAX_VALUES_PER_OP + 1)]
-    words = op_words(("ZREM", "k", *members))
-    assert words[0] == str(MAX_VALUES_PER_OP + 2) and words[1:3] == ["ZREM", "k"]
-    commands, i = [], 0
-    while i < len(words):
-        n = int(words[i])
-        assert n <= MAX_OP_WORDS
-        commands.append(words[i + 1 : i + 1 + n])
-        i += n + 1
-    assert [c[:2] for c in commands] == [["ZREM", "k"]] * 3
+    commands = split_op(("ZREM", "k", *members))
+    assert len(commands[0]) == MAX_VALUES_PER_OP + 2
+    assert all(len(c) <= MAX_OP_WORDS for c in commands)
+    assert [c[:2] for c in commands] == [("ZREM", "k")] * 3
     assert [m for c in commands for m in c[2:]] == members
     pairs = [w for i in range(MAX_VALUES_PER_OP + 3) for w in (str(i), f"v{i}")]
-    words = op_words(("HSET", "h", *pairs))
-    assert int(words[0]) == 2 + 2 * MAX_VALUES_PER_OP  # pairs stay whole
+    commands = split_op(("HSET", "h", *pairs))
+    assert len(commands[0]) == 2 + 2 * MAX_VALUES_PER_OP  # pairs stay whole
     with pytest.raises(ValueError, match="cannot be split"):
-        op_words(("PUBLISH", "channel", *members))
+        split_op(("PUBLISH", "channel", *members))
 
 
-def test_op_words_splits_mset_into_whole_pairs_without_a_key_head():
+def test_split_op_splits_mset_into_whole_pairs_without_a_key_head():
     pairs = [w for i in range(2 * MAX_VALUES_PER_OP + 1) for w in (f"k{i}", f"v{i}")]
-    words = op_words(("MSET", *pairs))
-    commands, i = [], 0
-    while i < len(words):
-        n = int(words[i])
-        assert n <= MAX_OP_WORDS and n % 2 == 1  # MSET and whole key-value pairs
-        commands.append(words[i + 1 : i + 1 + n])
-        i += n + 1
+    commands = split_op(("MSET", *pairs))
+    for c in commands:
+        assert len(c) <= MAX_OP_WORDS and len(c) % 2 == 1  # MSET and whole key-value pairs
     assert [c[0] for c in commands] == ["MSET"] * 3
     assert [w for c in commands for w in c[1:]] == pairs
 
