@@ -23,6 +23,7 @@ from engine_worker.core import commands as c
 from engine_worker.core import events as e
 from engine_worker.core.engine import Engine
 from engine_worker.core.types import OPEN_STATUSES, RejectReason
+from engine_worker.wire import Raw
 from infra import keys
 from marketdata.shapes import depth_body
 from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled, max_units
@@ -350,7 +351,7 @@ class Batch:
         request_id = command.request_id
         sequence = engine.next_seq - 1
         reply: dict[str, Any] = {"request_id": request_id, "ok": True, "sequence": sequence}
-        fills: list[dict[str, Any]] = []
+        fills: list[wire.Raw] = []  # the own order's fills' texts
         # this command's orders, their last event (rendered once, after the loop)
         order_events: dict[int, wire.OrderEvent] = {}
         # the command's own order, whose fills the reply carries (a placed or amended one;
@@ -415,8 +416,8 @@ class Batch:
             elif isinstance(event, e.OrderUpdated):
                 order_events[event.order_id] = event
             elif isinstance(event, e.Trade):
-                (maker, maker_text), (taker, taker_text), (_, public_text), trade = (
-                    wire.trade_bodies(event, units_of[event.symbol])
+                (_, maker_text), (_, taker_text), (_, public_text), trade = wire.trade_bodies(
+                    event, units_of[event.symbol]
                 )
                 maker_user, taker_user = event.maker_user_id, event.taker_user_id
                 fills_of = self.fills
@@ -430,9 +431,9 @@ class Batch:
                     record["trades"] = record_trades
                 record_trades.append(trade)
                 if event.taker_order_id == own:
-                    fills.append(taker)
+                    fills.append(Raw(taker_text))
                 elif event.maker_order_id == own:
-                    fills.append(maker)
+                    fills.append(Raw(maker_text))
             elif isinstance(event, e.OrderTriggered):
                 order_events[event.order_id] = event
                 _, triggered = wire.order_json_text(event, units_of[event.symbol])
@@ -464,13 +465,13 @@ class Batch:
             elif isinstance(event, e.MarketChanged):
                 self.catalogue_changed = True
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
-        orders: dict[int, dict[str, Any]] = {}
+        texts_of: dict[int, wire.Raw] = {}  # this command's orders' texts
         if order_events:
             priorities: dict[str, int] = {}
             batch_orders = self.orders
             for order_id, order_event in order_events.items():
-                body, order_text = wire.order_json_text(order_event, units_of[order_event.symbol])
-                orders[order_id] = body
+                _, order_text = wire.order_json_text(order_event, units_of[order_event.symbol])
+                texts_of[order_id] = Raw(order_text)
                 user_id = order_event.user_id
                 user_events.setdefault(user_id, []).append(_ORDER_EVENT + order_text[1:])
                 is_open = order_event.status in OPEN_STATUSES
@@ -481,22 +482,24 @@ class Batch:
                         # the queue place of each order the command left open, for
                         # recovery (engine state, not part of an order's public shape)
                         priorities[str(order_id)] = resting.priority
-            record["orders"] = list(orders.values())
+            record["orders"] = list(texts_of.values())
             if priorities:
                 record["priorities"] = priorities
+        # the orders and fills in the reply as their texts (Raw): rendered once
         if isinstance(command, c.PlaceOrder):
-            reply["order"] = next(iter(orders.values()))  # the new order's final state
+            reply["order"] = next(iter(texts_of.values()))  # the new order's final state
             reply["fills"] = fills
         elif isinstance(command, c.CancelOrder):
-            reply["order"] = orders[command.order_id]
+            reply["order"] = texts_of[command.order_id]
         elif isinstance(command, c.AmendOrder):
-            reply["order"] = orders[command.order_id]
+            reply["order"] = texts_of[command.order_id]
             reply["fills"] = fills
         elif isinstance(command, c.PlaceOrderList):
-            limit_order, stop_order = list(orders.values())[:2]
-            reply["order_list"] = {"id": limit_order["id"], "orders": [limit_order, stop_order]}
+            limit_id, stop_id = list(texts_of)[:2]
+            pair = [texts_of[limit_id], texts_of[stop_id]]
+            reply["order_list"] = {"id": limit_id, "orders": pair}
         elif isinstance(command, c.CancelAll):
-            reply["orders"] = list(orders.values())
+            reply["orders"] = list(texts_of.values())
         elif isinstance(command, (c.Deposit, c.Withdraw)):
             free, held = engine.balance(command.user_id, command.asset)
             reply["balance"] = wire.balance_json(

@@ -231,11 +231,12 @@ class EngineRuntime:
         """Several jobs' commands, in order, as one batch: one atomic commit, and one reply
         message per job to that job's ``reply_to``. ``ops`` are more Redis commands for the
         same MULTI/EXEC (the worker's job bookkeeping, engine_worker/worker.py). Returns
-        all the replies, in order, once the commit is done."""
+        all the replies, in order, once the commit is done, as their gateways read them
+        (decoded from their JSON: a reply holds its orders and fills as texts)."""
         pending = self.prepare(jobs, ops=ops)
         self.send(pending)
         self.confirm(pending)
-        return pending.batch.replies
+        return json.loads(wire.dumps(pending.batch.replies))
 
     def prepare(
         self, jobs: list[tuple[list[Any], str | None]], *, ops: Iterable[tuple[str, ...]] = ()

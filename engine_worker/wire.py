@@ -215,16 +215,49 @@ def command_from_log(wire: dict[str, Any]) -> tuple[c.Command, MarketUnits | Non
 
 
 def dumps(value: Any) -> bytes:
-    """``value`` as JSON text (UTF-8), by orjson: compact, non-ASCII unescaped. What
-    orjson refuses, json.dumps writes (the same text but for escapes): an int past 64
-    bits (a 38-digit amount in a command), a lone surrogate (a string nothing checked),
-    an int key (the limits' users). Every reader parses it with json.loads."""
+    """``value`` as JSON text (UTF-8), by orjson: compact, non-ASCII unescaped. ``value``
+    may hold :class:`Raw` texts, written as they are (a body encoded once already). What
+    orjson refuses, :func:`_refused` rewrites first: an int past 64 bits (a 38-digit
+    amount in a command), a lone surrogate (a string nothing checked), a key that is not
+    a string (the limits' users); the text is json.dumps' but for escapes. Every reader
+    parses it with json.loads."""
     try:
         return _orjson_dumps(value)
     except TypeError:  # orjson.JSONEncodeError
-        return _stdlib_dumps(value, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8", "surrogatepass"
-        )
+        try:
+            return _orjson_dumps(_refused(value))
+        except TypeError:  # a lone surrogate in a key: json.dumps, which knows no Raw
+            return _stdlib_dumps(value, separators=(",", ":"), ensure_ascii=False).encode(
+                "utf-8", "surrogatepass"
+            )
+
+
+#: Text already JSON, spliced into what :func:`dumps` writes (an order's or a fill's
+#: text, rendered once for the read model, in a reply and a record)
+Raw = orjson.Fragment
+_INT64 = (-(2**63), 2**64 - 1)  # what orjson writes of an int
+
+
+def _refused(value: Any) -> Any:
+    """``value`` with what orjson refuses as :data:`Raw` texts json.dumps writes (ints past
+    64 bits, strings with a lone surrogate) and each key a string (as json.dumps makes
+    it)."""
+    if isinstance(value, dict):
+        return {
+            (key if isinstance(key, str) else _stdlib_dumps(key)): _refused(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_refused(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = _INT64
+        return value if low <= value <= high else Raw(str(value).encode())
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate
+            return Raw(_stdlib_dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    return value
 
 
 _orjson_dumps = orjson.dumps

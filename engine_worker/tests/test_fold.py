@@ -8,7 +8,6 @@ implementations."""
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
 
@@ -17,6 +16,7 @@ import redis
 
 import engine_worker.core as core
 from engine_client import commands as wire_commands
+from engine_worker import wire
 from engine_worker.fold import Commit
 from engine_worker.runtime import EngineRuntime
 from engine_worker.tests.core.test_core_build import _built, _python
@@ -57,7 +57,7 @@ def commit_digest(seed: int = SEED) -> tuple[str, dict[str, int]]:
         pending = runtime.prepare([(stream[:size], "engine.reply.fold")])
         del stream[:size]
         digest.update(b"".join(pending.commit.packed("0" * 40)))
-        digest.update(json.dumps(pending.batch.replies).encode())
+        digest.update(wire.dumps(pending.batch.replies))  # their orders and fills as texts
         for record in pending.batch.records:
             seen[record["kind"]] += 1
             seen["trades"] += len(record.get("trades", ()))

@@ -324,3 +324,16 @@ json_values = st.recursive(
 @given(json_values)
 def test_dumps_writes_what_json_dumps_writes(value: object) -> None:
     assert json.loads(wire.dumps(value)) == json.loads(json.dumps(value))
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values, json_values)
+def test_raw_texts_are_spliced_whatever_the_fallback(value: object, inner: object) -> None:
+    """A reply or record holds its orders and fills as texts (wire.Raw); dumps splices them
+    as they are, also when what is around them needs the fallback (a big int, a lone
+    surrogate, an int key): the text reads as the value with each text's own."""
+    text = wire.dumps(inner)
+    expected = json.loads(json.dumps({"v": value, "raw": [inner, inner]}))
+    assert json.loads(wire.dumps({"v": value, "raw": [wire.Raw(text), wire.Raw(text)]})) == (
+        expected
+    )
