@@ -4,7 +4,8 @@ batches of wire commands (decode, the core, rendering, the one atomic write to R
 The command mix is bench/e2e_orders.py part (a)'s: 100 funded users placing limit orders
 around a mid price that random-walks by one tick per command, 15% of them IOC orders
 crossing it by 1-50 ticks, the rest GTC orders resting 1-50 ticks away. The batches are
-made before timing; each is applied as the RQ job would apply it (with a reply channel).
+made before timing; each is applied as the RQ job would apply it (with a reply channel and
+its commands' JSON text, which the command log takes as it is).
 Printed, for two ways of running the same batches, alternating in rounds: commands per
 second, and each batch's time split into applying it (decode, core, rendering, building
 the commit's words) and sending the commit and waiting for it. *Sequential* waits for
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import json
 import os
 import pstats
 import sys
@@ -98,7 +100,11 @@ def main() -> None:
     # the worker's (GC_THRESHOLDS).
     modes = ("sequential", "pipelined", "pipelined, default gc")
     spent = {name: [0.0, 0.0, 0.0] for name in modes}  # total, prepare, wait
-    jobs = [[(commands, reply_to)] for commands in batches[args.warm :]]
+    # each job with its commands' JSON text, as the worker has it from the job's data
+    jobs = [
+        ([(commands, reply_to)], [json.dumps(commands).encode()])
+        for commands in batches[args.warm :]
+    ]
     rounds = 4
     size = len(jobs) // (len(modes) * rounds)
     profiler = cProfile.Profile() if args.profile else None
@@ -107,7 +113,7 @@ def main() -> None:
         total = spent["sequential"]
         for job in part:
             started = time.perf_counter()
-            pending = runtime.prepare(job)
+            pending = runtime.prepare(job[0], texts=job[1])
             prepared = time.perf_counter()
             runtime.send(pending)
             runtime.confirm(pending)
@@ -119,7 +125,7 @@ def main() -> None:
         before = None
         for job in part:
             started = time.perf_counter()
-            pending = runtime.prepare(job)
+            pending = runtime.prepare(job[0], texts=job[1])
             prepared = time.perf_counter()
             if before is not None:
                 runtime.confirm(before)

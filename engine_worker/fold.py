@@ -270,6 +270,9 @@ class Batch:
         self.asset_decimals = asset_decimals
         self.recent_requests = recent_requests  # request ids applied lately, oldest first
         self.logged: list[Any] = []  # wire commands the engine applied
+        # the command log's entry, its commands' texts: each job's as it came, when the
+        # engine applied all of its commands, else those it applied encoded again
+        self.logged_texts: list[bytes] = []
         self.replies: list[dict[str, Any]] = []
         self.orders: dict[int, tuple[int, bool, bytes]] = {}  # id: user, open, text
         self.new_client_ids: list[tuple[int, str, int]] = []
@@ -284,16 +287,34 @@ class Batch:
         self.limits_changed = False  # Configure or SetOrderLimit applied
         self.jobs: list[tuple[str | None, int, int]] = []  # reply_to, its replies' slice
 
-    def apply_jobs(self, jobs: list[tuple[Any, str | None]], dump: Dump) -> None:
+    def apply_jobs(
+        self,
+        jobs: list[tuple[Any, str | None]],
+        dump: Dump,
+        texts: list[bytes | None] | None = None,
+    ) -> None:
         """Apply the jobs' commands, in order, each job's replies one slice of
-        :attr:`replies` (:attr:`jobs`). A job whose commands are not a list has none."""
-        replies = self.replies
-        for commands, reply_to in jobs:
-            start = len(replies)
+        :attr:`replies` (:attr:`jobs`). A job whose commands are not a list has none.
+        ``texts``: each job's commands as the JSON text (an array) they were decoded from,
+        or None, for the command log (:meth:`log_text`)."""
+        replies, logged, logged_texts = self.replies, self.logged, self.logged_texts
+        for at, (commands, reply_to) in enumerate(jobs):
+            start, applied = len(replies), len(logged)
             if isinstance(commands, list):
                 for command in commands:
                     replies.append(self.apply(command, dump))
             self.jobs.append((reply_to, start, len(replies)))
+            if len(logged) == applied:
+                continue  # nothing logged
+            text = texts[at] if texts is not None else None
+            if text is not None and len(logged) - applied == len(replies) - start:
+                logged_texts.append(text[1:-1])  # all applied: the array's items as they came
+            else:
+                logged_texts.append(wire.dumps(logged[applied:])[1:-1])
+
+    def log_text(self) -> bytes:
+        """The command log entry's commands, a JSON array: :attr:`logged`'s text."""
+        return b"[" + b",".join(self.logged_texts) + b"]"
 
     def apply(self, command_wire: Any, dump: Dump) -> dict[str, Any]:
         """Apply one wire command and fold what it did; its reply. Refused before the

@@ -239,19 +239,24 @@ class EngineRuntime:
         return json.loads(wire.dumps(pending.batch.replies))
 
     def prepare(
-        self, jobs: list[tuple[list[Any], str | None]], *, ops: Iterable[tuple[str, ...]] = ()
+        self,
+        jobs: list[tuple[list[Any], str | None]],
+        *,
+        ops: Iterable[tuple[str, ...]] = (),
+        texts: list[bytes | None] | None = None,
     ) -> Pending:
         """Apply the jobs' commands in memory and build their commit, without sending it:
         :meth:`send` writes it, :meth:`confirm` waits for it. The worker applies the next
         batch between the two, while Redis runs this one's commit. An error once a command
         was applied is a FailStop (the memory is ahead of the log); before, it is raised
-        as it is."""
+        as it is. ``texts``: each job's commands as the JSON text they came in, or None
+        (fold.Batch.apply_jobs)."""
         batch = Batch(self.engine, self.units, self.asset_decimals, self.recent_requests)
         first_seq = self.engine.next_seq
         clock = time.perf_counter
         started = clock()
         try:
-            batch.apply_jobs(jobs, self.dump)
+            batch.apply_jobs(jobs, self.dump, texts)
             last_seq = self.engine.next_seq - 1
             commit = self._commit(batch, first_seq, last_seq, ops)
             applied = clock()
@@ -430,7 +435,7 @@ class EngineRuntime:
             # the command log, keyed by the batch's last sequence number (recovery starts
             # right after the snapshot's), then what the batch did, for the DB processor
             commit.op("XADD", self.commands, f"{last}-0", "first_seq", str(first),
-                      "last_seq", str(last), "commands", dumps(batch.logged))  # fmt: skip
+                      "last_seq", str(last), "commands", batch.log_text())  # fmt: skip
             commit.op("XADD", self.stream, "*", "first_seq", str(first),
                       "last_seq", str(last), "records", dumps(batch.records),
                       "state", dumps(self._state(batch)))  # fmt: skip

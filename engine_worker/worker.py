@@ -125,6 +125,20 @@ class BadJob(Exception):
 def decode_job(data: bytes, shard: int) -> tuple[list[Any], str | None]:
     """A job hash's ``data`` (RQ's format: zlib-compressed, JSONSerializer's
     [function, instance, args, kwargs]) as the engine job's (commands, reply_to)."""
+    commands, reply_to, _ = decode_job_text(data, shard)
+    return commands, reply_to
+
+
+# the head of an engine job's data as JSONSerializer (json.dumps) writes it, as the
+# gateway does (engine_client/gateway.py enqueue_job): up to the commands
+_JOB_HEAD = json.dumps([JOB_FUNCTION, None, [[]]]).encode()[: -len(b"[]]]")]
+
+
+def decode_job_text(data: bytes, shard: int) -> tuple[list[Any], str | None, bytes | None]:
+    """:func:`decode_job`, and the commands' JSON text (an array) as it is in the data when
+    the data is laid out as json.dumps writes it (the gateway's, RQ's own enqueue): the
+    command log takes it as it is rather than encode the commands again. None otherwise
+    (a job written otherwise is encoded again)."""
     try:
         raw = zlib.decompress(data)
     except zlib.error:
@@ -150,7 +164,15 @@ def decode_job(data: bytes, shard: int) -> tuple[list[Any], str | None]:
         raise BadJob("malformed job arguments: reply_to is not a channel")
     if not isinstance(commands, list):
         raise BadJob("malformed job arguments: commands is not a list")
-    return commands, reply_to
+    # The data parsed as [function, null, [commands, reply_to, shard], {}]: with the head
+    # and tail json.dumps writes around the commands, what lies between is their text.
+    tail = f", {json.dumps(reply_to)}, {json.dumps(shard)}], {{}}]".encode()
+    text = None
+    if raw.startswith(_JOB_HEAD) and raw.endswith(tail):
+        text = raw[len(_JOB_HEAD) : len(raw) - len(tail)]
+        if text[:1] != b"[" or text[-1:] != b"]":
+            text = None
+    return commands, reply_to, text
 
 
 def fail_jobs(
@@ -229,7 +251,7 @@ def fail_abandoned_jobs(runtime: EngineRuntime, queue: Queue) -> None:
         pipe.execute()
 
 
-_Job = tuple[list[Any], str | None, str]  # commands, reply_to, job id
+_Job = tuple[list[Any], str | None, str, bytes | None]  # commands, reply_to, job id, text
 
 
 def _first_batch(held: list[_Job]) -> tuple[list[_Job], list[_Job]]:
@@ -324,8 +346,9 @@ class JobLoop:
             part, held = _first_batch(held)
             try:
                 prepared = self.runtime.prepare(
-                    [(commands, reply_to) for commands, reply_to, _ in part],
-                    ops=self._bookkeeping([job_id for _, _, job_id in part]),
+                    [(commands, reply_to) for commands, reply_to, _, _ in part],
+                    ops=self._bookkeeping([job_id for _, _, job_id, _ in part]),
+                    texts=[text for _, _, _, text in part],
                 )
             except Exception as exc:  # noqa: BLE001 - nothing was applied (else FailStop): fail the job
                 self._confirm(pending)
@@ -404,12 +427,12 @@ class JobLoop:
                 failures.append((job_id, "gone"))
                 continue
             try:
-                commands, reply_to = decode_job(data, shard)
+                commands, reply_to, text = decode_job_text(data, shard)
             except BadJob as exc:
                 logger.warning("job %s failed: %s", job_id, exc.args[0])
                 failures.append((job_id, f"BadJob: {exc.args[0]}"))
                 continue
-            runnable.append((commands, reply_to, job_id))
+            runnable.append((commands, reply_to, job_id, text))
         if failures:
             fail_jobs(self.queue, failures, shard=shard, taken=self.taken)
         return runnable

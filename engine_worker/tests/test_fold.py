@@ -8,6 +8,7 @@ implementations."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections import Counter
 
@@ -123,3 +124,33 @@ def test_a_commit_is_what_redis_pys_packer_sends():
     assert b"".join(commit.packed(sha)) == b"".join(expected)
     assert commit.word_list() == [w.encode() if isinstance(w, str) else w for w in words]
     assert commit.words == len(words)
+
+
+def test_the_command_log_takes_each_jobs_text_as_it_came():
+    """The log's entry is the commands the engine applied: a job applied whole as the text
+    it came in (the bytes the gateway wrote, not encoded again), a job with a command
+    refused before the engine (a malformed one, a resend) as the others, encoded again."""
+    rng = random.Random(SEED)
+    runtime = EngineRuntime(0, fee_account=1, connection=redis.Redis(port=1))
+    market = wire_commands.add_market(market=market_units_to_wire(UNITS))
+    stream = [wire_commands.stamped(market, request_id="m", ts=1), *random_commands(rng, 300)]
+    stream.insert(150, {"kind": "PlaceOrder", "request_id": "bad", "ts": 1, "price": "x"})
+    stream.insert(200, dict(stream[120]))  # a resend
+    seen: Counter[str] = Counter()
+    while stream:
+        jobs: list[tuple[list, str | None]] = []
+        for _ in range(rng.randint(1, 4)):
+            size = rng.randint(1, 30)
+            jobs.append((stream[:size], "engine.reply.fold"))
+            del stream[:size]
+        texts: list[bytes | None] = [json.dumps(commands).encode() for commands, _ in jobs]
+        pending = runtime.prepare(jobs, texts=texts)
+        words = pending.commit.word_list()
+        entry = words[words.index(b"commands") + 1]
+        assert json.loads(entry) == pending.batch.logged
+        for (_, start, end), text in zip(pending.batch.jobs, texts, strict=True):
+            replies = pending.batch.replies[start:end]
+            whole = all("sequence" in reply for reply in replies)  # none refused before
+            assert (text[1:-1] in entry) == whole, (whole, text)
+            seen["whole" if whole else "refused"] += 1
+    assert seen["whole"] > 10 and seen["refused"] == 2, seen

@@ -29,7 +29,13 @@ from engine_client import commands as engine_commands
 from engine_client import gateway
 from engine_client.gateway import ENQUEUE_JOB, FAILURE_TTL, enqueue_job, rq_timestamp
 from engine_worker.runtime import EngineRuntime
-from engine_worker.worker import JOB_FUNCTION, JobLoop, decode_job, in_progress_key
+from engine_worker.worker import (
+    JOB_FUNCTION,
+    JobLoop,
+    decode_job,
+    decode_job_text,
+    in_progress_key,
+)
 from infra import keys
 
 SHARD = 45
@@ -114,6 +120,27 @@ def test_rq_fetches_the_job_and_the_worker_decodes_it(conn):
     assert job.description == f"{JOB_FUNCTION}(<1 commands>, 'engine.reply.gwjob', {SHARD})"
     data = conn.hget(job.key, "data")
     assert decode_job(data, SHARD) == (commands, "engine.reply.gwjob")
+
+
+def test_the_worker_finds_the_commands_text_in_the_gateways_job(conn):
+    """decode_job_text: the commands' JSON text, as the data holds it, for the command log;
+    in the gateway's job and RQ's own (both json.dumps), none in data laid out otherwise
+    (then the log encodes the commands again)."""
+    commands = [deposit(USERS[0]), deposit(USERS[1])]
+    write(conn, "gwjob-3", commands, 'engine.reply."q"', SHARD)
+    ours = conn.hget(Job.redis_job_namespace_prefix + "gwjob-3", "data")
+    queue = Queue(keys.queue(SHARD), connection=conn, serializer=JSONSerializer)
+    theirs = queue.enqueue(JOB_FUNCTION, commands, 'engine.reply."q"', SHARD)
+    for data in (ours, conn.hget(theirs.key, "data")):
+        found, reply_to, text = decode_job_text(data, SHARD)
+        assert (found, reply_to) == (commands, 'engine.reply."q"')
+        raw = data if data.startswith(b"[") else zlib.decompress(data)  # RQ's: compressed
+        assert text is not None and json.loads(text) == commands and text in raw
+    compact = json.dumps(
+        [JOB_FUNCTION, None, [commands, "engine.reply.x", SHARD], {}], separators=(",", ":")
+    ).encode()
+    assert decode_job_text(compact, SHARD) == (commands, "engine.reply.x", None)
+    queue.empty()
 
 
 def test_the_worker_runs_the_jobs_and_fails_one_into_rqs_registry(conn):
