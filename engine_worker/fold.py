@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from engine_worker import wire
@@ -31,6 +31,13 @@ from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled, max_u
 logger = logging.getLogger(__name__)
 
 RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
+# A recent-items list is trimmed back to RECENT_ITEMS once this many items were pushed on
+# it since its last trim, not after every push: the readers read its first RECENT_ITEMS
+# (orders/selectors.py), so it may hold up to RECENT_ITEMS + TRIM_AFTER - 1 after a
+# commit (and TRIM_AFTER - 1 more for each restart before its next trim: a restart
+# forgets the counts). An LTRIM per list per batch was a sixth of a batch's Redis
+# commands.
+TRIM_AFTER = 100
 RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
 CLOSED_ORDER_TTL = 7 * 24 * 3600
 
@@ -529,13 +536,20 @@ class Batch:
         return reply
 
     def commit_words(
-        self, commit: Commit, shard: int, book_ops: BookOps, depth_levels: int
+        self,
+        commit: Commit,
+        shard: int,
+        book_ops: BookOps,
+        depth_levels: int,
+        untrimmed: dict[str, int],
     ) -> None:
         """Append to ``commit`` everything the batch did but its log entries: each job's
         replies, the read model's orders, balances, fills, trades and books (each changed
         book's snapshot of ``depth_levels`` a side), and the market and user events. Each
         order, fill and balance stored or published alone was encoded once, when it was
-        rendered; the replies are encoded here, a job's in one call."""
+        rendered; the replies are encoded here, a job's in one call. ``untrimmed``: the
+        runtime's count, per recent-items list, of the items pushed since its last trim
+        (updated here: :data:`TRIM_AFTER`)."""
         dumps = wire.dumps
         replies = self.replies
         for reply_to, start, end in self.jobs:  # each job's replies to its own gateway
@@ -558,11 +572,9 @@ class Batch:
             commit.op("MSET", *open_orders)
         for user_id, pairs in opened.items():
             commit.op("ZADD", keys.rm_open_orders(user_id), *pairs)
-        last_item = str(RECENT_ITEMS - 1)
         for user_id, ids in closed.items():
             commit.op("ZREM", keys.rm_open_orders(user_id), *ids)
-            commit.op("LPUSH", keys.rm_closed_orders(user_id), *ids)
-            commit.op("LTRIM", keys.rm_closed_orders(user_id), "0", last_item)
+            push_recent(commit, untrimmed, keys.rm_closed_orders(user_id), ids)
         for user_id, client_order_id, order_id in self.new_client_ids:
             commit.op("HSET", keys.rm_client_order_ids(user_id), client_order_id, str(order_id))
         by_user: dict[int, list[Word]] = {}
@@ -571,11 +583,9 @@ class Batch:
         for user_id, fields in by_user.items():
             commit.op("HSET", keys.rm_balances(user_id), *fields)
         for user_id, fills in self.fills.items():
-            commit.op("LPUSH", keys.rm_fills(user_id), *fills[-RECENT_ITEMS:])
-            commit.op("LTRIM", keys.rm_fills(user_id), "0", last_item)
+            push_recent(commit, untrimmed, keys.rm_fills(user_id), fills)
         for symbol, trades in self.trades.items():
-            commit.op("LPUSH", keys.rm_trades(symbol), *trades[-RECENT_ITEMS:])
-            commit.op("LTRIM", keys.rm_trades(symbol), "0", last_item)
+            push_recent(commit, untrimmed, keys.rm_trades(symbol), trades)
             public = b"[" + b",".join(trades) + b"]"
             commit.op("PUBLISH", keys.md_channel("trades", symbol), public)
         for symbol, update in self.depth.items():
@@ -594,3 +604,18 @@ class Batch:
             commit.op("SET", keys.rm_depth(symbol), dumps(snapshot))
         for user_id, texts in self.user_events.items():
             commit.op("PUBLISH", keys.user_channel(user_id), b"[" + b",".join(texts) + b"]")
+
+
+_LAST_ITEM = str(RECENT_ITEMS - 1)
+
+
+def push_recent(commit: Commit, untrimmed: dict[str, int], key: str, items: Sequence[Word]) -> None:
+    """Push ``items`` (oldest first) on the recent-items list ``key``, the newest at its
+    head; trim it back to RECENT_ITEMS once TRIM_AFTER items came since its last trim."""
+    commit.op("LPUSH", key, *items[-RECENT_ITEMS:])
+    pushed = untrimmed.get(key, 0) + len(items)
+    if pushed >= TRIM_AFTER:
+        commit.op("LTRIM", key, "0", _LAST_ITEM)
+        untrimmed.pop(key, None)
+    else:
+        untrimmed[key] = pushed

@@ -105,6 +105,9 @@ class EngineRuntime:
         self.recent_requests: OrderedDict[str, None] = OrderedDict()
         # per market, the whole book's members in Redis (ticks -> member), bids and asks
         self._book_mirrors: dict[str, tuple[dict[int, str], dict[int, str]]] = {}
+        # per recent-items list (fills, closed orders, trades), the items pushed on it since
+        # it was last trimmed (fold.push_recent)
+        self._untrimmed: dict[str, int] = {}
         self.metrics = EngineMetrics(self)  # registered by run_engine (engine_worker/worker.py)
 
     # -- start-up ----------------------------------------------------------------------
@@ -439,7 +442,7 @@ class EngineRuntime:
             commit.op("XADD", self.stream, "*", "first_seq", str(first),
                       "last_seq", str(last), "records", dumps(batch.records),
                       "state", dumps(self._state(batch)))  # fmt: skip
-        batch.commit_words(commit, self.shard, self._book_ops, DEPTH_LEVELS)
+        batch.commit_words(commit, self.shard, self._book_ops, DEPTH_LEVELS, self._untrimmed)
         commit.ops(ops)
         return commit
 

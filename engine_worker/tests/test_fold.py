@@ -154,3 +154,36 @@ def test_the_command_log_takes_each_jobs_text_as_it_came():
             assert (text[1:-1] in entry) == whole, (whole, text)
             seen["whole" if whole else "refused"] += 1
     assert seen["whole"] > 10 and seen["refused"] == 2, seen
+
+
+def test_a_recent_items_list_is_trimmed_every_so_often_and_reads_the_same():
+    """push_recent's commands, applied to a list as Redis applies LPUSH and LTRIM: after
+    every commit the list's first RECENT_ITEMS are the newest items, newest first, and it
+    never holds more than RECENT_ITEMS + TRIM_AFTER - 1; it is not trimmed each time."""
+    from engine_worker.fold import RECENT_ITEMS, TRIM_AFTER, push_recent
+
+    rng = random.Random(SEED)
+    untrimmed: dict[str, int] = {}
+    held: list[bytes] = []  # the list in Redis, head first
+    pushed: list[bytes] = []  # every item, oldest first
+    commits = trims = 0
+    while len(pushed) < 5 * RECENT_ITEMS:
+        items = [str(len(pushed) + i).encode() for i in range(rng.choice((1, 2, 3, 40, 1500)))]
+        pushed += items
+        commit = Commit()
+        push_recent(commit, untrimmed, "rm:fills:7", items)
+        words, at = commit.word_list(), 0
+        while at < len(words):  # each command: its number of words, then the words
+            count = int(words[at])
+            name, _, *args = words[at + 1 : at + 1 + count]
+            if name == b"LPUSH":
+                held[:0] = reversed(args)
+            else:
+                assert name == b"LTRIM" and args == [b"0", str(RECENT_ITEMS - 1).encode()]
+                del held[RECENT_ITEMS:]
+                trims += 1
+            at += count + 1
+        commits += 1
+        assert held[:RECENT_ITEMS] == pushed[::-1][:RECENT_ITEMS]
+        assert len(held) <= RECENT_ITEMS + TRIM_AFTER - 1
+    assert 0 < trims < commits / 2, (trims, commits)
