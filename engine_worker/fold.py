@@ -30,14 +30,14 @@ from marketdata.units import DEFAULT_DECIMALS, MarketUnits, format_scaled, max_u
 
 logger = logging.getLogger(__name__)
 
-RECENT_ITEMS = 1000  # closed orders and fills kept per user in the read model
-# A recent-items list is trimmed back to RECENT_ITEMS once this many items were pushed on
-# it since its last trim, not after every push: the readers read its first RECENT_ITEMS
-# (orders/selectors.py), so it may hold up to RECENT_ITEMS + TRIM_AFTER - 1 after a
-# commit (and TRIM_AFTER - 1 more for each restart before its next trim: a restart
-# forgets the counts). An LTRIM per list per batch was a sixth of a batch's Redis
-# commands.
+RECENT_ITEMS = keys.RECENT_ITEMS  # closed orders, fills and trades a list is read to
+# A recent-items list is trimmed back to RECENT_ITEMS on its first push in this process
+# and then once this many items were pushed on it since its last trim, not after every
+# push: its readers read its first RECENT_ITEMS (infra/keys.py), so it holds at most
+# RECENT_ITEMS + TRIM_AFTER - 1 after any commit, whatever the restarts. An LTRIM per list
+# per batch was a sixth of a batch's Redis commands.
 TRIM_AFTER = 100
+UNTRIMMED_LIMIT = 100_000  # lists counted at most: past it the counts start over
 RECENT_REQUESTS = 200_000  # request ids remembered to refuse resends
 CLOSED_ORDER_TTL = 7 * 24 * 3600
 
@@ -617,11 +617,15 @@ _LAST_ITEM = str(RECENT_ITEMS - 1)
 
 def push_recent(commit: Commit, untrimmed: dict[str, int], key: str, items: Sequence[Word]) -> None:
     """Push ``items`` (oldest first) on the recent-items list ``key``, the newest at its
-    head; trim it back to RECENT_ITEMS once TRIM_AFTER items came since its last trim."""
+    head; trim it back to RECENT_ITEMS on its first push counted in ``untrimmed`` (the
+    process's first, or the first since the counts started over) and once TRIM_AFTER
+    items came since its last trim."""
     commit.add(["LPUSH", key, *items[-RECENT_ITEMS:]])
-    pushed = untrimmed.get(key, 0) + len(items)
-    if pushed >= TRIM_AFTER:
+    pushed = untrimmed.get(key)
+    if pushed is None or pushed + len(items) >= TRIM_AFTER:
         commit.op("LTRIM", key, "0", _LAST_ITEM)
-        untrimmed.pop(key, None)
+        if len(untrimmed) >= UNTRIMMED_LIMIT:
+            untrimmed.clear()  # each list is trimmed again on its next push
+        untrimmed[key] = 0
     else:
-        untrimmed[key] = pushed
+        untrimmed[key] = pushed + len(items)

@@ -226,7 +226,8 @@ def dumps(value: Any) -> bytes:
     except TypeError:  # orjson.JSONEncodeError
         try:
             return _orjson_dumps(_refused(value))
-        except TypeError:  # a lone surrogate in a key: json.dumps, which knows no Raw
+        except (TypeError, RecursionError):  # a key with a lone surrogate, a deep nesting:
+            # json.dumps, which knows no Raw (none of the worker's bodies has either)
             return _stdlib_dumps(value, separators=(",", ":"), ensure_ascii=False).encode(
                 "utf-8", "surrogatepass"
             )
@@ -243,10 +244,7 @@ def _refused(value: Any) -> Any:
     64 bits, strings with a lone surrogate) and each key a string (as json.dumps makes
     it)."""
     if isinstance(value, dict):
-        return {
-            (key if isinstance(key, str) else _stdlib_dumps(key)): _refused(item)
-            for key, item in value.items()
-        }
+        return {_key(key): _refused(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_refused(item) for item in value]
     if isinstance(value, int) and not isinstance(value, bool):
@@ -258,6 +256,13 @@ def _refused(value: Any) -> Any:
         except UnicodeEncodeError:  # a lone surrogate
             return Raw(_stdlib_dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     return value
+
+
+def _key(key: Any) -> str:
+    """A dict key as json.dumps writes it: a str (a StrEnum as its value), else its JSON."""
+    if type(key) is str:
+        return key
+    return str.__str__(key) if isinstance(key, str) else _stdlib_dumps(key)
 
 
 _orjson_dumps = orjson.dumps

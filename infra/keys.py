@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+#: What the read model's recent-items lists (``rm_closed_orders``, ``rm_fills``,
+#: ``rm_trades``) hold for their readers: their first RECENT_ITEMS items, newest first.
+#: The engine worker trims them back to this now and then (engine_worker/fold.py,
+#: push_recent), so a reader reads its first RECENT_ITEMS, never the whole list.
+RECENT_ITEMS = 1000
+
 
 def queue(shard: int) -> str:
     """The RQ queue one engine shard works on."""

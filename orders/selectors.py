@@ -29,7 +29,7 @@ from marketdata.shapes import fill_body, order_body
 from marketdata.units import EPOCH, epoch_ms, plain
 from orders.models import Order, Trade
 
-MAX_RECENT = 1000
+MAX_RECENT = keys.RECENT_ITEMS
 
 
 def _orders(ids: list[bytes] | list[int]) -> list[dict[str, Any]]:

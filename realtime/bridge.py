@@ -473,7 +473,7 @@ class WsBridge(Service):
         """A market's candles from the read model's recent trades, up to ``before``."""
         stats = MarketStats(symbol)
         try:
-            raw = await self._connected().lrange(keys.rm_trades(symbol), 0, -1)
+            raw = await self._connected().lrange(keys.rm_trades(symbol), 0, keys.RECENT_ITEMS - 1)
         except Exception:
             logger.exception("wsbridge: could not seed %s's candles", symbol)
             return stats
