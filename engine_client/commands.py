@@ -18,6 +18,7 @@ render the balance. ``Dump`` (reconcile's unlogged state dump) has no core comma
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 Wire = dict[str, Any]
@@ -142,3 +143,15 @@ def dump() -> Wire:
 def stamped(command: Wire, *, request_id: str, ts: int) -> Wire:
     """The command with its ``request_id`` and ``ts``, as the engine receives it."""
     return {**command, "request_id": request_id, "ts": ts}
+
+
+#: The RQ job function the gateway enqueues and the engine worker runs (engine_worker/jobs.py)
+JOB_FUNCTION = "engine_worker.jobs.apply_batch"
+
+
+def job_data(commands: list[Wire], reply_to: str | None, shard: int) -> str:
+    """A job's data, ``JOB_FUNCTION(commands, reply_to, shard)``, as RQ's JSONSerializer
+    writes it (json.dumps of [function, instance, args, kwargs]): what the gateway stores
+    (engine_client/gateway.py enqueue_job), and where the engine worker finds the
+    commands' text (engine_worker/worker.py decode_job_text)."""
+    return json.dumps([JOB_FUNCTION, None, [commands, reply_to, shard], {}])

@@ -27,12 +27,12 @@ from rq import Queue
 from rq.job import Job
 
 from apikit.errors import EngineTimeout, EngineUnavailable
+from engine_client.commands import JOB_FUNCTION, job_data
 from infra import keys
 from infra.metrics import LATENCY_BUCKETS, SIZE_BUCKETS
 
 logger = logging.getLogger(__name__)
 
-JOB_FUNCTION = "engine_worker.jobs.apply_batch"
 ALIVE_CACHE_SECONDS = 1.0
 FAILURE_TTL = 7 * 24 * 3600  # how long a failed job stays in RQ's FailedJobRegistry
 
@@ -302,7 +302,7 @@ def enqueue_job(
     benches' many jobs in one round trip); else it runs at once."""
     origin = keys.queue(shard)
     created = rq_timestamp()
-    data = json.dumps([JOB_FUNCTION, None, [commands, reply_to, shard], {}])
+    data = job_data(commands, reply_to, shard)
     description = f"{JOB_FUNCTION}(<{len(commands)} commands>, {reply_to!r}, {shard})"
     script(
         keys=[

@@ -385,7 +385,7 @@ class Batch:
         request_id = command.request_id
         sequence = engine.next_seq - 1
         reply: dict[str, Any] = {"request_id": request_id, "ok": True, "sequence": sequence}
-        fills: list[wire.Raw] = []  # the own order's fills' texts
+        fills: list[Raw] = []  # the own order's fills' texts
         # this command's orders, their last event (rendered once, after the loop)
         order_events: dict[int, wire.OrderEvent] = {}
         # the command's own order, whose fills the reply carries (a placed or amended one;
@@ -499,7 +499,7 @@ class Batch:
             elif isinstance(event, e.MarketChanged):
                 self.catalogue_changed = True
                 reply["market"] = {"symbol": event.rules.symbol, "status": event.rules.status.value}
-        texts_of: dict[int, wire.Raw] = {}  # this command's orders' texts
+        texts_of: dict[int, Raw] = {}  # this command's orders' texts
         if order_events:
             priorities: dict[str, int] = {}
             batch_orders = self.orders

@@ -44,6 +44,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
+from engine_client.commands import JOB_FUNCTION, job_data
 from engine_worker import jobs
 from engine_worker.runtime import EngineRuntime, Pending
 from infra import keys, metrics, shards
@@ -54,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL = 5
-JOB_FUNCTION = "engine_worker.jobs.apply_batch"  # what the gateway enqueues
 MAX_JOBS = 64  # jobs taken at once at most
 MAX_BATCH_COMMANDS = 1000  # commands of the jobs applied as one batch (one job: any number)
 # Before a commit is sent, the jobs that came meanwhile are taken (to apply while it
@@ -129,11 +129,6 @@ def decode_job(data: bytes, shard: int) -> tuple[list[Any], str | None]:
     return commands, reply_to
 
 
-# the head of an engine job's data as JSONSerializer (json.dumps) writes it, as the
-# gateway does (engine_client/gateway.py enqueue_job): up to the commands
-_JOB_HEAD = json.dumps([JOB_FUNCTION, None, [[]]]).encode()[: -len(b"[]]]")]
-
-
 def decode_job_text(data: bytes, shard: int) -> tuple[list[Any], str | None, bytes | None]:
     """:func:`decode_job`, and the commands' JSON text (an array) as it is in the data when
     the data is laid out as json.dumps writes it (the gateway's, RQ's own enqueue): the
@@ -165,11 +160,12 @@ def decode_job_text(data: bytes, shard: int) -> tuple[list[Any], str | None, byt
     if not isinstance(commands, list):
         raise BadJob("malformed job arguments: commands is not a list")
     # The data parsed as [function, null, [commands, reply_to, shard], {}]: with the head
-    # and tail json.dumps writes around the commands, what lies between is their text.
-    tail = f", {json.dumps(reply_to)}, {json.dumps(shard)}], {{}}]".encode()
+    # and tail the gateway writes around the commands (its job without commands has "[]"
+    # there, the first in it), what lies between is their text.
+    head, tail = job_data([], reply_to, shard).encode().split(b"[]", 1)
     text = None
-    if raw.startswith(_JOB_HEAD) and raw.endswith(tail):
-        text = raw[len(_JOB_HEAD) : len(raw) - len(tail)]
+    if raw.startswith(head) and raw.endswith(tail):
+        text = raw[len(head) : len(raw) - len(tail)]
         if text[:1] != b"[" or text[-1:] != b"]":
             text = None
     return commands, reply_to, text
